@@ -1,0 +1,78 @@
+"""The seed's convolutional autoencoder (CAE), built block by block with the Keras functional API.
+
+Encoder block: Conv (stride 2) -> activation -> Dropout -> Conv -> activation -> Dropout.
+Decoder block: UpSampling x2 -> Conv -> activation -> Dropout -> Conv -> activation -> Dropout.
+Output layer: a 1x1 Conv with a sigmoid, one probability of "person" per pixel.
+With the defaults and a 1024 x 512 x 3 input the model has 1,939,233 parameters.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+SEED_FILTERS = (4, 32, 256)
+
+
+def encoder_block(x, filters: int, kernel_size: int = 3, activation: str = "swish",
+                  dropout: tuple[float, float] = (0.1, 0.25), name: str = "encoder", dtype=None):
+    """Halve the height and width (stride-2 conv) and extract `filters` feature maps."""
+    x = layers.Conv2D(filters, kernel_size, strides=2, padding="same", name=f"{name}_down_conv", dtype=dtype)(x)
+    x = layers.Activation(activation, name=f"{name}_act1", dtype=dtype)(x)
+    x = layers.Dropout(dropout[0], name=f"{name}_drop1", dtype=dtype)(x)
+    x = layers.Conv2D(filters, kernel_size, padding="same", name=f"{name}_conv", dtype=dtype)(x)
+    x = layers.Activation(activation, name=f"{name}_act2", dtype=dtype)(x)
+    return layers.Dropout(dropout[1], name=f"{name}_drop2", dtype=dtype)(x)
+
+
+def decoder_block(x, filters: int, kernel_size: int = 3, activation: str = "swish",
+                  dropout: tuple[float, float] = (0.1, 0.25), name: str = "decoder", skip=None, dtype=None):
+    """Double the height and width (upsampling) and refine with two convs; `skip` is concatenated first."""
+    x = layers.UpSampling2D(2, name=f"{name}_up", dtype=dtype)(x)
+    if skip is not None:
+        x = layers.Concatenate(name=f"{name}_skip", dtype=dtype)([x, skip])
+    x = layers.Conv2D(filters, kernel_size, padding="same", name=f"{name}_conv1", dtype=dtype)(x)
+    x = layers.Activation(activation, name=f"{name}_act1", dtype=dtype)(x)
+    x = layers.Dropout(dropout[0], name=f"{name}_drop1", dtype=dtype)(x)
+    x = layers.Conv2D(filters, kernel_size, padding="same", name=f"{name}_conv2", dtype=dtype)(x)
+    x = layers.Activation(activation, name=f"{name}_act2", dtype=dtype)(x)
+    return layers.Dropout(dropout[1], name=f"{name}_drop2", dtype=dtype)(x)
+
+
+def output_layer(x, name: str = "mask"):
+    """A 1x1 conv + sigmoid: mixes each pixel's channels into one person probability (always float32)."""
+    return layers.Conv2D(1, 1, activation="sigmoid", name=name, dtype="float32")(x)
+
+
+def build_cae(input_shape: tuple[int, int, int] = (1024, 512, 3), filters: tuple[int, ...] = SEED_FILTERS,
+              kernel_size: int = 3, activation: str = "swish", dropout: tuple[float, float] = (0.1, 0.25),
+              skip_connections: bool = False, dtype: str | None = None, name: str | None = None) -> keras.Model:
+    """The seed's CAE (or, with skip_connections=True, its U-Net-style variant) as a functional Keras model.
+
+    ``dtype`` is a Keras dtype policy for every layer but the output, e.g. "mixed_bfloat16".
+    """
+    if len(input_shape) != 3:
+        raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
+    if not filters or not all(isinstance(f, int) and f > 0 for f in filters):
+        raise ValueError(f"filters must be positive ints, one per encoder block, got {filters!r}")
+    factor = 2 ** len(filters)
+    if any(not isinstance(v, int) or v <= 0 or v % factor for v in input_shape[:2]):
+        raise ValueError(f"input_shape={tuple(input_shape)!r}: height and width must divide by {factor} "
+                         f"({len(filters)} stride-2 encoder blocks halve them); resize the frames, e.g. to (256, 128)")
+    inputs = keras.Input(shape=tuple(input_shape), name="frame")
+    x, skips = inputs, [inputs]
+    for i, f in enumerate(filters, start=1):
+        x = encoder_block(x, f, kernel_size, activation, dropout, name=f"encoder{i}", dtype=dtype)
+        skips.append(x)
+    # x is now the latent space: 1/8 of the height and width, filters[-1] channels.
+    for i, f in enumerate(reversed(filters), start=1):
+        skip = skips[-i - 1] if skip_connections else None
+        x = decoder_block(x, f, kernel_size, activation, dropout, name=f"decoder{i}", skip=skip, dtype=dtype)
+    default_name = "cae_skip" if skip_connections else "cae"
+    return keras.Model(inputs, output_layer(x), name=name or default_name)
+
+
+def latent_shape(model: keras.Model) -> tuple:
+    """Shape of the latent space (the last encoder block's output), without the batch axis."""
+    encoders = [layer for layer in model.layers if layer.name.startswith("encoder") and layer.name.endswith("drop2")]
+    return tuple(encoders[-1].output.shape[1:])

@@ -1,0 +1,91 @@
+"""Named training recipes. A preset is frozen data: print it to see everything it sets.
+
+``seed`` is the seed project's recipe, exactly. ``cpu`` is the course default, tuned on a
+2-core CPU with benchmarks/ (see benchmarks/README.md for the measurements behind it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Everything that defines a training run besides the data and the random seed."""
+
+    name: str
+    height: int = 1024
+    width: int = 512
+    epochs: int = 500
+    batch_size: int = 3
+    learning_rate: float = 5e-4
+    #: "constant", or "cosine": decay to 5 % of learning_rate over all epochs.
+    schedule: str = "constant"
+    filters: tuple[int, ...] = (4, 32, 256)
+    kernel_size: int = 3
+    activation: str = "swish"
+    dropout: tuple[float, float] = (0.1, 0.25)
+    skip_connections: bool = False
+    #: Random flips, shifts, zoom and colour jitter of the training frames.
+    augment: bool = False
+    #: Batches per epoch; None means one pass over the training frames.
+    steps_per_epoch: int | None = None
+    #: Keras dtype policy of the hidden layers: "float32" or "mixed_bfloat16".
+    dtype: str = "float32"
+    #: XLA-compile the train step (model.compile(jit_compile=...)).
+    jit_compile: bool = False
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) the frames are resized to."""
+        return (self.height, self.width)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """Model input shape (height, width, 3)."""
+        return (self.height, self.width, 3)
+
+    def with_(self, **changes) -> "Preset":
+        """A copy with some fields changed (unknown names and wrong types raise)."""
+        known = {f.name: f for f in fields(self)}
+        for key, value in changes.items():
+            if key not in known:
+                raise TypeError(f"Preset has no field {key!r}; fields are {sorted(known)}")
+            current = getattr(self, key)
+            if current is not None and value is not None and not isinstance(value, type(current)) and not (
+                isinstance(current, float) and isinstance(value, int)
+            ):
+                raise TypeError(f"Preset field {key!r} takes a {type(current).__name__}, got {value!r}")
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict of every field."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Preset":
+        """Inverse of to_dict (lists become tuples)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+    def __str__(self) -> str:
+        return "\n".join(f"{f.name:>16}: {getattr(self, f.name)}" for f in fields(self))
+
+
+PRESETS: dict[str, Preset] = {
+    "seed": Preset(name="seed"),
+    "cpu": Preset(
+        name="cpu", height=256, width=128, epochs=60, batch_size=3, learning_rate=2e-3, schedule="cosine",
+        augment=True, steps_per_epoch=4,
+    ),
+}
+
+
+def get_preset(name_or_preset: str | Preset = "cpu", **changes) -> Preset:
+    """A preset by name (or the preset itself), with optional field changes."""
+    if isinstance(name_or_preset, Preset):
+        preset = name_or_preset
+    elif name_or_preset in PRESETS:
+        preset = PRESETS[name_or_preset]
+    else:
+        raise KeyError(f"unknown preset {name_or_preset!r}; choose one of {sorted(PRESETS)}")
+    return preset.with_(**changes) if changes else preset

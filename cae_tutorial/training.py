@@ -1,0 +1,256 @@
+"""Training with Keras ``model.fit``, prediction snapshots per epoch, and a result that saves and loads.
+
+    keras.utils.set_random_seed(0)
+    model = build_model(preset)                     # or build_cae(...) yourself
+    result = train(model, record, split, preset)    # -> TrainingResult
+    result.save("runs/cpu"); TrainingResult.load("runs/cpu")
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cae_tutorial.data import DataError, Record, Split
+from cae_tutorial.losses import dice_focal_loss, per_frame_metrics, training_metrics
+from cae_tutorial.model import build_cae
+from cae_tutorial.presets import Preset, get_preset
+
+
+def to_uint8(probabilities) -> np.ndarray:
+    """Probabilities in [0, 1] as uint8 0..255: a quarter of the memory of float32, plenty for display."""
+    return np.clip(np.rint(np.asarray(probabilities, np.float32) * 255.0), 0, 255).astype(np.uint8)
+
+
+def build_model(preset: Preset | str = "cpu", seed: int | None = 0) -> keras.Model:
+    """The CAE a preset describes; seeds Keras first (when seed is not None) so weights are reproducible."""
+    preset = get_preset(preset)
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    return build_cae(preset.input_shape, preset.filters, preset.kernel_size, preset.activation, preset.dropout,
+                     skip_connections=preset.skip_connections,
+                     dtype=None if preset.dtype == "float32" else preset.dtype)
+
+
+def make_optimizer(preset: Preset, steps_per_epoch: int, epochs: int) -> keras.optimizers.Optimizer:
+    """Adam with the preset's learning rate, constant or cosine-decayed over the whole run."""
+    rate = preset.learning_rate
+    if preset.schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(1, steps_per_epoch * epochs), alpha=0.05)
+    elif preset.schedule != "constant":
+        raise ValueError(f"preset.schedule must be 'constant' or 'cosine', got {preset.schedule!r}")
+    return keras.optimizers.Adam(rate)
+
+
+def compile_model(model: keras.Model, preset: Preset, steps_per_epoch: int = 1, epochs: int | None = None) -> None:
+    """Compile with Dice + focal loss, the training metrics and the preset's optimiser."""
+    model.compile(optimizer=make_optimizer(preset, steps_per_epoch, epochs or preset.epochs),
+                  loss=dice_focal_loss(), metrics=training_metrics(), jit_compile=preset.jit_compile)
+
+
+def augment_pair(image, mask, seed_layers):
+    """Random flip, shift and zoom applied to frame and mask together, then colour jitter on the frame."""
+    both = tf.concat([image, mask], axis=-1)
+    for layer in seed_layers:
+        both = layer(both, training=True)
+    image, mask = both[..., :3], tf.cast(both[..., 3:] >= 0.5, tf.float32)
+    image = tf.image.random_brightness(image, 0.08)
+    image = tf.image.random_contrast(image, 0.85, 1.15)
+    image = tf.image.random_saturation(image, 0.8, 1.2)
+    image = tf.image.random_hue(image, 0.03)
+    return tf.clip_by_value(image, 0.0, 1.0), mask
+
+
+def training_dataset(images: np.ndarray, masks: np.ndarray, preset: Preset, seed: int = 0) -> tf.data.Dataset:
+    """Batches of training pairs: the frames stay in memory, shuffled each pass, augmented if the preset says so."""
+    data = tf.data.Dataset.from_tensor_slices((images, masks)).cache()
+    data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    if preset.augment:
+        geometry = [keras.layers.RandomFlip("horizontal", seed=seed),
+                    keras.layers.RandomTranslation(0.06, 0.06, fill_mode="reflect", seed=seed + 1),
+                    keras.layers.RandomZoom((-0.12, 0.12), fill_mode="reflect", seed=seed + 2)]
+        data = data.map(lambda x, y: augment_pair(x, y, geometry), num_parallel_calls=1, deterministic=True)
+    data = data.batch(preset.batch_size)
+    if preset.steps_per_epoch:
+        data = data.repeat()
+    return data.prefetch(tf.data.AUTOTUNE)
+
+
+class PredictionSnapshots(keras.callbacks.Callback):
+    """Records the model's predictions on chosen frames (uint8) before training and at chosen epochs."""
+
+    def __init__(self, frame_ids, images: np.ndarray, every: int = 1, epochs=None, batch_size: int = 8):
+        super().__init__()
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"snapshot every={every!r}: give a positive int (1 = every epoch)")
+        self.frame_ids, self.images = tuple(frame_ids), images
+        self.every, self.wanted, self.batch_size = every, None if epochs is None else set(epochs), batch_size
+        self.epochs: list[int] = []
+        self.predictions: list[np.ndarray] = []
+
+    def _record(self, epoch: int) -> None:
+        batches = [self.model.predict_on_batch(self.images[i:i + self.batch_size])
+                   for i in range(0, len(self.images), self.batch_size)]
+        self.epochs.append(epoch)
+        self.predictions.append(to_uint8(np.concatenate(batches))[..., 0])
+
+    def on_train_begin(self, logs=None):
+        if self.wanted is None or 0 in self.wanted:
+            self._record(0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1
+        last = done == self.params.get("epochs")
+        if (done in self.wanted) if self.wanted is not None else (done % self.every == 0 or last):
+            self._record(done)
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """One short line every few epochs: readable in a terminal, a notebook, and a CI log."""
+
+    def __init__(self, lines: int = 10, stream=None):
+        super().__init__()
+        self.lines, self.stream, self.start = lines, stream, 0.0
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        total = self.params.get("epochs") or 1
+        done = epoch + 1
+        if done == 1 or done == total or done % max(1, math.ceil(total / self.lines)) == 0:
+            logs = logs or {}
+            heldout = (f" | held-out loss {logs['val_loss']:.3f} IoU {logs['val_iou']:.3f}"
+                       if "val_loss" in logs else "")
+            print(f"epoch {done:>4}/{total}  loss {logs.get('loss', float('nan')):.3f} "
+                  f"IoU {logs.get('iou', float('nan')):.3f}{heldout}  ({time.perf_counter() - self.start:.1f} s)",
+                  file=self.stream or sys.stdout, flush=True)
+
+
+@dataclass
+class Snapshots:
+    """Predictions (uint8, (n_epochs, n_frames, H, W)) with their frames, true masks and epochs."""
+
+    epochs: np.ndarray
+    frame_ids: tuple[str, ...]
+    images: np.ndarray
+    masks: np.ndarray
+    predictions: np.ndarray
+
+    def at(self, epoch: int) -> np.ndarray:
+        """Predictions (uint8) recorded at the given epoch."""
+        where = np.flatnonzero(self.epochs == epoch)
+        if not len(where):
+            raise KeyError(f"no snapshot at epoch {epoch}; recorded epochs are {self.epochs.tolist()}")
+        return self.predictions[where[0]]
+
+
+@dataclass
+class TrainingResult:
+    """What a training run leaves: history per epoch, snapshots, split, configuration and the model."""
+
+    history: dict[str, list[float]]
+    snapshots: Snapshots
+    split: Split
+    config: dict
+    model: keras.Model | None = field(default=None, repr=False)
+
+    @property
+    def preset(self) -> Preset:
+        """The preset the run used."""
+        return Preset.from_dict(self.config["preset"])
+
+    def final(self, metric: str = "val_iou") -> float:
+        """A metric's value after the last epoch."""
+        return float(self.history[metric][-1])
+
+    def save(self, folder: str | Path) -> Path:
+        """Write model.keras, history.json, config.json, split.json and snapshots.npz into folder."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.model is not None:
+            self.model.save(folder / "model.keras")
+        (folder / "history.json").write_text(json.dumps(self.history, indent=1))
+        (folder / "config.json").write_text(json.dumps(self.config, indent=1))
+        (folder / "split.json").write_text(json.dumps(self.split.to_dict(), indent=1))
+        s = self.snapshots
+        np.savez_compressed(folder / "snapshots.npz", epochs=s.epochs, frame_ids=np.array(s.frame_ids),
+                            images=s.images, masks=s.masks, predictions=s.predictions)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, load_model: bool = True) -> "TrainingResult":
+        """Read back a folder written by save()."""
+        folder = Path(folder)
+        if not (folder / "history.json").is_file():
+            raise FileNotFoundError(f"{folder} holds no saved training result (history.json is missing); "
+                                    "pass the folder given to TrainingResult.save or `cae-tutorial train --output`")
+        with np.load(folder / "snapshots.npz") as npz:
+            snapshots = Snapshots(npz["epochs"], tuple(str(i) for i in npz["frame_ids"]), npz["images"],
+                                  npz["masks"], npz["predictions"])
+        model = None
+        if load_model and (folder / "model.keras").is_file():
+            model = keras.saving.load_model(folder / "model.keras")
+        return cls(json.loads((folder / "history.json").read_text()), snapshots,
+                   Split.from_dict(json.loads((folder / "split.json").read_text())),
+                   json.loads((folder / "config.json").read_text()), model)
+
+    def evaluate(self, record: Record, frame_ids=None, threshold: float = 0.5):
+        """Per-frame IoU / Dice / accuracy of the model on frames of record (default: the held-out ones)."""
+        part = record.subset(frame_ids or self.split.heldout_ids)
+        return per_frame_metrics(part.ids, part.masks, predict(self.model, part.images), threshold)
+
+
+def predict(model: keras.Model, images: np.ndarray, batch_size: int = 4) -> np.ndarray:
+    """Person probabilities (N, H, W, 1) float32 for frames (N, H, W, 3)."""
+    return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), np.float32)
+
+
+def train(model: keras.Model, record: Record, split: Split, preset: Preset | str = "cpu", *, epochs: int | None = None,
+          seed: int = 0, snapshot_frames=None, snapshot_every: int = 1, snapshot_epochs=None,
+          progress: bool = True, callbacks=()) -> TrainingResult:
+    """Train the model with model.fit on the split's training frames, scoring the held-out frames every epoch.
+
+    snapshot_frames: ids to record predictions of (default: every frame of the record, training and held-out);
+    snapshot_every / snapshot_epochs: when to record them (default: every epoch, plus epoch 0 before training).
+    """
+    preset = get_preset(preset)
+    epochs = preset.epochs if epochs is None else epochs
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+        raise TypeError(f"epochs must be a positive int, got {epochs!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {seed!r}")
+    if not split.train_ids:
+        raise DataError("the training split is empty; name at least one frame id to train on")
+    if tuple(model.input_shape[1:3]) != record.size:
+        raise DataError(f"the model takes {model.input_shape[1:3]} frames but the record's are {record.size}; "
+                        "load the record with size=(height, width) of the model")
+    keras.utils.set_random_seed(seed)
+    train_part, heldout_part = record.subset(split.train_ids), record.subset(split.heldout_ids)
+    data = training_dataset(train_part.images, train_part.masks, preset, seed)
+    steps = preset.steps_per_epoch or math.ceil(len(train_part) / preset.batch_size)
+    compile_model(model, preset, steps, epochs)
+    shown = record.subset(tuple(snapshot_frames) if snapshot_frames is not None else record.ids)
+    snapshots = PredictionSnapshots(shown.ids, shown.images, snapshot_every, snapshot_epochs)
+    extra = [EpochProgress()] if progress else []
+    validation = (heldout_part.images, heldout_part.masks) if len(heldout_part) else None
+    start = time.perf_counter()
+    history = model.fit(data, epochs=epochs, steps_per_epoch=steps, validation_data=validation,
+                        validation_batch_size=4, callbacks=[snapshots, *extra, *callbacks], shuffle=False, verbose=0)
+    seconds = time.perf_counter() - start
+    config = {"preset": preset.to_dict(), "epochs": epochs, "seed": seed, "steps_per_epoch": steps,
+              "record_root": None if record.root is None else record.root.name, "size": list(record.size),
+              "train_seconds": round(seconds, 3), "parameters": model.count_params()}
+    return TrainingResult(
+        {k: [float(v) for v in values] for k, values in history.history.items()},
+        Snapshots(np.array(snapshots.epochs), shown.ids, to_uint8(shown.images), to_uint8(shown.masks[..., 0]),
+                  np.stack(snapshots.predictions)),
+        split, config, model)
