@@ -249,6 +249,7 @@ def train(model: keras.Model, record: Record, split: Split, preset: Preset | str
     config = {"preset": preset.to_dict(), "epochs": epochs, "seed": seed, "steps_per_epoch": steps,
               "record_root": None if record.root is None else record.root.name, "size": list(record.size),
               "train_seconds": round(seconds, 3), "parameters": model.count_params()}
+    config = json.loads(json.dumps(config))  # JSON types now, so a saved and reloaded config compares equal
     return TrainingResult(
         {k: [float(v) for v in values] for k, values in history.history.items()},
         Snapshots(np.array(snapshots.epochs), shown.ids, to_uint8(shown.images), to_uint8(shown.masks[..., 0]),

@@ -1,0 +1,72 @@
+"""Dice + focal loss from Keras' own losses, training metrics, and per-frame NumPy scores."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from cae_tutorial.losses import (BinaryDice, dice_focal_loss, dice_score, iou_score, per_frame_metrics,
+                                 pixel_accuracy, training_metrics)
+
+
+def masks():
+    truth = np.zeros((2, 4, 4, 1), np.float32)
+    truth[0, :2] = 1  # 8 person pixels
+    truth[1, :1] = 1  # 4 person pixels
+    pred = np.zeros_like(truth)
+    pred[0, 1:3] = 0.9  # 4 right, 4 wrong
+    pred[1, :1] = 0.8  # perfect
+    return truth, pred
+
+
+def test_numpy_scores_by_hand():
+    truth, pred = masks()
+    np.testing.assert_allclose(iou_score(truth, pred), [4 / 12, 1.0])
+    np.testing.assert_allclose(dice_score(truth, pred), [8 / 16, 1.0])
+    np.testing.assert_allclose(pixel_accuracy(truth, pred), [8 / 16, 1.0])
+    # Both empty: nothing to miss, a perfect score rather than a division by zero.
+    assert iou_score(np.zeros((1, 4)), np.zeros((1, 4)))[0] == 1.0
+
+
+def test_all_background_guess_scores_high_accuracy_but_zero_iou():
+    truth = np.zeros((1, 10, 10, 1), np.float32)
+    truth[0, :1] = 1
+    guess = np.zeros_like(truth)
+    assert pixel_accuracy(truth, guess)[0] == pytest.approx(0.9)
+    assert iou_score(truth, guess)[0] == 0.0 and dice_score(truth, guess)[0] == 0.0
+
+
+def test_loss_is_keras_dice_plus_keras_focal():
+    truth, pred = masks()
+    pred = np.clip(pred, 0.05, 0.95)
+    expected = keras.losses.Dice(axis=(1, 2, 3))(truth, pred) + keras.losses.BinaryFocalCrossentropy(gamma=2.0)(
+        truth, pred)
+    assert float(dice_focal_loss()(truth, pred)) == pytest.approx(float(expected), rel=1e-6)
+    assert float(dice_focal_loss()(truth, truth)) < 0.01
+
+
+def test_training_metrics_match_numpy():
+    truth, pred = masks()
+    logged = {}
+    for metric in training_metrics():
+        metric.update_state(truth, pred)
+        logged[metric.name] = float(metric.result())
+    tp, fp, fn = 8, 4, 4  # pooled over both frames
+    assert logged["iou"] == pytest.approx(tp / (tp + fp + fn))
+    assert logged["dice"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+    assert logged["accuracy"] == pytest.approx(24 / 32)
+
+
+def test_dice_metric_round_trips_config():
+    metric = BinaryDice(threshold=0.3)
+    assert BinaryDice.from_config(metric.get_config()).threshold == 0.3
+
+
+def test_per_frame_table():
+    truth, pred = masks()
+    table = per_frame_metrics(["a", "b"], truth, pred)
+    assert [row.frame_id for row in table] == ["a", "b"]
+    assert table.mean("iou") == pytest.approx((1 / 3 + 1) / 2)
+    assert "mean" in str(table) and "<table>" in table._repr_html_()
+    assert table.to_dict()["b"]["dice"] == 1.0

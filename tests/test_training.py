@@ -1,0 +1,109 @@
+"""Training through model.fit: history, snapshots, saving and loading, reproducibility, presets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cae_tutorial.data import DataError, Split, load_record, seed_split
+from cae_tutorial.presets import PRESETS, Preset, get_preset
+from cae_tutorial.training import TrainingResult, build_model, train
+
+METRICS = {"loss", "accuracy", "iou", "dice"}
+
+
+def test_history_has_train_and_heldout_every_epoch(tiny_result):
+    history = tiny_result.history
+    assert METRICS | {f"val_{m}" for m in METRICS} <= set(history)
+    assert all(len(values) == 3 for values in history.values())
+    assert all(np.isfinite(values).all() for values in history.values())
+
+
+def test_snapshots_every_epoch_uint8(tiny_result, tiny_record):
+    snapshots = tiny_result.snapshots
+    assert snapshots.epochs.tolist() == [0, 1, 2, 3]
+    assert snapshots.predictions.dtype == np.uint8
+    assert snapshots.predictions.shape == (4, 10, 64, 32)
+    assert snapshots.frame_ids == tiny_record.ids
+    # The weights move, so the predictions of epoch 3 differ from those before training.
+    assert not np.array_equal(snapshots.at(0), snapshots.at(3))
+    with pytest.raises(KeyError, match="recorded epochs"):
+        snapshots.at(7)
+
+
+def test_snapshot_of_last_epoch_equals_model_prediction(tiny_result, tiny_record):
+    final = tiny_result.model.predict(tiny_record.images, verbose=0)[..., 0]
+    diff = np.abs(tiny_result.snapshots.at(3).astype(int) - np.rint(final * 255).astype(int))
+    assert diff.max() <= 1
+
+
+def test_save_and_load_round_trip(tiny_result, tiny_record, tmp_path):
+    tiny_result.save(tmp_path / "run")
+    assert {p.name for p in (tmp_path / "run").iterdir()} == {
+        "model.keras", "history.json", "config.json", "split.json", "snapshots.npz"}
+    back = TrainingResult.load(tmp_path / "run")
+    assert back.history == tiny_result.history
+    assert back.split == tiny_result.split and back.config == tiny_result.config
+    assert back.preset == get_preset("seed", height=64, width=32, epochs=3)
+    for name in ("epochs", "images", "masks", "predictions"):
+        assert np.array_equal(getattr(back.snapshots, name), getattr(tiny_result.snapshots, name))
+    assert back.snapshots.frame_ids == tiny_result.snapshots.frame_ids
+    np.testing.assert_array_equal(back.model.predict(tiny_record.images, verbose=0),
+                                  tiny_result.model.predict(tiny_record.images, verbose=0))
+    with pytest.raises(FileNotFoundError, match="history.json"):
+        TrainingResult.load(tmp_path)
+
+
+def test_same_seed_same_history(tiny_result, tiny_record, tiny_preset):
+    again = train(build_model(tiny_preset, seed=0), tiny_record, seed_split(tiny_record), tiny_preset,
+                  seed=0, progress=False, snapshot_epochs=[3])
+    assert again.history == tiny_result.history
+    assert again.snapshots.epochs.tolist() == [3]
+
+
+def test_augmented_cpu_preset_runs_several_steps(tiny_record, capsys):
+    preset = get_preset("cpu", height=64, width=32, epochs=2, steps_per_epoch=3)
+    result = train(build_model(preset), tiny_record, seed_split(tiny_record), preset, snapshot_every=2,
+                   snapshot_frames=["dance_00090", "dance_00120"])
+    assert result.config["steps_per_epoch"] == 3
+    assert result.snapshots.predictions.shape == (2, 2, 64, 32)
+    out = capsys.readouterr().out
+    assert "epoch    1/2" in out and "held-out" in out
+
+
+def test_evaluate_reports_heldout_frames(tiny_result, tiny_record):
+    table = tiny_result.evaluate(tiny_record)
+    assert [row.frame_id for row in table] == list(tiny_result.split.heldout_ids)
+    assert 0.0 <= table.mean("iou") <= 1.0
+
+
+def test_bad_training_arguments(tiny_record, tiny_preset):
+    model = build_model(tiny_preset)
+    split = seed_split(tiny_record)
+    with pytest.raises(TypeError, match="epochs"):
+        train(model, tiny_record, split, tiny_preset, epochs="3")
+    with pytest.raises(TypeError, match="seed"):
+        train(model, tiny_record, split, tiny_preset, seed=1.5)
+    with pytest.raises(DataError, match="training split is empty"):
+        train(model, tiny_record, Split((), tiny_record.ids), tiny_preset)
+    with pytest.raises(DataError, match="size"):
+        train(model, load_record(size=(32, 16)), split, tiny_preset)
+    with pytest.raises(ValueError, match="every"):
+        train(model, tiny_record, split, tiny_preset, snapshot_every=0)
+
+
+def test_presets_are_frozen_data():
+    seed = PRESETS["seed"]
+    assert (seed.height, seed.width, seed.epochs, seed.batch_size, seed.learning_rate) == (1024, 512, 500, 3, 5e-4)
+    assert seed.filters == (4, 32, 256) and seed.dropout == (0.1, 0.25) and not seed.augment
+    assert seed.dtype == "float32" and seed.schedule == "constant" and not seed.skip_connections
+    with pytest.raises(Exception):
+        seed.epochs = 3
+    assert Preset.from_dict(PRESETS["cpu"].to_dict()) == PRESETS["cpu"]
+    assert "learning_rate" in str(PRESETS["cpu"])
+    with pytest.raises(TypeError, match="no field"):
+        get_preset("cpu", epoch=3)
+    with pytest.raises(TypeError, match="takes a int"):
+        get_preset("cpu", epochs="3")
+    with pytest.raises(KeyError, match="unknown preset"):
+        get_preset("gpu")
