@@ -15,28 +15,39 @@ SEED_FILTERS = (4, 32, 256)
 
 
 def encoder_block(x, filters: int, kernel_size: int = 3, activation: str = "swish",
-                  dropout: tuple[float, float] = (0.1, 0.25), name: str = "encoder", dtype=None):
+                  dropout: tuple[float, float] = (0.1, 0.25), name: str = "encoder", dtype=None,
+                  batch_norm: bool = False):
     """Halve the height and width (stride-2 conv) and extract `filters` feature maps."""
     x = layers.Conv2D(filters, kernel_size, strides=2, padding="same", name=f"{name}_down_conv", dtype=dtype)(x)
+    x = _normalize(x, batch_norm, f"{name}_norm1", dtype)
     x = layers.Activation(activation, name=f"{name}_act1", dtype=dtype)(x)
     x = layers.Dropout(dropout[0], name=f"{name}_drop1", dtype=dtype)(x)
     x = layers.Conv2D(filters, kernel_size, padding="same", name=f"{name}_conv", dtype=dtype)(x)
+    x = _normalize(x, batch_norm, f"{name}_norm2", dtype)
     x = layers.Activation(activation, name=f"{name}_act2", dtype=dtype)(x)
     return layers.Dropout(dropout[1], name=f"{name}_drop2", dtype=dtype)(x)
 
 
 def decoder_block(x, filters: int, kernel_size: int = 3, activation: str = "swish",
-                  dropout: tuple[float, float] = (0.1, 0.25), name: str = "decoder", skip=None, dtype=None):
+                  dropout: tuple[float, float] = (0.1, 0.25), name: str = "decoder", skip=None, dtype=None,
+                  batch_norm: bool = False):
     """Double the height and width (upsampling) and refine with two convs; `skip` is concatenated first."""
     x = layers.UpSampling2D(2, name=f"{name}_up", dtype=dtype)(x)
     if skip is not None:
         x = layers.Concatenate(name=f"{name}_skip", dtype=dtype)([x, skip])
     x = layers.Conv2D(filters, kernel_size, padding="same", name=f"{name}_conv1", dtype=dtype)(x)
+    x = _normalize(x, batch_norm, f"{name}_norm1", dtype)
     x = layers.Activation(activation, name=f"{name}_act1", dtype=dtype)(x)
     x = layers.Dropout(dropout[0], name=f"{name}_drop1", dtype=dtype)(x)
     x = layers.Conv2D(filters, kernel_size, padding="same", name=f"{name}_conv2", dtype=dtype)(x)
+    x = _normalize(x, batch_norm, f"{name}_norm2", dtype)
     x = layers.Activation(activation, name=f"{name}_act2", dtype=dtype)(x)
     return layers.Dropout(dropout[1], name=f"{name}_drop2", dtype=dtype)(x)
+
+
+def _normalize(x, batch_norm: bool, name: str, dtype):
+    """BatchNormalization when asked (not in the seed: an option of the speed work), else x unchanged."""
+    return layers.BatchNormalization(name=name, dtype=dtype)(x) if batch_norm else x
 
 
 def output_layer(x, name: str = "mask"):
@@ -46,7 +57,8 @@ def output_layer(x, name: str = "mask"):
 
 def build_cae(input_shape: tuple[int, int, int] = (1024, 512, 3), filters: tuple[int, ...] = SEED_FILTERS,
               kernel_size: int = 3, activation: str = "swish", dropout: tuple[float, float] = (0.1, 0.25),
-              skip_connections: bool = False, dtype: str | None = None, name: str | None = None) -> keras.Model:
+              skip_connections: bool = False, dtype: str | None = None, name: str | None = None,
+              batch_norm: bool = False) -> keras.Model:
     """The seed's CAE (or, with skip_connections=True, its U-Net-style variant) as a functional Keras model.
 
     ``dtype`` is a Keras dtype policy for every layer but the output, e.g. "mixed_bfloat16".
@@ -62,12 +74,14 @@ def build_cae(input_shape: tuple[int, int, int] = (1024, 512, 3), filters: tuple
     inputs = keras.Input(shape=tuple(input_shape), name="frame")
     x, skips = inputs, [inputs]
     for i, f in enumerate(filters, start=1):
-        x = encoder_block(x, f, kernel_size, activation, dropout, name=f"encoder{i}", dtype=dtype)
+        x = encoder_block(x, f, kernel_size, activation, dropout, name=f"encoder{i}", dtype=dtype,
+                          batch_norm=batch_norm)
         skips.append(x)
     # x is now the latent space: 1/8 of the height and width, filters[-1] channels.
     for i, f in enumerate(reversed(filters), start=1):
         skip = skips[-i - 1] if skip_connections else None
-        x = decoder_block(x, f, kernel_size, activation, dropout, name=f"decoder{i}", skip=skip, dtype=dtype)
+        x = decoder_block(x, f, kernel_size, activation, dropout, name=f"decoder{i}", skip=skip, dtype=dtype,
+                          batch_norm=batch_norm)
     default_name = "cae_skip" if skip_connections else "cae"
     return keras.Model(inputs, output_layer(x), name=name or default_name)
 

@@ -26,6 +26,8 @@ class Preset:
     activation: str = "swish"
     dropout: tuple[float, float] = (0.1, 0.25)
     skip_connections: bool = False
+    #: BatchNormalization after every convolution (not in the seed).
+    batch_norm: bool = False
     #: Random flips, shifts, zoom and colour jitter of the training frames.
     augment: bool = False
     #: Batches per epoch; None means one pass over the training frames.

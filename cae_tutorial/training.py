@@ -36,7 +36,7 @@ def build_model(preset: Preset | str = "cpu", seed: int | None = 0) -> keras.Mod
     if seed is not None:
         keras.utils.set_random_seed(seed)
     return build_cae(preset.input_shape, preset.filters, preset.kernel_size, preset.activation, preset.dropout,
-                     skip_connections=preset.skip_connections,
+                     skip_connections=preset.skip_connections, batch_norm=preset.batch_norm,
                      dtype=None if preset.dtype == "float32" else preset.dtype)
 
 
@@ -102,6 +102,12 @@ class PredictionSnapshots(keras.callbacks.Callback):
         self.epochs.append(epoch)
         self.predictions.append(to_uint8(np.concatenate(batches))[..., 0])
 
+    def stacked(self) -> np.ndarray:
+        """All recorded predictions as one uint8 array (n_epochs, n_frames, H, W)."""
+        if not self.predictions:
+            return np.zeros((0, *self.images.shape[:3]), np.uint8)
+        return np.stack(self.predictions)
+
     def on_train_begin(self, logs=None):
         if self.wanted is None or 0 in self.wanted:
             self._record(0)
@@ -133,6 +139,21 @@ class EpochProgress(keras.callbacks.Callback):
             print(f"epoch {done:>4}/{total}  loss {logs.get('loss', float('nan')):.3f} "
                   f"IoU {logs.get('iou', float('nan')):.3f}{heldout}  ({time.perf_counter() - self.start:.1f} s)",
                   file=self.stream or sys.stdout, flush=True)
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training at the end of the first epoch that finishes past `seconds` of wall-clock time."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds, self.start, self.stopped_epoch = seconds, 0.0, None
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if time.perf_counter() - self.start >= self.seconds:
+            self.model.stop_training, self.stopped_epoch = True, epoch + 1
 
 
 @dataclass
@@ -252,6 +273,6 @@ def train(model: keras.Model, record: Record, split: Split, preset: Preset | str
     config = json.loads(json.dumps(config))  # JSON types now, so a saved and reloaded config compares equal
     return TrainingResult(
         {k: [float(v) for v in values] for k, values in history.history.items()},
-        Snapshots(np.array(snapshots.epochs), shown.ids, to_uint8(shown.images), to_uint8(shown.masks[..., 0]),
-                  np.stack(snapshots.predictions)),
+        Snapshots(np.array(snapshots.epochs, dtype=int), shown.ids, to_uint8(shown.images),
+                  to_uint8(shown.masks[..., 0]), snapshots.stacked()),
         split, config, model)

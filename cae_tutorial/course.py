@@ -1,0 +1,131 @@
+"""Run the course headless: every notebook in order with papermill, one line each, then a table."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+SIZES = {"tiny": (64, 32), "small": (128, 64), "medium": (256, 128), "seed": (1024, 512)}
+#: --fast: tiny frames and a handful of epochs, a smoke run of the whole course.
+FAST = {"IMAGE_HEIGHT": 64, "IMAGE_WIDTH": 32, "EPOCHS": 3}
+
+
+def notebooks_dir() -> Path:
+    """The course's notebooks/ folder (next to the package in the repository)."""
+    folder = Path(__file__).resolve().parent.parent / "notebooks"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is missing; the course runs from a clone of the repository "
+                                "(pip install -e . inside it)")
+    return folder
+
+
+def course_notebooks(only=None) -> list[Path]:
+    """The numbered notebooks in order, optionally only those named (by number or name)."""
+    books = sorted(notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        wanted = {str(o).removesuffix(".ipynb") for o in only}
+        books = [b for b in books if b.stem in wanted or b.stem[:2] in wanted or b.stem[:2].lstrip("0") in wanted]
+        if not books:
+            raise FileNotFoundError(f"no course notebook matches {only}; notebooks are "
+                                    f"{[b.stem for b in sorted(notebooks_dir().glob('[0-9][0-9]_*.ipynb'))]}")
+    return books
+
+
+def course_parameters(data_dir=None, record=None, epochs=None, size=None, height=None, width=None,
+                      fast=False) -> dict:
+    """Notebook parameters (uppercase names) from the command-line options; unset options keep the defaults."""
+    parameters = dict(FAST) if fast else {}
+    if size is not None:
+        if size not in SIZES:
+            raise KeyError(f"unknown size preset {size!r}; choose one of {sorted(SIZES)}")
+        parameters["IMAGE_HEIGHT"], parameters["IMAGE_WIDTH"] = SIZES[size]
+    for name, value in (("IMAGE_HEIGHT", height), ("IMAGE_WIDTH", width), ("EPOCHS", epochs)):
+        if value is not None:
+            if not isinstance(value, int) or value <= 0:
+                raise TypeError(f"{name.lower()} must be a positive int, got {value!r}")
+            parameters[name] = value
+    if data_dir is not None:
+        parameters["DATA_DIR"] = str(Path(data_dir).resolve())
+    if record is not None:
+        parameters["RECORD"] = str(record)
+    return parameters
+
+
+def declared_parameters(notebook: Path) -> set[str]:
+    """Names assigned in the notebook's cell tagged `parameters`."""
+    import papermill
+
+    return set(papermill.inspect_notebook(str(notebook)))
+
+
+def _failed_cell(error) -> str:
+    """A short description of the cell a papermill error came from."""
+    cell = getattr(error, "exec_count", None)
+    name = getattr(error, "ename", type(error).__name__)
+    value = str(getattr(error, "evalue", error)).splitlines()
+    return f"cell [{cell}]: {name}: {value[0] if value else ''}"
+
+
+def run_notebook(notebook: Path, output_dir: Path, parameters: dict) -> dict:
+    """Execute one notebook into output_dir (also its working folder); returns its recorded results."""
+    import papermill
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    accepted = {k: v for k, v in parameters.items() if k in declared_parameters(notebook)}
+    papermill.execute_notebook(str(notebook), str(output_dir / notebook.name), parameters=accepted,
+                               cwd=str(output_dir), progress_bar=False, log_output=False, kernel_name="python3")
+    results = output_dir / "outputs" / f"{notebook.stem}.json"
+    return json.loads(results.read_text()) if results.is_file() else {}
+
+
+def run_course(output_dir: str | Path = "build/course", parameters: dict | None = None, only=None,
+               stream=None) -> list[str]:
+    """Run the notebooks in order, print a line each and a final table; returns the failures (empty if none)."""
+    import sys
+
+    stream = stream or sys.stdout
+    output_dir = Path(output_dir)
+    rows, failures = [], []
+    books = course_notebooks(only)
+    for i, notebook in enumerate(books, start=1):
+        start = time.perf_counter()
+        try:
+            results = run_notebook(notebook, output_dir, parameters or {})
+            status = "ok"
+        except Exception as error:  # report the notebook and cell, then carry on with the others
+            results, status = {}, f"FAILED at {_failed_cell(error)}"
+            failures.append(f"{notebook.stem}: {status}")
+        seconds = time.perf_counter() - start
+        iou = results.get("heldout_iou")
+        rows.append((notebook.stem, seconds, iou, status))
+        print(f"[{i}/{len(books)}] {notebook.stem}: {status} in {seconds:.1f} s"
+              + (f", held-out IoU {iou:.3f}" if iou is not None else ""), file=stream, flush=True)
+    print(f"\n{'notebook':<30}{'seconds':>9}{'held-out IoU':>14}  status", file=stream)
+    for name, seconds, iou, status in rows:
+        print(f"{name:<30}{seconds:>9.1f}{'' if iou is None else f'{iou:.3f}':>14}  {status}", file=stream)
+    print(f"executed notebooks are in {output_dir}", file=stream)
+    for failure in failures:
+        print(f"error: {failure}", file=stream)
+    return failures
+
+
+def clean_for_commit(path: str | Path) -> None:
+    """Make an executed notebook fit to commit: no local paths, no widget state GitHub cannot render."""
+    import nbformat
+
+    notebook = nbformat.read(str(path), as_version=4)
+    notebook.metadata.pop("widgets", None)
+    papermill_meta = notebook.metadata.get("papermill", {})
+    for key in ("input_path", "output_path", "start_time", "end_time", "duration", "environment_variables"):
+        papermill_meta.pop(key, None)
+    for cell in notebook.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "application/vnd.jupyter.widget-view+json" in data:
+                data.pop("application/vnd.jupyter.widget-view+json")
+                data["text/plain"] = "[interactive epoch scrubber: run the notebook in Jupyter to use it; " \
+                                     "the GIF below shows the same evolution]"
+    nbformat.write(notebook, str(path))

@@ -1,0 +1,214 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 3. Building the CAE
+#
+# **What you will learn**
+# - the seed's convolutional autoencoder, block by block: encoder blocks, latent space, decoder blocks, output layer;
+# - the shape of the tensor after each block;
+# - why stride-2 convolutions shrink and upsampling grows, and what the final 1x1 convolution does;
+# - how to read `model.summary()` and where the 1,939,233 parameters of the seed's model sit.
+#
+# Everything defined here lives in `cae_tutorial/model.py` under the same names; later notebooks import it.
+
+# %% tags=["parameters"]
+IMAGE_HEIGHT = 256
+IMAGE_WIDTH = 128
+OUTPUT_DIR = "outputs"
+
+# %%
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import layers
+
+SEED_FILTERS = (4, 32, 256)  # the seed's encoder filters; the decoder mirrors them
+Path(OUTPUT_DIR).mkdir(exist_ok=True)
+
+# %% [markdown]
+# ## The encoder block
+# A convolution with **stride 2** moves its 3x3 window two pixels at a time, so its output has half the height
+# and half the width: it learns features *and* compresses, with no separate pooling layer. A swish activation
+# (x * sigmoid(x)) adds non-linearity; dropout randomly silences features during training so that, with only three
+# training frames, the network cannot lean on any single one. A second, stride-1 convolution refines the features
+# at the new scale. (`batch_norm` is off in the seed; the speed work in `benchmarks/` tried it.)
+
+# %%
+def _normalize(x, batch_norm: bool, name: str, dtype):
+    """BatchNormalization when asked (not in the seed: an option of the speed work), else x unchanged."""
+    return layers.BatchNormalization(name=name, dtype=dtype)(x) if batch_norm else x
+
+
+def encoder_block(x, filters: int, kernel_size: int = 3, activation: str = "swish",
+                  dropout: tuple[float, float] = (0.1, 0.25), name: str = "encoder", dtype=None,
+                  batch_norm: bool = False):
+    """Halve the height and width (stride-2 conv) and extract `filters` feature maps."""
+    x = layers.Conv2D(filters, kernel_size, strides=2, padding="same", name=f"{name}_down_conv", dtype=dtype)(x)
+    x = _normalize(x, batch_norm, f"{name}_norm1", dtype)
+    x = layers.Activation(activation, name=f"{name}_act1", dtype=dtype)(x)
+    x = layers.Dropout(dropout[0], name=f"{name}_drop1", dtype=dtype)(x)
+    x = layers.Conv2D(filters, kernel_size, padding="same", name=f"{name}_conv", dtype=dtype)(x)
+    x = _normalize(x, batch_norm, f"{name}_norm2", dtype)
+    x = layers.Activation(activation, name=f"{name}_act2", dtype=dtype)(x)
+    return layers.Dropout(dropout[1], name=f"{name}_drop2", dtype=dtype)(x)
+
+# %% [markdown]
+# ## The decoder block
+# **UpSampling x2** repeats every pixel into a 2x2 square: the size doubles, nothing is learned. The two
+# convolutions that follow learn to turn that blocky picture into sharper features. (A `skip` input, used in
+# notebook 6, concatenates encoder features of the same size first.)
+
+# %%
+def decoder_block(x, filters: int, kernel_size: int = 3, activation: str = "swish",
+                  dropout: tuple[float, float] = (0.1, 0.25), name: str = "decoder", skip=None, dtype=None,
+                  batch_norm: bool = False):
+    """Double the height and width (upsampling) and refine with two convs; `skip` is concatenated first."""
+    x = layers.UpSampling2D(2, name=f"{name}_up", dtype=dtype)(x)
+    if skip is not None:
+        x = layers.Concatenate(name=f"{name}_skip", dtype=dtype)([x, skip])
+    x = layers.Conv2D(filters, kernel_size, padding="same", name=f"{name}_conv1", dtype=dtype)(x)
+    x = _normalize(x, batch_norm, f"{name}_norm1", dtype)
+    x = layers.Activation(activation, name=f"{name}_act1", dtype=dtype)(x)
+    x = layers.Dropout(dropout[0], name=f"{name}_drop1", dtype=dtype)(x)
+    x = layers.Conv2D(filters, kernel_size, padding="same", name=f"{name}_conv2", dtype=dtype)(x)
+    x = _normalize(x, batch_norm, f"{name}_norm2", dtype)
+    x = layers.Activation(activation, name=f"{name}_act2", dtype=dtype)(x)
+    return layers.Dropout(dropout[1], name=f"{name}_drop2", dtype=dtype)(x)
+
+# %% [markdown]
+# ## The output layer
+# A **1x1 convolution** looks at one pixel at a time: it mixes that pixel's channels (4 after the last decoder
+# block) into a single number, and the sigmoid turns it into the probability that the pixel is person. It makes
+# the decoder's output the shape of the mask, (H, W, 1).
+
+# %%
+def output_layer(x, name: str = "mask"):
+    """A 1x1 conv + sigmoid: mixes each pixel's channels into one person probability (always float32)."""
+    return layers.Conv2D(1, 1, activation="sigmoid", name=name, dtype="float32")(x)
+
+# %% [markdown]
+# ## Shapes, block by block
+# Follow one input through the blocks and print the shape after each.
+
+# %%
+inputs = keras.Input((IMAGE_HEIGHT, IMAGE_WIDTH, 3), name="frame")
+x = inputs
+print(f"{'input':<16}{tuple(x.shape[1:])}")
+for i, filters in enumerate((4, 32, 256), start=1):
+    x = encoder_block(x, filters, name=f"encoder{i}")
+    print(f"{f'encoder block {i}':<16}{tuple(x.shape[1:])}")
+print(f"{'latent space':<16}{tuple(x.shape[1:])}  <- 1/8 of the height and width, 256 channels")
+for i, filters in enumerate((256, 32, 4), start=1):
+    x = decoder_block(x, filters, name=f"decoder{i}")
+    print(f"{f'decoder block {i}':<16}{tuple(x.shape[1:])}")
+x = output_layer(x)
+print(f"{'output (mask)':<16}{tuple(x.shape[1:])}")
+
+# %% [markdown]
+# ## The whole model
+# `build_cae` puts the blocks together with the functional API. The latent space has no layer of its own in the
+# seed: it is the connection between the last encoder block and the first decoder block.
+
+# %%
+def build_cae(input_shape: tuple[int, int, int] = (1024, 512, 3), filters: tuple[int, ...] = SEED_FILTERS,
+              kernel_size: int = 3, activation: str = "swish", dropout: tuple[float, float] = (0.1, 0.25),
+              skip_connections: bool = False, dtype: str | None = None, name: str | None = None,
+              batch_norm: bool = False) -> keras.Model:
+    """The seed's CAE (or, with skip_connections=True, its U-Net-style variant) as a functional Keras model.
+
+    ``dtype`` is a Keras dtype policy for every layer but the output, e.g. "mixed_bfloat16".
+    """
+    if len(input_shape) != 3:
+        raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
+    if not filters or not all(isinstance(f, int) and f > 0 for f in filters):
+        raise ValueError(f"filters must be positive ints, one per encoder block, got {filters!r}")
+    factor = 2 ** len(filters)
+    if any(not isinstance(v, int) or v <= 0 or v % factor for v in input_shape[:2]):
+        raise ValueError(f"input_shape={tuple(input_shape)!r}: height and width must divide by {factor} "
+                         f"({len(filters)} stride-2 encoder blocks halve them); resize the frames, e.g. to (256, 128)")
+    inputs = keras.Input(shape=tuple(input_shape), name="frame")
+    x, skips = inputs, [inputs]
+    for i, f in enumerate(filters, start=1):
+        x = encoder_block(x, f, kernel_size, activation, dropout, name=f"encoder{i}", dtype=dtype,
+                          batch_norm=batch_norm)
+        skips.append(x)
+    # x is now the latent space: 1/8 of the height and width, filters[-1] channels.
+    for i, f in enumerate(reversed(filters), start=1):
+        skip = skips[-i - 1] if skip_connections else None
+        x = decoder_block(x, f, kernel_size, activation, dropout, name=f"decoder{i}", skip=skip, dtype=dtype,
+                          batch_norm=batch_norm)
+    default_name = "cae_skip" if skip_connections else "cae"
+    return keras.Model(inputs, output_layer(x), name=name or default_name)
+
+
+model = build_cae((IMAGE_HEIGHT, IMAGE_WIDTH, 3))
+model.summary(line_length=90)
+
+# %% [markdown]
+# ## The seed's parameter count
+# Convolution weights do not depend on the image size (the same 3x3 kernels slide everywhere), so the model has the
+# same number of parameters at 256 x 128 as at the seed's 1024 x 512.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+seed_model = build_cae((1024, 512, 3))
+print(f"parameters at 1024 x 512: {seed_model.count_params():,}")
+print(f"parameters at {IMAGE_HEIGHT} x {IMAGE_WIDTH}: {model.count_params():,}")
+
+# %% [markdown]
+# Where they sit: a 3x3 convolution from `c_in` to `c_out` channels has 9 * c_in * c_out weights + c_out biases.
+# The two 256-channel convolutions around the latent space dominate.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+per_block = {}
+for layer in seed_model.layers:
+    block = layer.name.split("_")[0]
+    per_block[block] = per_block.get(block, 0) + layer.count_params()
+for block, count in per_block.items():
+    print(f"{block:<10}{count:>10,}  {count / seed_model.count_params():6.1%}")
+
+# %% [markdown]
+# The library's `cae_tutorial.model.build_cae` is the same function; from now on the course imports it.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from cae_tutorial.model import build_cae as library_build_cae
+
+library_model = library_build_cae((1024, 512, 3))
+print("same layers:", [l.name for l in library_model.layers] == [l.name for l in seed_model.layers])
+print("same parameter count:", library_model.count_params() == seed_model.count_params())
+
+# %%
+results = {"parameters_seed_size": seed_model.count_params(), "parameters": model.count_params(),
+           "latent_shape": list(seed_model.get_layer("encoder3_drop2").output.shape[1:]),
+           "parameters_per_block": per_block}
+Path(OUTPUT_DIR, "03_building_the_cae.json").write_text(json.dumps(results, indent=1))
+results
+
+# %% [markdown]
+# ## Summary
+# - Encoder block: stride-2 conv (shrink) -> swish -> dropout -> conv -> swish -> dropout.
+# - Decoder block: upsampling x2 (grow) -> conv -> swish -> dropout -> conv -> swish -> dropout.
+# - The 1x1 sigmoid convolution turns each pixel's features into a person probability.
+# - 1,939,233 parameters, two thirds of them in the 256-channel convolutions next to the latent space.
+#
+# ## Exercises
+# 1. Compute by hand the parameters of `encoder2_down_conv` (4 -> 32 channels, 3x3) and check with `summary()`.
+# 2. Build the model with `filters=(8, 32, 64)`. How many parameters remain, and which blocks lost the most?
+# 3. Why must the height and width divide by 8? Try `build_cae((100, 50, 3))` and read the error.

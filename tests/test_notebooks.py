@@ -1,0 +1,186 @@
+"""The course notebooks: paired files in sync, one parameters cell, and headless runs checked by their results."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+
+from cae_tutorial import baseline, model
+from cae_tutorial.course import FAST, course_notebooks, course_parameters, notebooks_dir, run_course
+
+from conftest import real_record_or_skip
+
+pytestmark = pytest.mark.notebooks
+NOTEBOOKS = sorted(notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
+NAMES = [p.stem for p in NOTEBOOKS]
+REPO = notebooks_dir().parent
+
+
+def test_six_numbered_notebooks():
+    assert NAMES == ["01_segmentation_masks", "02_autoencoders", "03_building_the_cae", "04_training",
+                     "05_predictions_vs_reality", "06_going_further"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+def test_pair_has_not_drifted(path):
+    ipynb, script = jupytext.read(path), jupytext.read(path.with_suffix(".py"))
+    assert [(c.cell_type, c.source) for c in ipynb.cells] == [(c.cell_type, c.source) for c in script.cells], \
+        f"{path.name} and its .py differ: run `jupytext --sync {path}`"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+def test_notebook_structure(path):
+    notebook = nbformat.read(path, as_version=4)
+    cells = notebook.cells
+    assert cells[0].cell_type == "markdown" and cells[0].source.startswith("# ") and "What you will learn" in \
+        cells[0].source
+    tagged = [c for c in cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged parameters"
+    names = [t.id for node in ast.parse(tagged[0].source).body for t in getattr(node, "targets", [])]
+    assert names and all(name.isupper() for name in names)
+    assert "Exercises" in cells[-1].source and "Summary" in cells[-1].source
+    code = "\n".join(c.source for c in cells if c.cell_type == "code")
+    assert "sys.path" not in code
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+def test_committed_outputs_are_fit_to_publish(path):
+    assert path.stat().st_size < 3_000_000
+    text = path.read_text()
+    assert not re.search(r"/work/|/home/|/root/|/tmp/|shared/data", text), "no local paths in outputs"
+    notebook = nbformat.reads(text, as_version=4)
+    assert "widgets" not in notebook.metadata
+    assert all(c.outputs for c in notebook.cells if c.cell_type == "code" and "parameters" not in
+               c.metadata.get("tags", [])), "committed notebooks keep the outputs of a real run"
+
+
+def test_taught_code_is_the_library_code():
+    """A function a notebook defines under a library name has the library's exact source."""
+    library = {name: inspect.getsource(obj) for module in (model, baseline)
+               for name, obj in vars(module).items() if inspect.isfunction(obj) and obj.__module__ == module.__name__}
+    checked = 0
+    for path in NOTEBOOKS:
+        source = path.with_suffix(".py").read_text()
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.FunctionDef) and node.name in library:
+                assert ast.get_source_segment(source, node).strip() == library[node.name].strip(), \
+                    f"{path.name}: {node.name} differs from the library's"
+                checked += 1
+    assert checked >= 8
+
+
+@pytest.fixture(scope="module")
+def fast_course(tmp_path_factory):
+    """The whole course run headless with --fast parameters, through run_course (what `cae-tutorial course` runs)."""
+    out = tmp_path_factory.mktemp("course")
+    lines = []
+
+    class Stream:
+        def write(self, text):
+            lines.append(text)
+
+        def flush(self):
+            pass
+
+    failures = run_course(out, course_parameters(fast=True), stream=Stream())
+    return out, failures, "".join(lines)
+
+
+def results_of(out, name):
+    return json.loads((out / "outputs" / f"{name}.json").read_text())
+
+
+def test_course_runs_and_reports_a_table(fast_course):
+    out, failures, printed = fast_course
+    assert failures == []
+    for name in NAMES:
+        assert f"{name}: ok" in printed
+        assert (out / f"{name}.ipynb").is_file()
+    assert "held-out IoU" in printed and "seconds" in printed
+
+
+def test_notebook_results(fast_course):
+    out = fast_course[0]
+    r1 = results_of(out, "01_segmentation_masks")
+    assert (r1["frames"], r1["train_frames"], r1["heldout_frames"]) == (10, 3, 7)
+    assert 0.05 < r1["foreground_share"] < 0.25 and r1["all_background_accuracy"] > 0.75
+    r2 = results_of(out, "02_autoencoders")
+    assert r2["compression"] > 10 and 0 < r2["heldout_mse"] < 1
+    r3 = results_of(out, "03_building_the_cae")
+    assert r3["parameters_seed_size"] == 1_939_233 and r3["latent_shape"] == [128, 64, 256]
+    r4 = results_of(out, "04_training")
+    assert r4["epochs"] == FAST["EPOCHS"] and r4["snapshots"] == FAST["EPOCHS"] + 1
+    assert r4["scrubber_epochs"] == [0, FAST["EPOCHS"]] and 0 <= r4["heldout_iou"] <= 1
+    assert (out / "outputs" / "evolution.gif").is_file() and (out / "outputs" / "run" / "model.keras").is_file()
+    r5 = results_of(out, "05_predictions_vs_reality")
+    assert len(r5["per_frame"]) == 7 + 1
+    # Notebook 5 reloads notebook 4's model: same held-out IoU as Keras' metric within rounding of thresholds.
+    assert r5["heldout_iou"] == pytest.approx(r5["per_frame"]["mean"]["iou"])
+    r6 = results_of(out, "06_going_further")
+    assert set(r6["scores"]) == {"plain CAE", "CAE + skips", "pixel classifier"}
+    assert r6["pixel_classifier_heldout_iou"] > 0.5
+
+
+def test_course_failure_names_notebook_and_cell_after_the_others(tmp_path, capsys):
+    params = course_parameters(fast=True, data_dir=tmp_path / "no-such-record")
+    failures = run_course(tmp_path / "out", params, only=["01", "03"])
+    printed = capsys.readouterr().out
+    assert len(failures) == 1 and failures[0].startswith("01_segmentation_masks: FAILED at cell")
+    assert "DataError" in failures[0]
+    assert "03_building_the_cae: ok" in printed  # the others still ran and reported
+
+
+def test_course_cli_exit_status(tmp_path):
+    from cae_tutorial.cli import main
+
+    code = main(["course", "--fast", "--notebooks", "03", "--output", str(tmp_path / "o")])
+    assert code == 0
+    assert main(["course", "--fast", "--notebooks", "01", "--data-dir", str(tmp_path / "none"),
+                 "--output", str(tmp_path / "o")]) == 1
+
+
+def test_course_parameters():
+    assert course_parameters(size="small", epochs=5) == {"IMAGE_HEIGHT": 128, "IMAGE_WIDTH": 64, "EPOCHS": 5}
+    with pytest.raises(KeyError, match="size preset"):
+        course_parameters(size="huge")
+    with pytest.raises(TypeError, match="epochs"):
+        course_parameters(epochs=-1)
+    assert [p.stem for p in course_notebooks(["4", "05"])] == ["04_training", "05_predictions_vs_reality"]
+
+
+def test_nbval_deterministic_cells(tmp_path):
+    """`pytest --nbval-lax` over the notebooks whose default run is quick; NBVAL_CHECK_OUTPUT cells must match."""
+    quick = [p for p in NOTEBOOKS if p.stem in ("01_segmentation_masks", "03_building_the_cae")]
+    for path in quick:
+        shutil.copy(path, tmp_path / path.name)
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+                          *[p.name for p in quick]], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "passed" in run.stdout
+
+
+@pytest.mark.real_data
+def test_training_notebooks_on_the_real_record(tmp_path):
+    real = real_record_or_skip()
+    before = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout
+    params = course_parameters(data_dir=real, record="136", height=128, width=64, epochs=40)
+    failures = run_course(tmp_path, params, only=["04", "05"])
+    assert failures == []
+    r4, r5 = results_of(tmp_path, "04_training"), results_of(tmp_path, "05_predictions_vs_reality")
+    assert len(r5["per_frame"]) == 4 + 1  # 136_00120, 00150, 00300, 00360
+    assert r5["heldout_iou"] > 0.3, "clearly better than the all-background guess (IoU 0)"
+    assert r4["heldout_iou"] > 0.3
+    after = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout
+    assert after == before, "the real-record run wrote nothing into the repository"
