@@ -81,7 +81,7 @@ def training_dataset(images: np.ndarray, masks: np.ndarray, preset: Preset, seed
     data = data.batch(preset.batch_size)
     if preset.steps_per_epoch:
         data = data.repeat()
-    return data.prefetch(tf.data.AUTOTUNE)
+    return data.prefetch(2)
 
 
 class PredictionSnapshots(keras.callbacks.Callback):
