@@ -103,6 +103,42 @@ def measure_speed(size, variant: dict, epochs: int) -> dict:
             "peak_memory_mb": peak_memory_mb()}
 
 
+def measure_equal_epochs(size, variant: dict, epochs: int, seed: int) -> dict:
+    """Held-out IoU of the seed CAE after the same number of epochs, trained by a tape loop or by fit."""
+    import keras
+    import tensorflow as tf
+
+    from cae_tutorial.losses import dice_focal_loss, iou_score
+    from cae_tutorial.presets import get_preset
+    from cae_tutorial.training import build_model, predict, train
+
+    preset = get_preset("seed", height=size[0], width=size[1], epochs=epochs,
+                        jit_compile=variant.get("jit_compile", False), dtype=variant.get("dtype", "float32"))
+    record, split = _record(size)
+    part, heldout = record.subset(split.train_ids), record.subset(split.heldout_ids)
+    model = build_model(preset, seed=seed)
+    start = time.perf_counter()
+    if variant["loop"] == "fit":
+        train(model, record, type(split)(split.train_ids, ()), preset, seed=seed, snapshot_epochs=[],
+              progress=False)
+    else:
+        loss_fn, optimizer = dice_focal_loss(), keras.optimizers.Adam(preset.learning_rate)
+        x, y = tf.constant(part.images), tf.constant(part.masks)
+
+        @tf.function
+        def step(x, y):
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=True))
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            return loss
+
+        for _ in range(epochs):
+            step(x, y)
+    seconds = time.perf_counter() - start
+    return {"iou": float(iou_score(heldout.masks, predict(model, heldout.images)).mean()), "seconds": seconds}
+
+
 def measure_quality(preset_name: str, changes: dict, budget: float, seed: int) -> dict:
     """Train under a wall-clock budget; held-out IoU/Dice (at EVAL_SIZE) when each budget mark was passed."""
     import keras
@@ -147,8 +183,9 @@ def measure_quality(preset_name: str, changes: dict, budget: float, seed: int) -
     model = build_model(preset, seed=seed)
     keras.utils.set_random_seed(seed)
     # No held-out validation or snapshots inside the budget: the clock measures training alone.
-    train(model, record, type(split)(split.train_ids, ()), preset, epochs=100_000 if preset_name != "seed" else
-          preset.epochs, seed=seed, snapshot_epochs=[], progress=False, callbacks=[Marks(), TimeBudget(budget + 60)])
+    # The preset's own epochs (its schedule depends on them); a run that finishes early keeps its final score.
+    train(model, record, type(split)(split.train_ids, ()), preset, seed=seed, snapshot_epochs=[], progress=False,
+          callbacks=[Marks(), TimeBudget(budget + 60)])
     for mark in marks:  # a run that ended (its epochs done) before a mark keeps its final score
         scores.setdefault(mark, {**dict(zip(("iou", "dice"), score())), "epoch": None, "elapsed": None})
     start_fps = time.perf_counter()
@@ -193,7 +230,7 @@ def speed(sizes, runs: int, epochs: int, variants) -> dict:
     for size in sizes:
         label = f"{size[0]}x{size[1]}"
         n_epochs = max(2, epochs // (4 if size[0] >= 1024 else 2 if size[0] >= 512 else 1))
-        n_runs = 1 if size[0] >= 1024 else runs
+        n_runs = 1 if size[0] >= 1024 else max(1, runs - 1) if size[0] >= 512 else runs
         for name in variants:
             samples = [in_subprocess("measure_speed", size=size, variant=SPEED_VARIANTS[name], epochs=n_epochs)
                        for _ in range(n_runs)]
@@ -209,6 +246,20 @@ def speed(sizes, runs: int, epochs: int, variants) -> dict:
         row["speedup_vs_tape_function"] = ratio
         print(f"{row['size']:>9} {row['variant']:<14}{row['seconds_per_epoch']:>9.3f}{ratio:>17.2f}x"
               f"{row['peak_memory_mb']:>10.0f}")
+    return results
+
+
+def equal_epochs(size, epochs: int, runs: int, variants) -> dict:
+    """Table: held-out IoU after the same epochs for the tape loop and the package's fit variants."""
+    results = {}
+    for name in variants:
+        samples = [in_subprocess("measure_equal_epochs", size=size, variant=SPEED_VARIANTS[name], epochs=epochs,
+                                 seed=seed) for seed in range(runs)]
+        results[name] = {"epochs": epochs, "runs": runs, "iou": statistics.median(s["iou"] for s in samples),
+                         "seconds": statistics.median(s["seconds"] for s in samples), "samples": samples}
+    print(f"\n{'variant':<16}{'epochs':>7}{'held-out IoU':>14}{'seconds':>9}   (seed CAE, {size[0]}x{size[1]})")
+    for name, row in results.items():
+        print(f"{name:<16}{row['epochs']:>7}{row['iou']:>14.3f}{row['seconds']:>9.1f}")
     return results
 
 
@@ -251,7 +302,10 @@ def quality(budgets, runs: int, models) -> dict:
 def main(argv=None) -> int:
     """Parse arguments, run the chosen parts, print tables, write JSON."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", nargs="?", choices=["all", "speed", "quality"], default="all")
+    parser.add_argument("part", nargs="?", choices=["all", "speed", "equal", "quality"], default="all")
+    parser.add_argument("--equal-epochs", type=int, default=60, help="epochs of the equal-epochs IoU check")
+    parser.add_argument("--equal-variants", nargs="+", default=["tape-function", "fit", "fit+xla"],
+                        choices=list(SPEED_VARIANTS))
     parser.add_argument("--sizes", nargs="+", default=["256x128", "512x256", "1024x512"])
     parser.add_argument("--variants", nargs="+", default=list(SPEED_VARIANTS), choices=list(SPEED_VARIANTS))
     parser.add_argument("--models", nargs="+", default=list(QUALITY_MODELS), choices=list(QUALITY_MODELS))
@@ -268,6 +322,10 @@ def main(argv=None) -> int:
         print("== speed: seed CAE, 3 frames, batch 3 ==")
         sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes]
         report["speed"] = speed(sizes, args.runs, args.epochs, args.variants)
+    if args.part in ("all", "equal"):
+        print(f"\n== equal epochs: held-out IoU of the seed CAE at 256x128 after {args.equal_epochs} epochs ==")
+        report["equal_epochs"] = equal_epochs((256, 128), args.equal_epochs, max(1, args.runs - 1),
+                                              args.equal_variants)
     if args.part in ("all", "quality"):
         print(f"\n== quality: held-out IoU after wall-clock budgets (scored at {EVAL_SIZE[0]}x{EVAL_SIZE[1]}) ==")
         report["quality"] = quality(args.budgets, args.runs, args.models)

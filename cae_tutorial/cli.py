@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     _size_arguments(course)
     course.add_argument("--fast", action="store_true", help="tiny sizes and few epochs: a smoke run in minutes")
     course.add_argument("--notebooks", nargs="+", help="only these notebooks (names or numbers)")
+    course.add_argument("--publish", action="store_true",
+                        help="maintainers: copy the executed notebooks, cleaned, back into notebooks/ to commit")
     return parser
 
 
@@ -100,7 +102,11 @@ def run_course(args) -> int:
 
     parameters = course_parameters(data_dir=args.data_dir, record=args.record, epochs=args.epochs, size=args.size,
                                    height=args.height, width=args.width, fast=args.fast)
-    failures = run(args.output, parameters, only=args.notebooks)
+    if args.publish and (parameters or args.data_dir):
+        print("cae-tutorial course: error: --publish commits the default run on the embedded data; "
+              "drop the other options", file=sys.stderr)
+        return 2
+    failures = run(args.output, parameters, only=args.notebooks, publish=args.publish)
     return 1 if failures else 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -80,8 +81,11 @@ def run_notebook(notebook: Path, output_dir: Path, parameters: dict) -> dict:
 
 
 def run_course(output_dir: str | Path = "build/course", parameters: dict | None = None, only=None,
-               stream=None) -> list[str]:
-    """Run the notebooks in order, print a line each and a final table; returns the failures (empty if none)."""
+               stream=None, publish: bool = False) -> list[str]:
+    """Run the notebooks in order, print a line each and a final table; returns the failures (empty if none).
+
+    publish=True copies each executed notebook, cleaned by clean_for_commit, back over its source in notebooks/.
+    """
     import sys
 
     stream = stream or sys.stdout
@@ -93,6 +97,10 @@ def run_course(output_dir: str | Path = "build/course", parameters: dict | None 
         try:
             results = run_notebook(notebook, output_dir, parameters or {})
             status = "ok"
+            if publish:
+                clean_for_commit(output_dir / notebook.name)
+                shutil.copyfile(output_dir / notebook.name, notebook)
+                status = "ok, published"
         except Exception as error:  # report the notebook and cell, then carry on with the others
             results, status = {}, f"FAILED at {_failed_cell(error)}"
             failures.append(f"{notebook.stem}: {status}")

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sys
@@ -50,10 +51,11 @@ def make_optimizer(preset: Preset, steps_per_epoch: int, epochs: int) -> keras.o
     return keras.optimizers.Adam(rate)
 
 
-def compile_model(model: keras.Model, preset: Preset, steps_per_epoch: int = 1, epochs: int | None = None) -> None:
-    """Compile with Dice + focal loss, the training metrics and the preset's optimiser."""
+def compile_model(model: keras.Model, preset: Preset, steps_per_epoch: int = 1, epochs: int | None = None,
+                  loss=None) -> None:
+    """Compile with Dice + focal loss (or `loss`), the training metrics and the preset's optimiser."""
     model.compile(optimizer=make_optimizer(preset, steps_per_epoch, epochs or preset.epochs),
-                  loss=dice_focal_loss(), metrics=training_metrics(), jit_compile=preset.jit_compile)
+                  loss=loss or dice_focal_loss(), metrics=training_metrics(), jit_compile=preset.jit_compile)
 
 
 def augment_pair(image, mask, seed_layers):
@@ -71,13 +73,14 @@ def augment_pair(image, mask, seed_layers):
 
 def training_dataset(images: np.ndarray, masks: np.ndarray, preset: Preset, seed: int = 0) -> tf.data.Dataset:
     """Batches of training pairs: the frames stay in memory, shuffled each pass, augmented if the preset says so."""
-    data = tf.data.Dataset.from_tensor_slices((images, masks)).cache()
+    data = tf.data.Dataset.from_tensor_slices((images, masks))
     data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     if preset.augment:
         geometry = [keras.layers.RandomFlip("horizontal", seed=seed),
                     keras.layers.RandomTranslation(0.06, 0.06, fill_mode="reflect", seed=seed + 1),
                     keras.layers.RandomZoom((-0.12, 0.12), fill_mode="reflect", seed=seed + 2)]
-        data = data.map(lambda x, y: augment_pair(x, y, geometry), num_parallel_calls=1, deterministic=True)
+        data = data.map(functools.partial(augment_pair, seed_layers=geometry), num_parallel_calls=1,
+                        deterministic=True)
     data = data.batch(preset.batch_size)
     if preset.steps_per_epoch:
         data = data.repeat()
@@ -262,10 +265,12 @@ def train(model: keras.Model, record: Record, split: Split, preset: Preset | str
     shown = record.subset(tuple(snapshot_frames) if snapshot_frames is not None else record.ids)
     snapshots = PredictionSnapshots(shown.ids, shown.images, snapshot_every, snapshot_epochs)
     extra = [EpochProgress()] if progress else []
-    validation = (heldout_part.images, heldout_part.masks) if len(heldout_part) else None
+    # Our own small dataset: Keras' adapter for arrays adds an AUTOTUNE prefetch, slow to tear down on 2 cores.
+    validation = (tf.data.Dataset.from_tensor_slices((heldout_part.images, heldout_part.masks)).batch(4)
+                  if len(heldout_part) else None)
     start = time.perf_counter()
     history = model.fit(data, epochs=epochs, steps_per_epoch=steps, validation_data=validation,
-                        validation_batch_size=4, callbacks=[snapshots, *extra, *callbacks], shuffle=False, verbose=0)
+                        callbacks=[snapshots, *extra, *callbacks], shuffle=False, verbose=0)
     seconds = time.perf_counter() - start
     config = {"preset": preset.to_dict(), "epochs": epochs, "seed": seed, "steps_per_epoch": steps,
               "record_root": None if record.root is None else record.root.name, "size": list(record.size),

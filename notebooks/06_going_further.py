@@ -48,6 +48,8 @@ from cae_tutorial.plots import overlay
 from cae_tutorial.presets import get_preset
 from cae_tutorial.training import build_model, predict, train
 
+BLUR_RADII = (2, 8)  # as in cae_tutorial.baseline
+
 Path(OUTPUT_DIR).mkdir(exist_ok=True)
 plt.rcParams["figure.dpi"] = 60
 
@@ -118,13 +120,13 @@ for name, probs in probabilities.items():
 # of the frame are person" from the 3 training frames, pixel by pixel. These helpers are `cae_tutorial.baseline`.
 
 # %%
-def blurred(image, radius):
+def blurred(image: np.ndarray, radius: float) -> np.ndarray:
     """A float image (H, W, 3) in [0, 1] after a Gaussian blur of `radius` pixels."""
     picture = Image.fromarray(np.clip(np.rint(image * 255), 0, 255).astype(np.uint8))
     return np.asarray(picture.filter(ImageFilter.GaussianBlur(radius)), np.float32) / 255.0
 
 
-def pixel_features(images, blur_radii=(2, 8)):
+def pixel_features(images: np.ndarray, blur_radii=BLUR_RADII) -> np.ndarray:
     """Per pixel: RGB, (y, x) position in [0, 1], and RGB blurred at each radius: (N*H*W, 5 + 3*len(radii))."""
     n, height, width, _ = images.shape
     y, x = np.meshgrid(np.linspace(0, 1, height, dtype=np.float32), np.linspace(0, 1, width, dtype=np.float32),
@@ -136,7 +138,8 @@ def pixel_features(images, blur_radii=(2, 8)):
     return np.concatenate(per_frame)
 
 
-def fit_pixel_classifier(images, masks, max_pixels=60_000, seed=0):
+def fit_pixel_classifier(images: np.ndarray, masks: np.ndarray, max_pixels: int = 60_000,
+                         seed: int = 0) -> HistGradientBoostingClassifier:
     """Fit gradient boosting on (a random sample of) the training frames' pixels."""
     features, labels = pixel_features(images), masks.reshape(-1).astype(np.int64)
     rng = np.random.default_rng(seed)
@@ -147,7 +150,7 @@ def fit_pixel_classifier(images, masks, max_pixels=60_000, seed=0):
     return classifier.fit(features, labels)
 
 
-def predict_pixel_classifier(classifier, images):
+def predict_pixel_classifier(classifier, images: np.ndarray) -> np.ndarray:
     """Person probabilities (N, H, W, 1) from a fitted pixel classifier."""
     n, height, width, _ = images.shape
     return classifier.predict_proba(pixel_features(images))[:, 1].reshape(n, height, width, 1).astype(np.float32)
