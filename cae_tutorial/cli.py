@@ -56,7 +56,8 @@ def run_train(args) -> int:
     from cae_tutorial.presets import get_preset
     from cae_tutorial.training import build_model, train
 
-    changes = {k: v for k, v in (("height", args.height), ("width", args.width), ("epochs", args.epochs)) if v}
+    changes = {k: v for k, v in (("height", args.height), ("width", args.width), ("epochs", args.epochs))
+               if v is not None}
     preset = get_preset(args.preset, **changes)
     record = load_record(args.data_dir, args.record, size=preset.size)
     split = split_by_ids(record, args.train_ids) if args.train_ids else seed_split(record)

@@ -138,17 +138,16 @@ def _open(path: Path) -> Image.Image:
     return image
 
 
-def read_image(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
-    """An RGB frame as float32 (H, W, 3) in [0, 1], resized smoothly (bilinear) when size is given."""
-    image = _open(Path(path)).convert("RGB")
+def _image_array(image: Image.Image, size: tuple[int, int] | None) -> np.ndarray:
+    """RGB float32 (H, W, 3) in [0, 1] from a decoded image, resized bilinearly when size is given."""
+    image = image.convert("RGB")
     if size is not None:
         image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
     return np.asarray(image, dtype=np.float32) / 255.0
 
 
-def read_mask(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
-    """A mask as float32 (H, W, 1) in {0, 1}: any nonzero pixel is person; resizing keeps it binary."""
-    image = _open(Path(path))
+def _mask_array(image: Image.Image, size: tuple[int, int] | None) -> np.ndarray:
+    """Binary float32 (H, W, 1) from a decoded mask: any nonzero pixel (alpha ignored) is person."""
     if image.mode == "P":
         image = image.convert("RGBA")
     values = np.asarray(image)
@@ -159,9 +158,27 @@ def read_mask(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarr
     if size is not None and person.shape != tuple(size):
         # Resize the coverage smoothly, then threshold at half: edges stay in place, values stay binary.
         resized = Image.fromarray(person).resize((size[1], size[0]), Image.Resampling.BILINEAR)
-        person = np.asarray(resized)
-        return (person >= 128).astype(np.float32)[..., None]
+        return (np.asarray(resized) >= 128).astype(np.float32)[..., None]
     return (person > 0).astype(np.float32)[..., None]
+
+
+def read_image(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """An RGB frame as float32 (H, W, 3) in [0, 1], resized smoothly (bilinear) when size is given."""
+    return _image_array(_open(Path(path)), size)
+
+
+def read_mask(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """A mask as float32 (H, W, 1) in {0, 1}: any nonzero pixel is person; resizing keeps it binary."""
+    return _mask_array(_open(Path(path)), size)
+
+
+def read_pair(image_path: Path, mask_path: Path, size: tuple[int, int] | None = None):
+    """A frame and its mask, checked to be the same size before any resizing."""
+    image, mask = _open(image_path), _open(mask_path)
+    if image.size != mask.size:
+        raise DataError(f"{mask_path} is {mask.size[0]} x {mask.size[1]} (W x H) but its image {image_path} is "
+                        f"{image.size[0]} x {image.size[1]}; masks must match their image")
+    return _image_array(image, size), _mask_array(mask, size)
 
 
 def load_record(root: str | Path | None = None, record: str | None = None,
@@ -190,29 +207,13 @@ def load_record(root: str | Path | None = None, record: str | None = None,
     ids = tuple(sorted(images))
     frames, truths = [], []
     for frame_id in ids:
-        frame = read_image(images[frame_id], size)
-        if size is None:
-            mask = read_mask(masks[frame_id])
-            if mask.shape[:2] != frame.shape[:2]:
-                raise DataError(f"{masks[frame_id]} is {mask.shape[1]} x {mask.shape[0]} (W x H) but its image "
-                                f"{images[frame_id]} is {frame.shape[1]} x {frame.shape[0]}; masks must match their image")
-            if frames and frame.shape != frames[0].shape:
-                raise DataError(f"{images[frame_id]} is {frame.shape[1]} x {frame.shape[0]} but {images[ids[0]]} is "
-                                f"{frames[0].shape[1]} x {frames[0].shape[0]}; pass size=(height, width) to resize all")
-        else:
-            _check_same_size(images[frame_id], masks[frame_id])
-            mask = read_mask(masks[frame_id], size)
+        frame, mask = read_pair(images[frame_id], masks[frame_id], size)
+        if frames and frame.shape != frames[0].shape:
+            raise DataError(f"{images[frame_id]} is {frame.shape[1]} x {frame.shape[0]} but {images[ids[0]]} is "
+                            f"{frames[0].shape[1]} x {frames[0].shape[0]}; pass size=(height, width) to resize all")
         frames.append(frame)
         truths.append(mask)
     return Record(ids, np.stack(frames), np.stack(truths), root)
-
-
-def _check_same_size(image_path: Path, mask_path: Path) -> None:
-    """Raise when a mask's stored size differs from its image's."""
-    with Image.open(image_path) as image, Image.open(mask_path) as mask:
-        if image.size != mask.size:
-            raise DataError(f"{mask_path} is {mask.size[0]} x {mask.size[1]} (W x H) but its image {image_path} is "
-                            f"{image.size[0]} x {image.size[1]}; masks must match their image")
 
 
 def load_frames(paths, size: tuple[int, int]) -> tuple[tuple[str, ...], np.ndarray]:

@@ -47,25 +47,52 @@ def dice_focal_loss(dice_weight: float = DICE_WEIGHT, focal_weight: float = FOCA
 
 
 @keras.saving.register_keras_serializable(package="cae_tutorial")
-class BinaryDice(keras.metrics.BinaryIoU):
+class PersonIoU(keras.metrics.BinaryIoU):
+    """keras.metrics.BinaryIoU of the person class, with a faster update of the same 2x2 confusion matrix.
+
+    BinaryIoU counts pixels with tf.math.confusion_matrix, a scatter that runs on one core and cost a third
+    of a training step at 512 x 256 on a 2-core CPU (benchmarks/README.md); four sums give the same counts.
+    """
+
+    def __init__(self, threshold: float = THRESHOLD, name: str = "iou", dtype=None):
+        super().__init__(target_class_ids=[1], threshold=threshold, name=name, dtype=dtype)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        ops = keras.ops
+        truth = ops.cast(ops.reshape(y_true, [-1]) > 0.5, self.dtype)
+        pred = ops.cast(ops.reshape(ops.cast(y_pred, "float32"), [-1]) > self.threshold, self.dtype)
+        weight = (ops.ones_like(truth) if sample_weight is None
+                  else ops.reshape(ops.broadcast_to(ops.cast(sample_weight, self.dtype),
+                                                    ops.shape(y_true)), [-1]))
+        tp = ops.sum(weight * truth * pred)
+        fp = ops.sum(weight * pred) - tp
+        fn = ops.sum(weight * truth) - tp
+        tn = ops.sum(weight) - tp - fp - fn
+        # Rows are the true class, columns the predicted class, as in BinaryIoU.
+        self.total_cm.assign_add(ops.cast(ops.stack([ops.stack([tn, fp]), ops.stack([fn, tp])]),
+                                          self.total_cm.dtype))
+
+    def get_config(self):
+        return {"threshold": self.threshold, "name": self.name, "dtype": self.dtype}
+
+
+@keras.saving.register_keras_serializable(package="cae_tutorial")
+class BinaryDice(PersonIoU):
     """Dice score of the person class from the same confusion matrix as BinaryIoU: Dice = 2 IoU / (1 + IoU)."""
 
     def __init__(self, threshold: float = THRESHOLD, name: str = "dice", dtype=None):
-        super().__init__(target_class_ids=[1], threshold=threshold, name=name, dtype=dtype)
+        super().__init__(threshold=threshold, name=name, dtype=dtype)
 
     def result(self):
         iou = super().result()
         return 2.0 * iou / (1.0 + iou)
-
-    def get_config(self):
-        return {"threshold": self.threshold, "name": self.name, "dtype": self.dtype}
 
 
 def training_metrics(threshold: float = THRESHOLD) -> list[keras.metrics.Metric]:
     """Metrics logged every epoch: thresholded pixel accuracy (the seed's), IoU and Dice of the person."""
     return [
         keras.metrics.BinaryAccuracy(threshold=threshold, name="accuracy"),
-        keras.metrics.BinaryIoU(target_class_ids=[1], threshold=threshold, name="iou"),
+        PersonIoU(threshold=threshold, name="iou"),
         BinaryDice(threshold=threshold, name="dice"),
     ]
 

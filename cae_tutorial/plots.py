@@ -80,7 +80,7 @@ def evolution_grid(snapshots, every: int | None = None, frame_ids=None, max_colu
     epochs = [int(e) for e in snapshots.epochs]
     if every is None:
         every = max(1, (epochs[-1] + max_columns - 2) // (max_columns - 1))
-    chosen = [e for e in epochs if e % every == 0 or e == epochs[-1]][-max_columns:] if every else epochs
+    chosen = [e for e in epochs if e % every == 0 or e == epochs[-1]][-max_columns:]
     if chosen[0] != epochs[0] and len(chosen) < max_columns:
         chosen.insert(0, epochs[0])
     frame_ids = list(frame_ids or snapshots.frame_ids)

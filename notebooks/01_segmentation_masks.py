@@ -80,6 +80,7 @@ for folder in ("images", "masks"):
 # (N, H, W, 1). Sizes are written (height, width).
 
 # %%
+# NBVAL_CHECK_OUTPUT
 record = load_record(DATA_DIR, RECORD, size=(IMAGE_HEIGHT, IMAGE_WIDTH))
 print(record)
 print("images", record.images.shape, record.images.dtype, "masks", record.masks.shape, record.masks.dtype)
@@ -88,6 +89,7 @@ print("images", record.images.shape, record.images.dtype, "masks", record.masks.
 # The seed project trained on 3 frames and predicted the others. Its split is by frame id:
 
 # %%
+# NBVAL_CHECK_OUTPUT
 split = seed_split(record)
 print("train:   ", split.train_ids)
 print("held out:", split.heldout_ids)

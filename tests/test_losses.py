@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from cae_tutorial.losses import (BinaryDice, dice_focal_loss, dice_score, iou_score, per_frame_metrics,
+from cae_tutorial.losses import (BinaryDice, PersonIoU, dice_focal_loss, dice_score, iou_score, per_frame_metrics,
                                  pixel_accuracy, training_metrics)
 
 
@@ -56,6 +56,19 @@ def test_training_metrics_match_numpy():
     assert logged["iou"] == pytest.approx(tp / (tp + fp + fn))
     assert logged["dice"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
     assert logged["accuracy"] == pytest.approx(24 / 32)
+
+
+def test_person_iou_equals_keras_binary_iou():
+    rng = np.random.default_rng(1)
+    truth = (rng.random((3, 16, 8, 1)) > 0.8).astype(np.float32)
+    pred = rng.random((3, 16, 8, 1)).astype(np.float32)
+    weights = rng.random((3, 16, 8, 1)).astype(np.float32)
+    for kwargs in ({}, {"sample_weight": weights}):
+        ours, keras_own = PersonIoU(threshold=0.4), keras.metrics.BinaryIoU(target_class_ids=[1], threshold=0.4)
+        ours.update_state(truth, pred, **kwargs)
+        keras_own.update_state(truth, pred, **kwargs)
+        np.testing.assert_allclose(ours.total_cm.numpy(), keras_own.total_cm.numpy(), rtol=1e-5)
+        assert float(ours.result()) == pytest.approx(float(keras_own.result()), rel=1e-5)
 
 
 def test_dice_metric_round_trips_config():
