@@ -55,12 +55,30 @@ def _record(size, seed_frames=True):
     return record, seed_split(record)
 
 
+def tape_step(model, preset, compiled: bool):
+    """The seed's loop: one GradientTape step with Dice + focal loss and Adam, eager or in a tf.function."""
+    import keras
+    import tensorflow as tf
+
+    from cae_tutorial.losses import dice_focal_loss
+
+    loss_fn, optimizer = dice_focal_loss(), keras.optimizers.Adam(preset.learning_rate)
+
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    return tf.function(step) if compiled else step
+
+
 def measure_speed(size, variant: dict, epochs: int) -> dict:
     """Seconds per epoch (3 frames, one batch of 3) after one warm-up epoch, and peak memory."""
     import keras
     import tensorflow as tf
 
-    from cae_tutorial.losses import dice_focal_loss
     from cae_tutorial.presets import get_preset
     from cae_tutorial.training import build_model, compile_model, training_dataset
 
@@ -83,18 +101,8 @@ def measure_speed(size, variant: dict, epochs: int) -> dict:
         model.fit(training_dataset(part.images, part.masks, preset), epochs=epochs + 1, verbose=0,
                   callbacks=[Clock()])
     else:
-        # The seed's loop: a GradientTape step over the one batch of 3 frames, same loss and optimiser.
-        loss_fn, optimizer = dice_focal_loss(), keras.optimizers.Adam(preset.learning_rate)
+        step = tape_step(model, preset, compiled=variant["loop"] == "function")
         x, y = tf.constant(part.images), tf.constant(part.masks)
-
-        def step(x, y):
-            with tf.GradientTape() as tape:
-                loss = loss_fn(y, model(x, training=True))
-            grads = tape.gradient(loss, model.trainable_variables)
-            optimizer.apply_gradients(zip(grads, model.trainable_variables))
-            return loss
-
-        step = tf.function(step) if variant["loop"] == "function" else step
         for _ in range(epochs + 1):
             start = time.perf_counter()
             float(step(x, y))
@@ -105,10 +113,9 @@ def measure_speed(size, variant: dict, epochs: int) -> dict:
 
 def measure_equal_epochs(size, variant: dict, epochs: int, seed: int) -> dict:
     """Held-out IoU of the seed CAE after the same number of epochs, trained by a tape loop or by fit."""
-    import keras
     import tensorflow as tf
 
-    from cae_tutorial.losses import dice_focal_loss, iou_score
+    from cae_tutorial.losses import iou_score
     from cae_tutorial.presets import get_preset
     from cae_tutorial.training import build_model, predict, train
 
@@ -122,17 +129,8 @@ def measure_equal_epochs(size, variant: dict, epochs: int, seed: int) -> dict:
         train(model, record, type(split)(split.train_ids, ()), preset, seed=seed, snapshot_epochs=[],
               progress=False)
     else:
-        loss_fn, optimizer = dice_focal_loss(), keras.optimizers.Adam(preset.learning_rate)
+        step = tape_step(model, preset, compiled=True)
         x, y = tf.constant(part.images), tf.constant(part.masks)
-
-        @tf.function
-        def step(x, y):
-            with tf.GradientTape() as tape:
-                loss = loss_fn(y, model(x, training=True))
-            grads = tape.gradient(loss, model.trainable_variables)
-            optimizer.apply_gradients(zip(grads, model.trainable_variables))
-            return loss
-
         for _ in range(epochs):
             step(x, y)
     seconds = time.perf_counter() - start
@@ -142,7 +140,6 @@ def measure_equal_epochs(size, variant: dict, epochs: int, seed: int) -> dict:
 def measure_quality(preset_name: str, changes: dict, budget: float, seed: int) -> dict:
     """Train under a wall-clock budget; held-out IoU/Dice (at EVAL_SIZE) when each budget mark was passed."""
     import keras
-    import numpy as np
     import tensorflow as tf
 
     from cae_tutorial.losses import dice_score, iou_score
