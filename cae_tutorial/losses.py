@@ -33,10 +33,12 @@ class DiceFocalLoss(keras.losses.Loss):
         self.focal = keras.losses.BinaryFocalCrossentropy(gamma=gamma)
 
     def call(self, y_true, y_pred):
+        """Weighted sum of the two Keras losses, computed in float32."""
         y_pred = keras.ops.cast(y_pred, "float32")
         return self.dice_weight * self.dice(y_true, y_pred) + self.focal_weight * self.focal(y_true, y_pred)
 
     def get_config(self):
+        """Constructor arguments, for saving and reloading with the model."""
         return {**super().get_config(), "dice_weight": self.dice_weight,
                 "focal_weight": self.focal_weight, "gamma": self.gamma}
 
@@ -59,6 +61,7 @@ class PersonIoU(keras.metrics.BinaryIoU):
         super().__init__(target_class_ids=[1], threshold=threshold, name=name, dtype=dtype)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add this batch's true/false positives and negatives to the confusion matrix."""
         ops = keras.ops
         truth = ops.cast(ops.reshape(y_true, [-1]) > 0.5, self.dtype)
         pred = ops.cast(ops.reshape(ops.cast(y_pred, "float32"), [-1]) > self.threshold, self.dtype)
@@ -74,6 +77,7 @@ class PersonIoU(keras.metrics.BinaryIoU):
                                           self.total_cm.dtype))
 
     def get_config(self):
+        """Constructor arguments, for saving and reloading with the model."""
         return {"threshold": self.threshold, "name": self.name, "dtype": self.dtype}
 
 
@@ -85,6 +89,7 @@ class BinaryDice(PersonIoU):
         super().__init__(threshold=threshold, name=name, dtype=dtype)
 
     def result(self):
+        """Dice from the accumulated IoU."""
         iou = super().result()
         return 2.0 * iou / (1.0 + iou)
 

@@ -112,10 +112,12 @@ class PredictionSnapshots(keras.callbacks.Callback):
         return np.stack(self.predictions)
 
     def on_train_begin(self, logs=None):
+        """Keras hook: training starts."""
         if self.wanted is None or 0 in self.wanted:
             self._record(0)
 
     def on_epoch_end(self, epoch, logs=None):
+        """Keras hook: an epoch (and its validation) has ended."""
         done = epoch + 1
         last = done == self.params.get("epochs")
         if (done in self.wanted) if self.wanted is not None else (done % self.every == 0 or last):
@@ -130,9 +132,11 @@ class EpochProgress(keras.callbacks.Callback):
         self.lines, self.stream, self.start = lines, stream, 0.0
 
     def on_train_begin(self, logs=None):
+        """Keras hook: training starts."""
         self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        """Keras hook: an epoch (and its validation) has ended."""
         total = self.params.get("epochs") or 1
         done = epoch + 1
         if done == 1 or done == total or done % max(1, math.ceil(total / self.lines)) == 0:
@@ -152,9 +156,11 @@ class TimeBudget(keras.callbacks.Callback):
         self.seconds, self.start, self.stopped_epoch = seconds, 0.0, None
 
     def on_train_begin(self, logs=None):
+        """Keras hook: training starts."""
         self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        """Keras hook: an epoch (and its validation) has ended."""
         if time.perf_counter() - self.start >= self.seconds:
             self.model.stop_training, self.stopped_epoch = True, epoch + 1
 

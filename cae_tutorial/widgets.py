@@ -100,6 +100,7 @@ def evolution_frames(result, frame_ids=None, height: int = 160, threshold: float
     rows = [snapshots.frame_ids.index(i) for i in frame_ids]
 
     def tile(array):
+        """An RGB PIL tile of `height` pixels from a uint8 array."""
         return Image.open(io.BytesIO(png_bytes(array, height))).convert("RGB")
 
     fixed = [(tile(snapshots.images[r]), tile(snapshots.masks[r])) for r in rows]
