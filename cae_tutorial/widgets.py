@@ -16,19 +16,31 @@ from PIL import Image
 from cae_tutorial.losses import iou_score
 
 
-def png_bytes(array: np.ndarray, height: int | None = None) -> bytes:
-    """PNG bytes of a uint8 image (H, W) or (H, W, 3), resized to `height` pixels high if given."""
+def resized_image(array: np.ndarray, height: int | None = None) -> Image.Image:
+    """A PIL image of a uint8 array (H, W) or (H, W, 3), resized to `height` pixels high if given."""
     image = Image.fromarray(np.asarray(array, np.uint8))
     if height and image.height != height:
         image = image.resize((max(1, round(image.width * height / image.height)), height), Image.Resampling.BILINEAR)
+    return image
+
+
+def png_bytes(array: np.ndarray, height: int | None = None) -> bytes:
+    """PNG bytes of a uint8 image (H, W) or (H, W, 3), resized to `height` pixels high if given."""
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    resized_image(array, height).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
 def _snapshots_of(result):
     """Snapshots of a TrainingResult (or the Snapshots themselves)."""
     return getattr(result, "snapshots", result)
+
+
+def epoch_ious(snapshots, rows, threshold: float = 0.5) -> np.ndarray:
+    """IoU of each recorded epoch's prediction for the given frame rows: (n_epochs, n_rows)."""
+    truths = snapshots.masks[rows] / 255.0
+    return np.stack([iou_score(truths, predictions[rows] / 255.0, threshold)
+                     for predictions in snapshots.predictions])
 
 
 class EpochScrubber:
@@ -39,15 +51,10 @@ class EpochScrubber:
         self.epochs = [int(e) for e in snapshots.epochs]
         self.frame_ids = list(frame_ids or snapshots.frame_ids)
         rows = [snapshots.frame_ids.index(i) for i in self.frame_ids]
-        truths = snapshots.masks[rows]
-        # (epoch, frame) -> PNG of the thresholded-free prediction, plus its IoU at the threshold.
-        self.frames_png = {}
-        self.iou = np.zeros((len(self.epochs), len(rows)))
-        for e, predictions in enumerate(snapshots.predictions):
-            chosen = predictions[rows]
-            self.iou[e] = iou_score(truths / 255.0, chosen / 255.0, threshold)
-            for f in range(len(rows)):
-                self.frames_png[e, f] = png_bytes(chosen[f], height)
+        # (epoch, frame) -> PNG of the unthresholded prediction; its IoU at the threshold beside it.
+        self.frames_png = {(e, f): png_bytes(predictions[row], height)
+                           for e, predictions in enumerate(snapshots.predictions) for f, row in enumerate(rows)}
+        self.iou = epoch_ious(snapshots, rows, threshold)
         self.slider = widgets.IntSlider(value=self.epochs[-1], min=self.epochs[0], max=self.epochs[-1],
                                         step=self._step(), description="epoch", continuous_update=True)
         self.play = widgets.Play(value=self.epochs[-1], min=self.epochs[0], max=self.epochs[-1], step=self._step(),
@@ -61,7 +68,7 @@ class EpochScrubber:
         columns = []
         for f, row in enumerate(rows):
             image = widgets.Image(value=png_bytes(snapshots.images[row], height), format="png")
-            truth = widgets.Image(value=png_bytes(truths[f], height), format="png")
+            truth = widgets.Image(value=png_bytes(snapshots.masks[row], height), format="png")
             columns.append(widgets.VBox([widgets.HTML(f"<b>{self.frame_ids[f]}</b>"),
                                          widgets.HBox([image, truth, self.predictions[f]]), self.scores[f]]))
         self.slider.observe(self._show, names="value")
@@ -91,32 +98,34 @@ class EpochScrubber:
         display(self.widget)
 
 
-def evolution_frames(result, frame_ids=None, height: int = 160, threshold: float = 0.5) -> list[Image.Image]:
-    """One PIL image per recorded epoch: for each frame, frame | truth | prediction, with the epoch written."""
+def evolution_frames(result, frame_ids=None, height: int = 160, threshold: float = 0.5,
+                     epoch_indices=None) -> list[Image.Image]:
+    """One PIL image per recorded epoch (or per index given): for each frame, frame | truth | prediction."""
     from PIL import ImageDraw
 
     snapshots = _snapshots_of(result)
     frame_ids = list(frame_ids or snapshots.frame_ids)
     rows = [snapshots.frame_ids.index(i) for i in frame_ids]
+    indices = range(len(snapshots.epochs)) if epoch_indices is None else epoch_indices
 
     def tile(array):
         """An RGB PIL tile of `height` pixels from a uint8 array."""
-        return Image.open(io.BytesIO(png_bytes(array, height))).convert("RGB")
+        return resized_image(array, height).convert("RGB")
 
     fixed = [(tile(snapshots.images[r]), tile(snapshots.masks[r])) for r in rows]
     width = sum(a.width + b.width for a, b in fixed) + fixed[0][0].width * len(rows) + 6 * len(rows)
+    ious = epoch_ious(snapshots, rows, threshold)
     pictures = []
-    for epoch, predictions in zip(snapshots.epochs, snapshots.predictions):
+    for e in indices:
         canvas = Image.new("RGB", (width, height + 18), "white")
         x = 0
         for (image, truth), row in zip(fixed, rows):
-            prediction = tile(predictions[row])
-            for part in (image, truth, prediction):
+            for part in (image, truth, tile(snapshots.predictions[e][row])):
                 canvas.paste(part, (x, 18))
                 x += part.width
             x += 6
-        ious = iou_score(snapshots.masks[rows] / 255.0, predictions[rows] / 255.0, threshold)
-        ImageDraw.Draw(canvas).text((4, 3), f"epoch {int(epoch)}   mean IoU {ious.mean():.3f}", fill="black")
+        text = f"epoch {int(snapshots.epochs[e])}   mean IoU {ious[e].mean():.3f}"
+        ImageDraw.Draw(canvas).text((4, 3), text, fill="black")
         pictures.append(canvas)
     return pictures
 
@@ -124,10 +133,10 @@ def evolution_frames(result, frame_ids=None, height: int = 160, threshold: float
 def save_evolution_gif(result, path: str | Path, frame_ids=None, height: int = 160, max_epochs: int = 60,
                        duration_ms: int = 120) -> Path:
     """The static fallback of the scrubber: an animated GIF of the evolution (at most max_epochs frames)."""
-    pictures = evolution_frames(result, frame_ids, height)
-    if len(pictures) > max_epochs:
-        keep = np.unique(np.linspace(0, len(pictures) - 1, max_epochs).round().astype(int))
-        pictures = [pictures[i] for i in keep]
+    recorded = len(_snapshots_of(result).epochs)
+    # Pick the epochs first, so only the pictures that go into the GIF are drawn.
+    keep = np.unique(np.linspace(0, recorded - 1, min(recorded, max_epochs)).round().astype(int))
+    pictures = evolution_frames(result, frame_ids, height, epoch_indices=keep)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=duration_ms, loop=0,
