@@ -80,7 +80,8 @@ def measure_speed(size, variant: dict, epochs: int) -> dict:
     import tensorflow as tf
 
     from cae_tutorial.presets import get_preset
-    from cae_tutorial.training import build_model, compile_model, training_dataset
+    from cae_tutorial.pipeline import training_dataset
+    from cae_tutorial.training import build_model, compile_model
 
     preset = get_preset("seed", height=size[0], width=size[1], epochs=epochs,
                         jit_compile=variant.get("jit_compile", False), dtype=variant.get("dtype", "float32"))
@@ -144,7 +145,8 @@ def measure_quality(preset_name: str, changes: dict, budget: float, seed: int) -
 
     from cae_tutorial.losses import dice_score, iou_score
     from cae_tutorial.presets import get_preset
-    from cae_tutorial.training import TimeBudget, build_model, predict, train
+    from cae_tutorial.callbacks import TimeBudget
+    from cae_tutorial.training import build_model, predict, train
 
     preset = get_preset(preset_name, **changes)
     record, split = _record(preset.size)

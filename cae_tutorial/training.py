@@ -8,10 +8,8 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,15 +18,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from cae_tutorial.callbacks import EpochProgress, PredictionSnapshots, TimeBudget, to_uint8  # noqa: F401
 from cae_tutorial.data import DataError, Record, Split
 from cae_tutorial.losses import dice_focal_loss, per_frame_metrics, training_metrics
 from cae_tutorial.model import build_cae
+from cae_tutorial.pipeline import augment_pair, training_dataset  # noqa: F401
 from cae_tutorial.presets import Preset, get_preset
-
-
-def to_uint8(probabilities) -> np.ndarray:
-    """Probabilities in [0, 1] as uint8 0..255: a quarter of the memory of float32, plenty for display."""
-    return np.clip(np.rint(np.asarray(probabilities, np.float32) * 255.0), 0, 255).astype(np.uint8)
 
 
 def build_model(preset: Preset | str = "cpu", seed: int | None = 0) -> keras.Model:
@@ -56,113 +51,6 @@ def compile_model(model: keras.Model, preset: Preset, steps_per_epoch: int = 1, 
     """Compile with Dice + focal loss (or `loss`), the training metrics and the preset's optimiser."""
     model.compile(optimizer=make_optimizer(preset, steps_per_epoch, epochs or preset.epochs),
                   loss=loss or dice_focal_loss(), metrics=training_metrics(), jit_compile=preset.jit_compile)
-
-
-def augment_pair(image, mask, seed_layers):
-    """Random flip, shift and zoom applied to frame and mask together, then colour jitter on the frame."""
-    both = tf.concat([image, mask], axis=-1)
-    for layer in seed_layers:
-        both = layer(both, training=True)
-    image, mask = both[..., :3], tf.cast(both[..., 3:] >= 0.5, tf.float32)
-    image = tf.image.random_brightness(image, 0.08)
-    image = tf.image.random_contrast(image, 0.85, 1.15)
-    image = tf.image.random_saturation(image, 0.8, 1.2)
-    image = tf.image.random_hue(image, 0.03)
-    return tf.clip_by_value(image, 0.0, 1.0), mask
-
-
-def training_dataset(images: np.ndarray, masks: np.ndarray, preset: Preset, seed: int = 0) -> tf.data.Dataset:
-    """Batches of training pairs: the frames stay in memory, shuffled each pass, augmented if the preset says so."""
-    data = tf.data.Dataset.from_tensor_slices((images, masks))
-    data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    if preset.augment:
-        geometry = [keras.layers.RandomFlip("horizontal", seed=seed),
-                    keras.layers.RandomTranslation(0.06, 0.06, fill_mode="reflect", seed=seed + 1),
-                    keras.layers.RandomZoom((-0.12, 0.12), fill_mode="reflect", seed=seed + 2)]
-        data = data.map(functools.partial(augment_pair, seed_layers=geometry), num_parallel_calls=1,
-                        deterministic=True)
-    data = data.batch(preset.batch_size)
-    if preset.steps_per_epoch:
-        data = data.repeat()
-    return data.prefetch(2)
-
-
-class PredictionSnapshots(keras.callbacks.Callback):
-    """Records the model's predictions on chosen frames (uint8) before training and at chosen epochs."""
-
-    def __init__(self, frame_ids, images: np.ndarray, every: int = 1, epochs=None, batch_size: int = 8):
-        super().__init__()
-        if not isinstance(every, int) or every < 1:
-            raise ValueError(f"snapshot every={every!r}: give a positive int (1 = every epoch)")
-        self.frame_ids, self.images = tuple(frame_ids), images
-        self.every, self.wanted, self.batch_size = every, None if epochs is None else set(epochs), batch_size
-        self.epochs: list[int] = []
-        self.predictions: list[np.ndarray] = []
-
-    def _record(self, epoch: int) -> None:
-        batches = [self.model.predict_on_batch(self.images[i:i + self.batch_size])
-                   for i in range(0, len(self.images), self.batch_size)]
-        self.epochs.append(epoch)
-        self.predictions.append(to_uint8(np.concatenate(batches))[..., 0])
-
-    def stacked(self) -> np.ndarray:
-        """All recorded predictions as one uint8 array (n_epochs, n_frames, H, W)."""
-        if not self.predictions:
-            return np.zeros((0, *self.images.shape[:3]), np.uint8)
-        return np.stack(self.predictions)
-
-    def on_train_begin(self, logs=None):
-        """Keras hook: training starts."""
-        if self.wanted is None or 0 in self.wanted:
-            self._record(0)
-
-    def on_epoch_end(self, epoch, logs=None):
-        """Keras hook: an epoch (and its validation) has ended."""
-        done = epoch + 1
-        last = done == self.params.get("epochs")
-        if (done in self.wanted) if self.wanted is not None else (done % self.every == 0 or last):
-            self._record(done)
-
-
-class EpochProgress(keras.callbacks.Callback):
-    """One short line every few epochs: readable in a terminal, a notebook, and a CI log."""
-
-    def __init__(self, lines: int = 10, stream=None):
-        super().__init__()
-        self.lines, self.stream, self.start = lines, stream, 0.0
-
-    def on_train_begin(self, logs=None):
-        """Keras hook: training starts."""
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        """Keras hook: an epoch (and its validation) has ended."""
-        total = self.params.get("epochs") or 1
-        done = epoch + 1
-        if done == 1 or done == total or done % max(1, math.ceil(total / self.lines)) == 0:
-            logs = logs or {}
-            heldout = (f" | held-out loss {logs['val_loss']:.3f} IoU {logs['val_iou']:.3f}"
-                       if "val_loss" in logs else "")
-            print(f"epoch {done:>4}/{total}  loss {logs.get('loss', float('nan')):.3f} "
-                  f"IoU {logs.get('iou', float('nan')):.3f}{heldout}  ({time.perf_counter() - self.start:.1f} s)",
-                  file=self.stream or sys.stdout, flush=True)
-
-
-class TimeBudget(keras.callbacks.Callback):
-    """Stops training at the end of the first epoch that finishes past `seconds` of wall-clock time."""
-
-    def __init__(self, seconds: float):
-        super().__init__()
-        self.seconds, self.start, self.stopped_epoch = seconds, 0.0, None
-
-    def on_train_begin(self, logs=None):
-        """Keras hook: training starts."""
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        """Keras hook: an epoch (and its validation) has ended."""
-        if time.perf_counter() - self.start >= self.seconds:
-            self.model.stop_training, self.stopped_epoch = True, epoch + 1
 
 
 @dataclass

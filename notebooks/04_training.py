@@ -46,7 +46,8 @@ from IPython.display import Image as ShowImage, display
 from cae_tutorial.data import load_record, seed_split
 from cae_tutorial.plots import evolution_grid, loss_curves, metric_curves
 from cae_tutorial.presets import get_preset
-from cae_tutorial.training import PredictionSnapshots, build_model, train
+from cae_tutorial.callbacks import PredictionSnapshots
+from cae_tutorial.training import build_model, train
 from cae_tutorial.widgets import EpochScrubber, save_evolution_gif
 
 Path(OUTPUT_DIR).mkdir(exist_ok=True)

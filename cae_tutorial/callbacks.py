@@ -1,0 +1,93 @@
+"""Keras callbacks the training loop uses: per-epoch prediction snapshots, progress lines, a time budget."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import keras
+import numpy as np
+
+
+def to_uint8(probabilities) -> np.ndarray:
+    """Probabilities in [0, 1] as uint8 0..255: a quarter of the memory of float32, plenty for display."""
+    return np.clip(np.rint(np.asarray(probabilities, np.float32) * 255.0), 0, 255).astype(np.uint8)
+
+
+class PredictionSnapshots(keras.callbacks.Callback):
+    """Records the model's predictions on chosen frames (uint8) before training and at chosen epochs."""
+
+    def __init__(self, frame_ids, images: np.ndarray, every: int = 1, epochs=None, batch_size: int = 8):
+        super().__init__()
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"snapshot every={every!r}: give a positive int (1 = every epoch)")
+        self.frame_ids, self.images = tuple(frame_ids), images
+        self.every, self.wanted, self.batch_size = every, None if epochs is None else set(epochs), batch_size
+        self.epochs: list[int] = []
+        self.predictions: list[np.ndarray] = []
+
+    def _record(self, epoch: int) -> None:
+        batches = [self.model.predict_on_batch(self.images[i:i + self.batch_size])
+                   for i in range(0, len(self.images), self.batch_size)]
+        self.epochs.append(epoch)
+        self.predictions.append(to_uint8(np.concatenate(batches))[..., 0])
+
+    def stacked(self) -> np.ndarray:
+        """All recorded predictions as one uint8 array (n_epochs, n_frames, H, W)."""
+        if not self.predictions:
+            return np.zeros((0, *self.images.shape[:3]), np.uint8)
+        return np.stack(self.predictions)
+
+    def on_train_begin(self, logs=None):
+        """Keras hook: training starts."""
+        if self.wanted is None or 0 in self.wanted:
+            self._record(0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Keras hook: an epoch (and its validation) has ended."""
+        done = epoch + 1
+        last = done == self.params.get("epochs")
+        if (done in self.wanted) if self.wanted is not None else (done % self.every == 0 or last):
+            self._record(done)
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """One short line every few epochs: readable in a terminal, a notebook, and a CI log."""
+
+    def __init__(self, lines: int = 10, stream=None):
+        super().__init__()
+        self.lines, self.stream, self.start = lines, stream, 0.0
+
+    def on_train_begin(self, logs=None):
+        """Keras hook: training starts."""
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Keras hook: an epoch (and its validation) has ended."""
+        total = self.params.get("epochs") or 1
+        done = epoch + 1
+        if done == 1 or done == total or done % max(1, math.ceil(total / self.lines)) == 0:
+            logs = logs or {}
+            heldout = (f" | held-out loss {logs['val_loss']:.3f} IoU {logs['val_iou']:.3f}"
+                       if "val_loss" in logs else "")
+            print(f"epoch {done:>4}/{total}  loss {logs.get('loss', float('nan')):.3f} "
+                  f"IoU {logs.get('iou', float('nan')):.3f}{heldout}  ({time.perf_counter() - self.start:.1f} s)",
+                  file=self.stream or sys.stdout, flush=True)
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training at the end of the first epoch that finishes past `seconds` of wall-clock time."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds, self.start, self.stopped_epoch = seconds, 0.0, None
+
+    def on_train_begin(self, logs=None):
+        """Keras hook: training starts."""
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Keras hook: an epoch (and its validation) has ended."""
+        if time.perf_counter() - self.start >= self.seconds:
+            self.model.stop_training, self.stopped_epoch = True, epoch + 1
