@@ -15,11 +15,22 @@ def to_uint8(probabilities) -> np.ndarray:
     return np.clip(np.rint(np.asarray(probabilities, np.float32) * 255.0), 0, 255).astype(np.uint8)
 
 
-class PredictionSnapshots(keras.callbacks.Callback):
-    """Records the model's predictions on chosen frames (uint8) before training and at chosen epochs."""
+def sigmoid(logits) -> np.ndarray:
+    """Probabilities from logits, float32, without overflow for large |logits|."""
+    logits = np.asarray(logits, np.float32)
+    return np.exp(-np.logaddexp(0.0, -logits)).astype(np.float32)
 
-    def __init__(self, frame_ids, images: np.ndarray, every: int = 1, epochs=None, batch_size: int = 8):
+
+class PredictionSnapshots(keras.callbacks.Callback):
+    """Records the model's predictions on chosen frames (uint8) before training and at chosen epochs.
+
+    from_logits: the model outputs logits; the snapshots store their sigmoid (probabilities) all the same.
+    """
+
+    def __init__(self, frame_ids, images: np.ndarray, every: int = 1, epochs=None, batch_size: int = 8,
+                 from_logits: bool = False):
         super().__init__()
+        self.from_logits = from_logits
         if not isinstance(every, int) or every < 1:
             raise ValueError(f"snapshot every={every!r}: give a positive int (1 = every epoch)")
         self.frame_ids, self.images = tuple(frame_ids), images
@@ -30,8 +41,9 @@ class PredictionSnapshots(keras.callbacks.Callback):
     def _record(self, epoch: int) -> None:
         batches = [self.model.predict_on_batch(self.images[i:i + self.batch_size])
                    for i in range(0, len(self.images), self.batch_size)]
+        outputs = np.concatenate(batches)
         self.epochs.append(epoch)
-        self.predictions.append(to_uint8(np.concatenate(batches))[..., 0])
+        self.predictions.append(to_uint8(sigmoid(outputs) if self.from_logits else outputs)[..., 0])
 
     def stacked(self) -> np.ndarray:
         """All recorded predictions as one uint8 array (n_epochs, n_frames, H, W)."""

@@ -62,7 +62,13 @@ class Record:
         return f"Record({len(self)} frames of {h} x {w}, ids {self.ids[0]} ... {self.ids[-1]})"
 
 
-@dataclass(frozen=True)
+def few_ids(ids, show: int = 3) -> str:
+    """Frame ids for a one-line summary: all of them when few, else the first `show`, an ellipsis and the last."""
+    ids = list(ids)
+    return ", ".join(ids) if len(ids) <= show + 1 else f"{', '.join(ids[:show])}, ... {ids[-1]}"
+
+
+@dataclass(frozen=True, repr=False)
 class Split:
     """Which frame ids train the model and which are held out to measure it."""
 
@@ -73,6 +79,10 @@ class Split:
         overlap = set(self.train_ids) & set(self.heldout_ids)
         if overlap:
             raise DataError(f"frames {sorted(overlap)} are both in training and held out; each frame belongs to one part")
+
+    def __repr__(self) -> str:
+        return (f"Split({len(self.train_ids)} training: {few_ids(self.train_ids)}; "
+                f"{len(self.heldout_ids)} held out: {few_ids(self.heldout_ids) or 'none'})")
 
     def to_dict(self) -> dict:
         """A JSON-ready dict of both parts."""
@@ -233,8 +243,8 @@ def load_frames(paths, size: tuple[int, int]) -> tuple[tuple[str, ...], np.ndarr
 
 
 def split_by_ids(record: Record, train_ids) -> Split:
-    """Train on the given frame ids and hold out every other frame of the record."""
-    train_ids = tuple(train_ids)
+    """Train on the given frame ids (one id may be given as a string) and hold out every other frame of the record."""
+    train_ids = (train_ids,) if isinstance(train_ids, str) else tuple(train_ids)
     if not train_ids:
         raise DataError("the training split is empty; name at least one frame id to train on")
     record.index(train_ids)

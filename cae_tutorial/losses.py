@@ -25,27 +25,31 @@ class DiceFocalLoss(keras.losses.Loss):
     """dice_weight * keras.losses.Dice + focal_weight * keras.losses.BinaryFocalCrossentropy."""
 
     def __init__(self, dice_weight: float = DICE_WEIGHT, focal_weight: float = FOCAL_WEIGHT,
-                 gamma: float = 2.0, name: str = "dice_focal", **kwargs):
+                 gamma: float = 2.0, name: str = "dice_focal", from_logits: bool = False, **kwargs):
         super().__init__(name=name, **kwargs)
         self.dice_weight, self.focal_weight, self.gamma = dice_weight, focal_weight, gamma
+        self.from_logits = from_logits
         # Dice per image (over H, W, C) so that a frame with a small dancer counts as much as one with a big one.
         self.dice = keras.losses.Dice(axis=(1, 2, 3))
-        self.focal = keras.losses.BinaryFocalCrossentropy(gamma=gamma)
+        self.focal = keras.losses.BinaryFocalCrossentropy(gamma=gamma, from_logits=from_logits)
 
     def call(self, y_true, y_pred):
-        """Weighted sum of the two Keras losses, computed in float32."""
+        """Weighted sum of the two Keras losses, computed in float32 (Dice on probabilities)."""
         y_pred = keras.ops.cast(y_pred, "float32")
-        return self.dice_weight * self.dice(y_true, y_pred) + self.focal_weight * self.focal(y_true, y_pred)
+        probabilities = keras.ops.sigmoid(y_pred) if self.from_logits else y_pred
+        return (self.dice_weight * self.dice(y_true, probabilities)
+                + self.focal_weight * self.focal(y_true, y_pred))
 
     def get_config(self):
         """Constructor arguments, for saving and reloading with the model."""
         return {**super().get_config(), "dice_weight": self.dice_weight,
-                "focal_weight": self.focal_weight, "gamma": self.gamma}
+                "focal_weight": self.focal_weight, "gamma": self.gamma, "from_logits": self.from_logits}
 
 
-def dice_focal_loss(dice_weight: float = DICE_WEIGHT, focal_weight: float = FOCAL_WEIGHT) -> DiceFocalLoss:
-    """The seed's loss: Dice + binary focal cross-entropy, equally weighted."""
-    return DiceFocalLoss(dice_weight, focal_weight)
+def dice_focal_loss(dice_weight: float = DICE_WEIGHT, focal_weight: float = FOCAL_WEIGHT,
+                    from_logits: bool = False) -> DiceFocalLoss:
+    """The seed's loss: Dice + binary focal cross-entropy, equally weighted (from_logits: outputs before sigmoid)."""
+    return DiceFocalLoss(dice_weight, focal_weight, from_logits=from_logits)
 
 
 @keras.saving.register_keras_serializable(package="cae_tutorial")
@@ -133,6 +137,61 @@ def pixel_accuracy(y_true, y_prob, threshold: float = THRESHOLD) -> np.ndarray:
     return 1.0 - (fp + fn) / pixels
 
 
+#: The metric names every table, result and plot accepts, in any case, and the heading each prints under.
+METRIC_HEADINGS = {"iou": "IoU", "dice": "Dice", "accuracy": "pixel accuracy"}
+_ALIASES = {"pixel_accuracy": "accuracy", "acc": "accuracy", "binary_accuracy": "accuracy"}
+HELD_OUT, TRAINING = "held-out", "training"
+_PARTS = {"held_out": HELD_OUT, "heldout": HELD_OUT, "val": HELD_OUT, "validation": HELD_OUT,
+          "training": TRAINING, "train": TRAINING}
+
+
+class MetricNameError(KeyError):
+    """A metric name that is not known; the message lists the known ones."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _spelling(name) -> str:
+    """Lower case, with spaces and hyphens as underscores: 'Pixel accuracy' -> 'pixel_accuracy'."""
+    if not isinstance(name, str):
+        raise TypeError(f"a metric name must be a str such as 'iou', got {name!r}")
+    return name.strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def metric_key(name: str, known=tuple(METRIC_HEADINGS)) -> str:
+    """The canonical key of a metric from any spelling ('IoU', 'Dice', 'pixel accuracy'), or a MetricNameError."""
+    key = _spelling(name)
+    key = key if key in known else _ALIASES.get(key, key)
+    if key not in known:
+        raise MetricNameError(f"unknown metric {name!r}; known names (any case): {', '.join(known)}")
+    return key
+
+
+def history_key(history: dict, metric: str = "iou", part: str = HELD_OUT) -> str:
+    """The key of a Keras history holding `metric` of `part` ("held-out" or "training"), from any spelling.
+
+    Keras names the training value "iou" and the held-out one "val_iou"; a name may also carry the part itself
+    ("val_iou", "train_iou", "held-out IoU").
+    """
+    key = _spelling(metric)
+    for prefix, named_part in (("val_", HELD_OUT), ("held_out_", HELD_OUT), ("heldout_", HELD_OUT),
+                               ("training_", TRAINING), ("train_", TRAINING)):
+        if key.startswith(prefix):
+            key, part = key[len(prefix):], named_part
+            break
+    if _spelling(part) not in _PARTS:
+        raise ValueError(f"part must be 'held-out' or 'training', got {part!r}")
+    part = _PARTS[_spelling(part)]
+    known = tuple(k for k in history if not k.startswith("val_"))
+    base = metric_key(key, known)
+    full = f"val_{base}" if part == HELD_OUT else base
+    if full not in history:
+        raise MetricNameError(f"this run has no held-out {base!r}: it held out no frames; "
+                              f"ask for part='training' (the training frames' {base!r})")
+    return full
+
+
 @dataclass(frozen=True)
 class FrameScores:
     """IoU, Dice and pixel accuracy of one frame."""
@@ -146,15 +205,23 @@ class FrameScores:
 class MetricsTable(list):
     """Per-frame scores (a list of FrameScores) that prints as a table and knows its means."""
 
+    def column(self, metric: str = "iou") -> list[float]:
+        """One metric's value per frame ('iou', 'IoU', 'Dice', 'pixel accuracy', ... in any case)."""
+        return [getattr(row, metric_key(metric)) for row in self]
+
     def mean(self, metric: str = "iou") -> float:
-        """Mean of one metric over the frames."""
-        return float(np.mean([getattr(row, metric) for row in self])) if self else float("nan")
+        """Mean of one metric over the frames ('iou', 'IoU', 'Dice', 'pixel accuracy', ... in any case)."""
+        values = self.column(metric)
+        return float(np.mean(values)) if values else float("nan")
 
     def to_dict(self) -> dict:
         """{frame id: {metric: value}} plus a "mean" entry, ready for JSON."""
         rows = {r.frame_id: {"iou": r.iou, "dice": r.dice, "accuracy": r.accuracy} for r in self}
         rows["mean"] = {m: self.mean(m) for m in ("iou", "dice", "accuracy")}
         return rows
+
+    def __repr__(self) -> str:
+        return str(self)
 
     def __str__(self) -> str:
         lines = [f"{'frame':<16}{'IoU':>8}{'Dice':>8}{'accuracy':>10}"]
@@ -173,6 +240,13 @@ class MetricsTable(list):
 
 def per_frame_metrics(frame_ids, y_true, y_prob, threshold: float = THRESHOLD) -> MetricsTable:
     """IoU, Dice and pixel accuracy for each frame, as a MetricsTable."""
+    frame_ids = [frame_ids] if isinstance(frame_ids, str) else list(frame_ids)
+    if not len(frame_ids) == len(y_true) == len(y_prob):
+        raise ValueError(f"per_frame_metrics got {len(frame_ids)} frame ids, {len(y_true)} true masks and "
+                         f"{len(y_prob)} predictions; pass one of each per frame, in the same order")
+    if np.shape(y_true)[1:3] != np.shape(y_prob)[1:3]:
+        raise ValueError(f"true masks are {np.shape(y_true)[1:3]} but predictions are {np.shape(y_prob)[1:3]} "
+                         "(height, width); predict at the masks' size")
     ious, dices, accs = (f(y_true, y_prob, threshold) for f in (iou_score, dice_score, pixel_accuracy))
     return MetricsTable(FrameScores(str(i), float(a), float(b), float(c))
                         for i, a, b, c in zip(frame_ids, ious, dices, accs))

@@ -1,9 +1,12 @@
 """Training with Keras ``model.fit``, prediction snapshots per epoch, and a result that saves and loads.
 
-    keras.utils.set_random_seed(0)
-    model = build_model(preset)                     # or build_cae(...) yourself
+    model = build_model(preset)                     # or build_cae(...), or your own model (see contract.py)
     result = train(model, record, split, preset)    # -> TrainingResult
     result.save("runs/cpu"); TrainingResult.load("runs/cpu")
+
+You own compile, as in Keras: a model you compiled trains with your loss and optimiser, and
+``train(..., loss=, optimizer=, metrics=)`` override it; the package's Dice + focal loss and Adam (with the
+preset's learning rate and schedule) apply only where you chose nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,9 +22,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cae_tutorial.callbacks import EpochProgress, PredictionSnapshots, TimeBudget, to_uint8  # noqa: F401
+from cae_tutorial.callbacks import EpochProgress, PredictionSnapshots, TimeBudget, sigmoid, to_uint8  # noqa: F401
+from cae_tutorial.contract import check_input, check_output, loss_name, outputs_logits, resolve_from_logits
 from cae_tutorial.data import DataError, Record, Split
-from cae_tutorial.losses import dice_focal_loss, per_frame_metrics, training_metrics
+from cae_tutorial.losses import dice_focal_loss, history_key, per_frame_metrics, training_metrics
 from cae_tutorial.model import build_cae
 from cae_tutorial.pipeline import augment_pair, training_dataset  # noqa: F401
 from cae_tutorial.presets import Preset, get_preset
@@ -47,13 +52,73 @@ def make_optimizer(preset: Preset, steps_per_epoch: int, epochs: int) -> keras.o
 
 
 def compile_model(model: keras.Model, preset: Preset, steps_per_epoch: int = 1, epochs: int | None = None,
-                  loss=None) -> None:
+                  loss=None, from_logits: bool = False) -> None:
     """Compile with Dice + focal loss (or `loss`), the training metrics and the preset's optimiser."""
     model.compile(optimizer=make_optimizer(preset, steps_per_epoch, epochs or preset.epochs),
-                  loss=loss or dice_focal_loss(), metrics=training_metrics(), jit_compile=preset.jit_compile)
+                  loss=loss or dice_focal_loss(from_logits=from_logits),
+                  metrics=training_metrics(0.0 if from_logits else 0.5), jit_compile=preset.jit_compile)
+    model._cae_tutorial_compile = model._compile_config
 
 
-@dataclass
+def _user_compile(model: keras.Model) -> dict:
+    """What the user passed to model.compile ({} when the model is uncompiled or was compiled by this package)."""
+    config = getattr(model, "_compile_config", None)
+    if not getattr(model, "compiled", False) or config is None or getattr(model, "_cae_tutorial_compile", None) is config:
+        return {}
+    return dict(config.config)
+
+
+def _metric_name(metric) -> str:
+    """The name a metric logs under (a string metric logs under the string itself)."""
+    return metric if isinstance(metric, str) else getattr(metric, "name", None) or getattr(metric, "__name__", "")
+
+
+def _json_or_name(obj):
+    """The Keras serialisation of a loss or optimiser when it is JSON-ready, else its name."""
+    try:
+        serialized = keras.saving.serialize_keras_object(obj)
+        json.dumps(serialized)
+        return serialized
+    except (TypeError, ValueError):
+        return loss_name(obj)
+
+
+def compile_for_training(model: keras.Model, preset: Preset, steps_per_epoch: int, epochs: int, probe: np.ndarray, *,
+                         loss=None, optimizer=None, metrics=None, from_logits: bool | None = None) -> dict:
+    """Compile as the user chose (train's arguments, else their own compile), the package's choice elsewhere.
+
+    The package's pixel accuracy, IoU and Dice are always added to the user's metrics (unless one of theirs has
+    the same name): the epoch log, result.final("iou"), the curves and the snapshots' scores rely on them.
+    Returns what was used, for the run's config.
+    """
+    own = _user_compile(model)
+    user_loss, loss_from = ((loss, "train(loss=...)") if loss is not None else
+                            (own.get("loss"), "model.compile") if own.get("loss") is not None else (None, "package"))
+    logits = resolve_from_logits(model, probe, user_loss, from_logits)
+    chosen_loss = user_loss if user_loss is not None else dice_focal_loss(from_logits=logits)
+    if optimizer is not None:
+        chosen_optimizer, optimizer_from = keras.optimizers.get(optimizer), "train(optimizer=...)"
+    elif own:
+        chosen_optimizer, optimizer_from = model.optimizer, "model.compile"
+    else:
+        chosen_optimizer, optimizer_from = make_optimizer(preset, steps_per_epoch, epochs), "package"
+    given = metrics if metrics is not None else own.get("metrics")
+    user_metrics = [given] if isinstance(given, (str, keras.metrics.Metric)) or callable(given) else list(given or [])
+    names = {_metric_name(m) for m in user_metrics}
+    package_metrics = [m for m in training_metrics(0.0 if logits else 0.5) if m.name not in names]
+    model.compile(optimizer=chosen_optimizer, loss=chosen_loss, metrics=[*user_metrics, *package_metrics],
+                  loss_weights=own.get("loss_weights"), weighted_metrics=own.get("weighted_metrics"),
+                  run_eagerly=own.get("run_eagerly", False), steps_per_execution=own.get("steps_per_execution", 1),
+                  jit_compile=own.get("jit_compile", preset.jit_compile))
+    if loss_from == "package" and optimizer_from == "package" and not user_metrics:
+        model._cae_tutorial_compile = model._compile_config
+    return {"loss": loss_name(chosen_loss), "loss_from": loss_from, "optimizer": type(chosen_optimizer).__name__,
+            "optimizer_from": optimizer_from, "metrics": [*map(_metric_name, user_metrics), *(m.name for m in package_metrics)],
+            "from_logits": logits, "loss_config": _json_or_name(chosen_loss),
+            "optimizer_config": _json_or_name(chosen_optimizer)}
+
+
+@dataclass(repr=False)
 class Snapshots:
     """Predictions (uint8, (n_epochs, n_frames, H, W)) with their frames, true masks and epochs."""
 
@@ -70,8 +135,16 @@ class Snapshots:
             raise KeyError(f"no snapshot at epoch {epoch}; recorded epochs are {self.epochs.tolist()}")
         return self.predictions[where[0]]
 
+    def __repr__(self) -> str:
+        epochs = self.epochs.tolist()
+        at = f"epochs {epochs[0]} .. {epochs[-1]}" if epochs else "no epoch"
+        height, width = self.images.shape[1:3]
+        size = sum(a.nbytes for a in (self.images, self.masks, self.predictions)) / 1e6
+        return (f"Snapshots({len(self.frame_ids)} frames of {height} x {width} at {len(epochs)} recorded {at}; "
+                f"uint8, {size:.1f} MB)")
 
-@dataclass
+
+@dataclass(repr=False)
 class TrainingResult:
     """What a training run leaves: history per epoch, snapshots, split, configuration and the model."""
 
@@ -86,9 +159,24 @@ class TrainingResult:
         """The preset the run used."""
         return Preset.from_dict(self.config["preset"])
 
-    def final(self, metric: str = "val_iou") -> float:
-        """A metric's value after the last epoch."""
-        return float(self.history[metric][-1])
+    def final(self, metric: str = "iou", part: str = "held-out") -> float:
+        """A metric's value after the last epoch: held-out by default, part="training" for the training frames.
+
+        Names as in the tables, any case: "iou", "IoU", "dice", "accuracy", "loss"; Keras' "val_iou" works too.
+        """
+        return float(self.history[history_key(self.history, metric, part)][-1])
+
+    def __repr__(self) -> str:
+        epochs = len(next(iter(self.history.values()), []))
+        scores = ", ".join(f"{name} {self.history[f'val_{key}'][-1]:.3f}"
+                           for key, name in (("iou", "IoU"), ("dice", "Dice"), ("accuracy", "accuracy"))
+                           if f"val_{key}" in self.history)
+        model = self.model.name if self.model is not None else "no model loaded"
+        loss = self.config.get("compile", {}).get("loss", "dice_focal")
+        return (f"TrainingResult({model}, {epochs} epochs of {loss} in {self.config.get('train_seconds', 0):.1f} s; "
+                f"{len(self.split.train_ids)} training and {len(self.split.heldout_ids)} held-out frames; "
+                f"final held-out {scores or 'scores: none (no frame held out)'}; "
+                f"snapshots of {len(self.snapshots.frame_ids)} frames at {len(self.snapshots.epochs)} epochs)")
 
     def save(self, folder: str | Path) -> Path:
         """Write model.keras, history.json, config.json, split.json and snapshots.npz into folder."""
@@ -123,22 +211,51 @@ class TrainingResult:
 
     def evaluate(self, record: Record, frame_ids=None, threshold: float = 0.5):
         """Per-frame IoU / Dice / accuracy of the model on frames of record (default: the held-out ones)."""
-        part = record.subset(frame_ids or self.split.heldout_ids)
-        return per_frame_metrics(part.ids, part.masks, predict(self.model, part.images), threshold)
+        if self.model is None:
+            raise ValueError("this TrainingResult holds no model (loaded with load_model=False, or model.keras is "
+                             "missing); load it with TrainingResult.load(folder, load_model=True) to evaluate")
+        return evaluate(self.model, record, frame_ids or self.split.heldout_ids, threshold,
+                        from_logits=self.config.get("compile", {}).get("from_logits"))
 
 
-def predict(model: keras.Model, images: np.ndarray, batch_size: int = 4) -> np.ndarray:
-    """Person probabilities (N, H, W, 1) float32 for frames (N, H, W, 3)."""
-    return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), np.float32)
+def predict(model: keras.Model, images: np.ndarray, batch_size: int = 4, from_logits: bool | None = None) -> np.ndarray:
+    """Person probabilities (N, H, W, 1) float32 for frames (N, H, W, 3), also from a model that outputs logits.
+
+    from_logits: None tells from the model (its compiled loss, else a last layer with no activation).
+    """
+    outputs = np.asarray(model.predict(images, batch_size=batch_size, verbose=0), np.float32)
+    logits = outputs_logits(model) if from_logits is None else from_logits
+    return sigmoid(outputs) if logits else outputs
+
+
+def evaluate(model: keras.Model, record: Record, frame_ids=None, threshold: float = 0.5,
+             from_logits: bool | None = None):
+    """Per-frame IoU / Dice / pixel accuracy (a MetricsTable) of a model on frames of a record (default: all)."""
+    frame_ids = (frame_ids,) if isinstance(frame_ids, str) else tuple(record.ids if frame_ids is None else frame_ids)
+    part = record.subset(frame_ids)
+    return per_frame_metrics(part.ids, part.masks, predict(model, part.images, from_logits=from_logits), threshold)
 
 
 def train(model: keras.Model, record: Record, split: Split, preset: Preset | str = "cpu", *, epochs: int | None = None,
-          seed: int = 0, snapshot_frames=None, snapshot_every: int = 1, snapshot_epochs=None,
+          seed: int = 0, loss=None, optimizer=None, metrics=None, from_logits: bool | None = None,
+          snapshot_frames=None, snapshot_every: int = 1, snapshot_epochs=None,
           progress: bool = True, callbacks=()) -> TrainingResult:
     """Train the model with model.fit on the split's training frames, scoring the held-out frames every epoch.
 
+    Compile is yours, as in Keras: `loss`, `optimizer` and `metrics` given here win; else what you passed to
+    model.compile; else the package's Dice + focal loss and Adam with the preset's learning rate and schedule.
+    The package's pixel accuracy, IoU and Dice are added to your metrics (the epoch log, final("iou") and the
+    curves need them). result.config["compile"] records what was used and who chose it.
+
+    Your own model: one input (N, H, W, 3) with H, W the record's size or None; one output (N, H, W, 1) with a
+    sigmoid (probabilities) or no activation (logits, detected, or say from_logits=True). Anything else is
+    refused with a one-line error naming the fix (cae_tutorial.contract).
+    The preset's batch_size is capped at the number of training frames (a warning says so); each pass over the
+    training frames ends with a smaller batch when batch_size does not divide them.
+
     snapshot_frames: ids to record predictions of (default: every frame of the record, training and held-out);
     snapshot_every / snapshot_epochs: when to record them (default: every epoch, plus epoch 0 before training).
+    Snapshots are probabilities, also for a model that outputs logits.
     """
     preset = get_preset(preset)
     epochs = preset.epochs if epochs is None else epochs
@@ -148,16 +265,22 @@ def train(model: keras.Model, record: Record, split: Split, preset: Preset | str
         raise TypeError(f"seed must be an int, got {seed!r}")
     if not split.train_ids:
         raise DataError("the training split is empty; name at least one frame id to train on")
-    if tuple(model.input_shape[1:3]) != record.size:
-        raise DataError(f"the model takes {model.input_shape[1:3]} frames but the record's are {record.size}; "
-                        "load the record with size=(height, width) of the model")
+    check_input(model, record.size)
     keras.utils.set_random_seed(seed)
     train_part, heldout_part = record.subset(split.train_ids), record.subset(split.heldout_ids)
+    probe = train_part.images[:1]
+    check_output(model, probe)
+    if preset.batch_size > len(train_part):
+        warnings.warn(f"batch_size={preset.batch_size} but the split has {len(train_part)} training frames: every "
+                      f"batch holds those {len(train_part)}; set batch_size <= {len(train_part)} to say so",
+                      UserWarning, stacklevel=2)
     data = training_dataset(train_part.images, train_part.masks, preset, seed)
     steps = preset.steps_per_epoch or math.ceil(len(train_part) / preset.batch_size)
-    compile_model(model, preset, steps, epochs)
+    compiled = compile_for_training(model, preset, steps, epochs, probe, loss=loss, optimizer=optimizer,
+                                    metrics=metrics, from_logits=from_logits)
     shown = record.subset(tuple(snapshot_frames) if snapshot_frames is not None else record.ids)
-    snapshots = PredictionSnapshots(shown.ids, shown.images, snapshot_every, snapshot_epochs)
+    snapshots = PredictionSnapshots(shown.ids, shown.images, snapshot_every, snapshot_epochs,
+                                    from_logits=compiled["from_logits"])
     extra = [EpochProgress()] if progress else []
     # Our own small dataset: Keras' adapter for arrays adds an AUTOTUNE prefetch, slow to tear down on 2 cores.
     validation = (tf.data.Dataset.from_tensor_slices((heldout_part.images, heldout_part.masks)).batch(4)
@@ -168,7 +291,7 @@ def train(model: keras.Model, record: Record, split: Split, preset: Preset | str
     seconds = time.perf_counter() - start
     config = {"preset": preset.to_dict(), "epochs": epochs, "seed": seed, "steps_per_epoch": steps,
               "record_root": None if record.root is None else record.root.name, "size": list(record.size),
-              "train_seconds": round(seconds, 3), "parameters": model.count_params()}
+              "train_seconds": round(seconds, 3), "parameters": model.count_params(), "compile": compiled}
     config = json.loads(json.dumps(config))  # JSON types now, so a saved and reloaded config compares equal
     return TrainingResult(
         {k: [float(v) for v in values] for k, values in history.history.items()},
