@@ -1,0 +1,69 @@
+"""cae-tutorial: image segmentation masks with a convolutional autoencoder (CAE) in TensorFlow / Keras 3.
+
+The course is the notebooks, in order: ``notebooks/01_segmentation_masks.ipynb`` to ``06_going_further``
+(``jupyter lab notebooks/``, or ``cae-tutorial course`` to run them headless). The library in four calls::
+
+    import cae_tutorial as cae
+
+    preset = cae.get_preset("cpu")                        # print(preset) shows every setting
+    record = cae.load_record(size=preset.size)            # the embedded record, or load_record(DIR, "136", ...)
+    split = cae.seed_split(record)                        # or cae.split_by_ids(record, ["136_00090", ...])
+    result = cae.train(cae.build_model(preset), record, split, preset)
+    result.evaluate(record)                               # per-frame IoU / Dice / pixel accuracy
+    cae.show_results(result, record)                      # frame, truth, prediction, errors, IoU per frame
+    cae.EpochScrubber(result)                             # in Jupyter: scrub the predictions over epochs
+
+Bring your own loss (compile the model yourself, or ``train(..., loss=...)``) or your own model (see
+``help(cae_tutorial.contract)``). Names below load on first use, so ``import cae_tutorial`` does not import
+TensorFlow.
+"""
+
+import os as _os
+
+# Before anything imports TensorFlow: keep notebooks free of its C++ start-up log lines.
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import importlib as _importlib  # noqa: E402
+import importlib.metadata as _metadata  # noqa: E402
+
+try:
+    __version__ = _metadata.version("cae-tutorial")
+except _metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0.0.0+unknown"
+
+#: The curated top level: name -> the module that defines it.
+_EXPORTS = {
+    "get_preset": "presets",
+    "load_record": "data",
+    "seed_split": "data",
+    "split_by_ids": "data",
+    "build_cae": "model",
+    "build_model": "training",
+    "train": "training",
+    "TrainingResult": "training",
+    "predict": "training",
+    "evaluate": "training",
+    "show_results": "plots",
+    "EpochScrubber": "widgets",
+}
+_SUBMODULES = ("baseline", "callbacks", "contract", "data", "losses", "metric_names", "model", "pipeline", "plots", "presets",
+               "synthetic", "training", "widgets")
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str):
+    """Import a top-level name's module on first use (TensorFlow loads only when a name needs it)."""
+    if name in _EXPORTS:
+        value = getattr(_importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    elif name in _SUBMODULES:
+        value = _importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}; its top level is {sorted(_EXPORTS)}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """The curated names, the submodules and the module's own attributes."""
+    return sorted({*_EXPORTS, *_SUBMODULES, *(k for k in globals() if not k.startswith("_") or k.startswith("__"))})

@@ -5,8 +5,15 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-PREDICTION_COLOUR = np.array([1.0, 0.1, 0.6], np.float32)
-TRUTH_COLOUR = np.array([0.1, 0.9, 0.3], np.float32)
+from cae_tutorial.metric_names import METRIC_HEADINGS, history_key
+
+#: RGB in [0, 1] of the predicted mask in overlays.
+PREDICTION_COLOUR = (1.0, 0.1, 0.6)
+#: RGB in [0, 1] of the true mask in overlays.
+TRUTH_COLOUR = (0.1, 0.9, 0.3)
+#: RGB in [0, 1] of the error map in show_results (Okabe-Ito colours, distinct with colour blindness too).
+ERROR_COLOURS = {"correct person": (0.0, 0.62, 0.45), "false person": (0.84, 0.37, 0.0),
+                 "missed person": (0.0, 0.45, 0.70)}
 
 
 def _unit(array) -> np.ndarray:
@@ -45,29 +52,34 @@ def training_grid(images: np.ndarray, masks: np.ndarray, frame_ids) -> plt.Figur
     return fig
 
 
-def loss_curves(history: dict) -> plt.Figure:
-    """Training and held-out loss per epoch; a widening gap means overfitting."""
+def loss_curves(history) -> plt.Figure:
+    """Training and held-out loss per epoch (of a history or a TrainingResult); a widening gap means overfitting."""
+    loss = getattr(history, "config", {}).get("compile", {}).get("loss", "dice_focal")
+    history = getattr(history, "history", history)
     fig, ax = plt.subplots(figsize=(7, 4))
     epochs = np.arange(1, len(history["loss"]) + 1)
     ax.plot(epochs, history["loss"], label="training")
     if "val_loss" in history:
         ax.plot(epochs, history["val_loss"], label="held-out")
-    ax.set(xlabel="epoch", ylabel="Dice + focal loss", title="Loss")
+    ax.set(xlabel="epoch", ylabel="Dice + focal loss" if loss == "dice_focal" else f"loss ({loss})", title="Loss")
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
 
 
-def metric_curves(history: dict, metrics=("iou", "dice", "accuracy")) -> plt.Figure:
-    """Each metric per epoch, training (solid) and held-out (dashed)."""
+def metric_curves(history, metrics=("iou", "dice", "accuracy")) -> plt.Figure:
+    """Each metric per epoch (names as in the tables, any case), training (solid) and held-out (dashed)."""
+    history = getattr(history, "history", history)
     fig, ax = plt.subplots(figsize=(7, 4))
     epochs = np.arange(1, len(history["loss"]) + 1)
+    metrics = [history_key(history, metric, "training") for metric in metrics]
     for i, metric in enumerate(metrics):
         colour = f"C{i}"
-        ax.plot(epochs, history[metric], color=colour, label=f"{metric} (training)")
+        name = METRIC_HEADINGS.get(metric, metric)
+        ax.plot(epochs, history[metric], color=colour, label=f"{name} (training)")
         if f"val_{metric}" in history:
-            ax.plot(epochs, history[f"val_{metric}"], "--", color=colour, label=f"{metric} (held-out)")
+            ax.plot(epochs, history[f"val_{metric}"], "--", color=colour, label=f"{name} (held-out)")
     ax.set(xlabel="epoch", ylabel="score", ylim=(0, 1.02), title="Metrics (threshold 0.5)")
     ax.legend(fontsize=8, ncol=2)
     ax.grid(alpha=0.3)
@@ -98,9 +110,34 @@ def evolution_grid(snapshots, every: int | None = None, frame_ids=None, max_colu
     return fig
 
 
+def _iou_per_frame(scores, frame_ids) -> list[float] | None:
+    """IoU per frame from a MetricsTable (matched by frame id), a {frame id: IoU} dict or a list in frame order."""
+    if scores is None:
+        return None
+    if isinstance(scores, dict):
+        found = scores
+    elif all(hasattr(row, "frame_id") for row in scores):
+        found = {row.frame_id: row.iou for row in scores}
+    else:
+        values = [float(v) for v in scores]
+        if len(values) != len(frame_ids):
+            raise ValueError(f"scores holds {len(values)} values for {len(frame_ids)} frames; give one per frame, "
+                             "or the MetricsTable of result.evaluate(record)")
+        return values
+    missing = [i for i in frame_ids if i not in found]
+    if missing:
+        raise ValueError(f"scores has no IoU for frames {missing}; evaluate those frames, e.g. "
+                         "result.evaluate(record, frame_ids)")
+    return [float(found[i]) for i in frame_ids]
+
+
 def overlays(images: np.ndarray, masks: np.ndarray, probabilities: np.ndarray, frame_ids,
              threshold: float = 0.5, scores=None) -> plt.Figure:
-    """Per frame: the truth and the prediction overlaid on the frame (0.4 frame + 0.6 mask), side by side."""
+    """Per frame: the truth and the prediction overlaid on the frame (0.4 frame + 0.6 mask), side by side.
+
+    scores: IoU per frame to print, as the MetricsTable of result.evaluate(record), a {frame id: IoU} dict or a list.
+    """
+    scores = _iou_per_frame(scores, frame_ids)
     fig, axes = _grid(2, len(frame_ids))
     for col, frame_id in enumerate(frame_ids):
         predicted = (np.squeeze(probabilities[col]) >= threshold).astype(np.float32)
@@ -126,4 +163,60 @@ def iou_bars(table, reference: float | None = None, reference_label: str = "base
     ax.tick_params(axis="x", rotation=45, labelsize=8)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
+    return fig
+
+
+def error_map(image: np.ndarray, truth: np.ndarray, predicted: np.ndarray, image_weight: float = 0.35) -> np.ndarray:
+    """The frame, dimmed to grey, with correct, false and missed person pixels in ERROR_COLOURS."""
+    image = _unit(image)
+    truth, predicted = (np.reshape(a, image.shape[:2]) > 0.5 for a in (truth, predicted))
+    out = np.repeat(image.mean(axis=-1, keepdims=True), 3, axis=-1) * image_weight + (1 - image_weight)
+    for where, colour in zip((truth & predicted, ~truth & predicted, truth & ~predicted), ERROR_COLOURS.values()):
+        out[where] = colour
+    return out
+
+
+def show_results(result, record, frame_ids=None, threshold: float = 0.5, max_frames: int = 10) -> plt.Figure:
+    """One look at a run: per frame (a column), the frame, its truth, the prediction, the errors and the IoU.
+
+    frame_ids: the frames to show (default: the run's training and held-out frames in the record, at most
+    max_frames of them, at most 3 training frames when they must be cut). Titles mark each frame as training or held-out; the error row colours correct,
+    false and missed person pixels (legend below).
+    """
+    from matplotlib.patches import Patch
+
+    from cae_tutorial.losses import iou_score
+    from cae_tutorial.training import predict
+
+    if getattr(result, "model", None) is None:
+        raise ValueError("show_results needs the run's model; load it with TrainingResult.load(folder, load_model=True)")
+    split = result.split
+    if frame_ids is None:
+        training = [i for i in record.ids if i in split.train_ids]
+        heldout = [i for i in record.ids if i in split.heldout_ids]
+        training = training[:max(max_frames - len(heldout), min(3, len(training)))]
+        chosen = {*training, *heldout[:max_frames - len(training)]}
+        frame_ids = [i for i in record.ids if i in chosen]
+    frame_ids = [frame_ids] if isinstance(frame_ids, str) else list(frame_ids)
+    part = record.subset(frame_ids)
+    probabilities = predict(result.model, part.images,
+                            from_logits=result.config.get("compile", {}).get("from_logits"))
+    predicted = (probabilities >= threshold).astype(np.float32)
+    ious = iou_score(part.masks, probabilities, threshold)
+    fig, axes = _grid(4, len(frame_ids))
+    for col, frame_id in enumerate(frame_ids):
+        role = ("training" if frame_id in split.train_ids else
+                "held-out" if frame_id in split.heldout_ids else "not in the split")
+        axes[0, col].imshow(part.images[col])
+        axes[1, col].imshow(np.squeeze(part.masks[col]), cmap="gray", vmin=0, vmax=1)
+        axes[2, col].imshow(np.squeeze(probabilities[col]), cmap="gray", vmin=0, vmax=1)
+        axes[3, col].imshow(error_map(part.images[col], part.masks[col], predicted[col]))
+        axes[0, col].set_title(f"{frame_id}\n{role}\nIoU {ious[col]:.2f}", fontsize=8,
+                               color="C0" if role == "training" else "black",
+                               fontweight="normal" if role == "training" else "bold")
+    for row, label in enumerate(("frame", "truth", "prediction", "errors")):
+        axes[row, 0].set_ylabel(label)
+    fig.legend(handles=[Patch(color=c, label=name) for name, c in ERROR_COLOURS.items()], loc="lower center",
+               ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig

@@ -19,6 +19,8 @@ class Preset:
     height: int = 1024
     width: int = 512
     epochs: int = 500
+    #: Frames per batch, at most the training frames (train warns when it is more); a pass over the training
+    #: frames ends with a smaller batch when batch_size does not divide them (3 frames, batch 2: 2, 1, 2, 1 ...).
     batch_size: int = 3
     learning_rate: float = 5e-4
     #: "constant", or "cosine": decay to 5 % of learning_rate over all epochs.
@@ -72,7 +74,8 @@ class Preset:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
     def __str__(self) -> str:
-        return "\n".join(f"{f.name:>16}: {getattr(self, f.name)}" for f in fields(self))
+        notes = {"batch_size": "  (at most the training frames; a pass ends with the rest)"}
+        return "\n".join(f"{f.name:>16}: {getattr(self, f.name)}{notes.get(f.name, '')}" for f in fields(self))
 
 
 PRESETS: dict[str, Preset] = {

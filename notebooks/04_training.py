@@ -167,7 +167,7 @@ display(ShowImage(filename=str(gif)))
 # %%
 results = {"epochs": result.config["epochs"], "train_seconds": result.config["train_seconds"],
            "heldout_iou": result.final("val_iou"), "heldout_dice": result.final("val_dice"),
-           "train_iou": result.final("iou"), "snapshots": int(len(result.snapshots.epochs)),
+           "train_iou": result.final("iou", part="training"), "snapshots": int(len(result.snapshots.epochs)),
            "scrubber_epochs": [scrubber.epochs[0], scrubber.epochs[-1]]}
 Path(OUTPUT_DIR, "04_training.json").write_text(json.dumps(results, indent=1))
 results
