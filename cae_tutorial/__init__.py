@@ -46,8 +46,8 @@ _EXPORTS = {
     "show_results": "plots",
     "EpochScrubber": "widgets",
 }
-_SUBMODULES = ("baseline", "callbacks", "contract", "data", "losses", "metric_names", "model", "pipeline", "plots", "presets",
-               "synthetic", "training", "widgets")
+_SUBMODULES = ("baseline", "callbacks", "contract", "data", "losses", "metric_names", "model", "pipeline", "plots",
+               "presets", "synthetic", "training", "widgets")
 
 __all__ = [*_EXPORTS, "__version__"]
 

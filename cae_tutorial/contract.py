@@ -41,7 +41,8 @@ def check_input(model: keras.Model, size: tuple[int, int]) -> None:
         raise ModelContractError(f"{model.name} takes inputs of shape {shape[1:]}, but frames are (height, width, 3) "
                                  f"RGB: build it on keras.Input(shape=({height}, {width}, 3)) or (None, None, 3)")
     if any(side is not None and side != want for side, want in zip(shape[1:3], size)):
-        raise DataError(f"{model.name} takes frames of {shape[1]} x {shape[2]} but the record's are {height} x {width}; "
+        raise DataError(f"{model.name} takes frames of {shape[1]} x {shape[2]} but the record's are "
+                        f"{height} x {width}; "
                         f"load the record with size=({shape[1]}, {shape[2]}), or build the model on "
                         f"keras.Input(shape=({height}, {width}, 3)) or (None, None, 3) for any size")
 
@@ -120,7 +121,8 @@ def resolve_from_logits(model: keras.Model, probe: np.ndarray, loss=None, from_l
             return True
         said = ("expects probabilities (from_logits=False)" if declared is False
                 else "does not say whether it takes logits")
-        raise ModelContractError(f"{model.name} ends with no activation (logits?) but the loss {loss_name(loss)} {said}; "
+        raise ModelContractError(f"{model.name} ends with no activation (logits?) but the loss {loss_name(loss)} "
+                                 f"{said}; "
                                  "end the model with activation='sigmoid', give the loss from_logits=True, or pass "
                                  "train(..., from_logits=True/False) to say what the outputs are")
     if activation is not None:
@@ -131,8 +133,9 @@ def resolve_from_logits(model: keras.Model, probe: np.ndarray, loss=None, from_l
         return bool(declared)
     values = np.asarray(model(probe, training=False))
     if values.min() < 0.0 or values.max() > 1.0:
-        raise ModelContractError(f"{model.name}'s outputs reach {values.min():.2f} .. {values.max():.2f}, outside [0, 1]: "
-                                 "pass train(..., from_logits=True) if they are logits, or end the model with a sigmoid")
+        raise ModelContractError(f"{model.name}'s outputs reach {values.min():.2f} .. {values.max():.2f}, outside "
+                                 "[0, 1]: pass train(..., from_logits=True) if they are logits, or end the model "
+                                 "with a sigmoid")
     return False
 
 

@@ -180,8 +180,8 @@ def show_results(result, record, frame_ids=None, threshold: float = 0.5, max_fra
     """One look at a run: per frame (a column), the frame, its truth, the prediction, the errors and the IoU.
 
     frame_ids: the frames to show (default: the run's training and held-out frames in the record, at most
-    max_frames of them, at most 3 training frames when they must be cut). Titles mark each frame as training or held-out; the error row colours correct,
-    false and missed person pixels (legend below).
+    max_frames of them, at most 3 training frames when they must be cut). Titles mark each frame as training or
+    held-out; the error row colours correct, false and missed person pixels (legend below).
     """
     from matplotlib.patches import Patch
 
@@ -189,7 +189,8 @@ def show_results(result, record, frame_ids=None, threshold: float = 0.5, max_fra
     from cae_tutorial.training import predict
 
     if getattr(result, "model", None) is None:
-        raise ValueError("show_results needs the run's model; load it with TrainingResult.load(folder, load_model=True)")
+        raise ValueError("show_results needs the run's model; load it with "
+                         "TrainingResult.load(folder, load_model=True)")
     split = result.split
     if frame_ids is None:
         training = [i for i in record.ids if i in split.train_ids]

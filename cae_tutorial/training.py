@@ -63,7 +63,8 @@ def compile_model(model: keras.Model, preset: Preset, steps_per_epoch: int = 1, 
 def _user_compile(model: keras.Model) -> dict:
     """What the user passed to model.compile ({} when the model is uncompiled or was compiled by this package)."""
     config = getattr(model, "_compile_config", None)
-    if not getattr(model, "compiled", False) or config is None or getattr(model, "_cae_tutorial_compile", None) is config:
+    ours = getattr(model, "_cae_tutorial_compile", None)
+    if not getattr(model, "compiled", False) or config is None or ours is config:
         return {}
     return dict(config.config)
 
@@ -113,7 +114,8 @@ def compile_for_training(model: keras.Model, preset: Preset, steps_per_epoch: in
     if loss_from == "package" and optimizer_from == "package" and not user_metrics:
         model._cae_tutorial_compile = model._compile_config
     return {"loss": loss_name(chosen_loss), "loss_from": loss_from, "optimizer": type(chosen_optimizer).__name__,
-            "optimizer_from": optimizer_from, "metrics": [*map(_metric_name, user_metrics), *(m.name for m in package_metrics)],
+            "optimizer_from": optimizer_from,
+            "metrics": [*map(_metric_name, user_metrics), *(m.name for m in package_metrics)],
             "from_logits": logits, "loss_config": _json_or_name(chosen_loss),
             "optimizer_config": _json_or_name(chosen_optimizer)}
 
@@ -230,7 +232,12 @@ def predict(model: keras.Model, images: np.ndarray, batch_size: int = 4, from_lo
 
 def evaluate(model: keras.Model, record: Record, frame_ids=None, threshold: float = 0.5,
              from_logits: bool | None = None):
-    """Per-frame IoU / Dice / pixel accuracy (a MetricsTable) of a model on frames of a record (default: all)."""
+    """Per-frame IoU / Dice / pixel accuracy (a MetricsTable) of a model on frames of a record (default: all).
+
+    A TrainingResult in place of the model evaluates its model (default: its held-out frames).
+    """
+    if isinstance(model, TrainingResult):
+        return model.evaluate(record, frame_ids, threshold)
     frame_ids = (frame_ids,) if isinstance(frame_ids, str) else tuple(record.ids if frame_ids is None else frame_ids)
     part = record.subset(frame_ids)
     return per_frame_metrics(part.ids, part.masks, predict(model, part.images, from_logits=from_logits), threshold)

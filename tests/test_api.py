@@ -104,12 +104,14 @@ def test_size_agnostic_logits_model_trains_and_predicts_probabilities(tiny_recor
 
 def test_models_outside_the_contract_are_refused_in_one_line(tiny_record, tiny_preset):
     cases = [
-        (fcn(2, "softmax"), ModelContractError, r"2 channels per pixel with softmax.*Conv2D\(1, 1, activation='sigmoid'\)"),
+        (fcn(2, "softmax"), ModelContractError,
+         r"2 channels per pixel with softmax.*Conv2D\(1, 1, activation='sigmoid'\)"),
         (fcn(1, "relu"), ModelContractError, r"applies 'relu'.*Conv2D\(1, 1"),
         (fcn(1, "softmax"), ModelContractError, r"softmax over one channel"),
         (fcn(input_shape=(32, 32, 3)), DataError, r"takes frames of 32 x 32 .* size=\(32, 32\)"),
         (fcn(input_shape=(None, None, 4)), ModelContractError, r"frames are \(height, width, 3\)"),
-        (keras.Sequential([keras.Input((64, 32, 3)), keras.layers.Conv2D(1, 3, strides=2, padding="same", activation="sigmoid")]),
+        (keras.Sequential([keras.Input((64, 32, 3)),
+                           keras.layers.Conv2D(1, 3, strides=2, padding="same", activation="sigmoid")]),
          ModelContractError, r"outputs 32 x 16 masks for 64 x 32 frames"),
     ]
     for model, error, message in cases:
