@@ -63,7 +63,8 @@ def test_person_iou_equals_keras_binary_iou():
     rng = np.random.default_rng(1)
     truth = (rng.random((3, 16, 8, 1)) > 0.8).astype(np.float32)
     pred = rng.random((3, 16, 8, 1)).astype(np.float32)
-    weights = rng.random((3, 16, 8, 1)).astype(np.float32)
+    # Whole-number weights: BinaryIoU keeps an integer confusion matrix, so fractions would be truncated to 0.
+    weights = rng.integers(1, 4, (3, 16, 8, 1)).astype(np.float32)
     for kwargs in ({}, {"sample_weight": weights}):
         ours, keras_own = PersonIoU(threshold=0.4), keras.metrics.BinaryIoU(target_class_ids=[1], threshold=0.4)
         ours.update_state(truth, pred, **kwargs)
