@@ -178,8 +178,13 @@ def _model_file(path: Path) -> Path:
 
 def _load_model(model_path: Path):
     """A Keras model from a file, with one line naming the file when it is not one."""
+    import zipfile
+
     import keras
 
+    if model_path.suffix == ".keras" and not zipfile.is_zipfile(model_path):
+        raise UsageError(f"--model {model_path} is not a Keras model (a .keras file is a zip archive and this one is "
+                         "not); pass the model.keras written by `cae-tutorial train`")
     try:
         return keras.saving.load_model(model_path)
     except Exception as error:  # Keras raises many kinds (ValueError, zipfile errors, OSError) for a bad file
@@ -211,7 +216,7 @@ def run_predict(args) -> int:
     from cae_tutorial.folders import check_writable
 
     model_path = _model_file(args.model)
-    files, _ = find_frames(args.input)
+    files, skipped = find_frames(args.input)
     _check_predict_output(args, files)
     check_writable(args.output, "--output")
     args.output.mkdir(parents=True, exist_ok=True)
@@ -230,7 +235,7 @@ def run_predict(args) -> int:
         raise UsageError(f"--model {model_path} takes input {model.input_shape}; predict needs a model of fixed "
                          "(height, width, 3) frames such as the ones `cae-tutorial train` writes")
     frames = read_frames(list(files.values()), check_size(size, "the model's input size"))
-    for note in frames.notes:
+    for note in skipped + frames.notes:
         print(f"note: {note}")
     args.interrupted_note = f"the predictions written so far are in {args.output}"
     probabilities = predict(model, frames.images)

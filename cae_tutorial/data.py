@@ -156,7 +156,8 @@ def _names(paths, limit: int = 3) -> str:
 
 def _summarise(kinds: dict[str, list], what: dict[str, str]) -> list[str]:
     """One note per kind of skipped or reinterpreted file: what happened, how many, which."""
-    return [f"{what[kind]}: {len(paths)} file(s): {_names(paths)}" for kind, paths in kinds.items() if paths]
+    return [f"{what[kind]}: {len(paths)} file(s): {_names(Path(p.parent.name) / p.name for p in paths)}"
+            for kind, paths in kinds.items() if paths]
 
 
 _SKIPPED = {
