@@ -143,16 +143,18 @@ def run_train(args) -> int:
     _check_train_options(args)
     from cae_tutorial.data import load_record, seed_split, split_by_ids
     from cae_tutorial.presets import get_preset
-    from cae_tutorial.training import build_model, train
 
     changes = {k: v for k, v in (("height", args.height), ("width", args.width), ("epochs", args.epochs))
                if v is not None}
     preset = get_preset(args.preset, **changes)
     record = load_record(args.data_dir, args.record, size=preset.size)
     split = split_by_ids(record, args.train_ids) if args.train_ids else seed_split(record)
+    from cae_tutorial.training import build_model, train  # TensorFlow only once the data is known to be good
+
     print(record)
     if split.heldout_ids:
-        print(f"training on {list(split.train_ids)}, holding out {len(split.heldout_ids)} frames")
+        count = len(split.heldout_ids)
+        print(f"training on {list(split.train_ids)}, holding out {count} frame{'s' if count > 1 else ''}")
     else:
         print(f"training on every frame ({len(split.train_ids)}): none is held out, so there are no held-out "
               "scores; name fewer --train-ids to hold some out")
@@ -176,15 +178,19 @@ def _model_file(path: Path) -> Path:
     return model_path
 
 
-def _load_model(model_path: Path):
-    """A Keras model from a file, with one line naming the file when it is not one."""
+def _check_model_file(model_path: Path) -> None:
+    """A cheap check, before TensorFlow loads, that a .keras file is at least a zip archive as Keras writes."""
     import zipfile
-
-    import keras
 
     if model_path.suffix == ".keras" and not zipfile.is_zipfile(model_path):
         raise UsageError(f"--model {model_path} is not a Keras model (a .keras file is a zip archive and this one is "
                          "not); pass the model.keras written by `cae-tutorial train`")
+
+
+def _load_model(model_path: Path):
+    """A Keras model from a file, with one line naming the file when it is not one."""
+    import keras
+
     try:
         return keras.saving.load_model(model_path)
     except Exception as error:  # Keras raises many kinds (ValueError, zipfile errors, OSError) for a bad file
@@ -216,6 +222,7 @@ def run_predict(args) -> int:
     from cae_tutorial.folders import check_writable
 
     model_path = _model_file(args.model)
+    _check_model_file(model_path)
     files, skipped = find_frames(args.input)
     _check_predict_output(args, files)
     check_writable(args.output, "--output")
@@ -281,7 +288,6 @@ def main(argv=None) -> int:
         args = _parser().parse_args(argv)
         command = f"cae-tutorial {args.command}"
         with warnings.catch_warnings():
-            warnings.simplefilter("default")
             warnings.showwarning = lambda message, *rest, **kw: print(f"{command}: warning: {message}",
                                                                       file=sys.stderr)
             return {"train": run_train, "predict": run_predict, "course": run_course}[args.command](args)

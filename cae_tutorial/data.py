@@ -17,7 +17,7 @@ subfolders, other records, earlier predictions) or reinterprets is listed in
 from __future__ import annotations
 
 import os
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,7 +93,7 @@ class Split:
 
     def __post_init__(self):
         for part, ids in (("training", self.train_ids), ("held-out", self.heldout_ids)):
-            repeated = sorted({i for i in ids if list(ids).count(i) > 1})
+            repeated = sorted(i for i, n in Counter(ids).items() if n > 1)
             if repeated:
                 raise DataError(f"frames {repeated} are named more than once in the {part} ids; name each frame once")
         overlap = set(self.train_ids) & set(self.heldout_ids)

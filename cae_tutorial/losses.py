@@ -213,6 +213,7 @@ class MetricsTable(list):
 
     @staticmethod
     def _cell(value: float, width: int) -> str:
+        """A score right-aligned in width, or "empty truth" where it is undefined."""
         return f"{'empty truth':>{width}}" if math.isnan(value) else f"{value:>{width}.3f}"
 
     def __str__(self) -> str:
@@ -225,6 +226,7 @@ class MetricsTable(list):
 
     def _repr_html_(self) -> str:
         def cell(value):
+            """A score, or "empty truth" where it is undefined."""
             return "empty truth" if math.isnan(value) else f"{value:.3f}"
 
         head = "<tr><th>frame</th><th>IoU</th><th>Dice</th><th>pixel accuracy</th></tr>"
