@@ -57,7 +57,7 @@ def check_run_folder(folder: str | Path, overwrite: bool = False, flag: str = "o
 
 def write_whole(folder: str | Path, write, overwrite: bool = False, flag: str = "overwrite=True") -> Path:
     """Call write(tmp) on a hidden sibling folder, then move it into place as folder (replacing a run if allowed)."""
-    folder = check_run_folder(folder, overwrite, flag)
+    folder = Path(os.path.abspath(check_run_folder(folder, overwrite, flag)))  # "." has no name to put beside
     partial = folder.parent / f".{folder.name}.partial-{uuid.uuid4().hex[:8]}"
     partial.mkdir()
     try:

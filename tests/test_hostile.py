@@ -154,6 +154,19 @@ def test_transparent_coloured_pixels_are_background_and_said(tmp_path):
     assert any("transparent" in note for note in record.notes)
 
 
+def test_palette_mask_with_a_transparent_index_is_read_as_shown(tmp_path):
+    root = write_record(tmp_path)
+    indices = np.zeros(SIZE, np.uint8)
+    indices[4:12, 2:6] = 1
+    mask = Image.fromarray(indices).convert("P")
+    mask.putpalette([255, 255, 255, 255, 255, 255] + [0] * 762)  # both entries white ...
+    mask.info["transparency"] = 0  # ... but entry 0 is transparent
+    mask.save(root / "masks" / "7_00003.png", transparency=0)
+    record = load_record(root, "7")
+    assert record.masks[2].sum() == 32
+    assert any("transparent" in note and "7_00003" in note for note in record.notes)
+
+
 def test_training_on_every_frame_works_says_so_and_explains_missing_heldout_scores(tmp_path):
     record = load_record(write_record(tmp_path), "7")
     with pytest.warns(UserWarning, match="holds out no frames"):
