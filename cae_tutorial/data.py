@@ -136,7 +136,7 @@ def check_size(size, name: str = "size") -> tuple[int, int]:
     if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in size):
         raise DataError(f"{name} must hold ints, got {size!r} ({', '.join(type(v).__name__ for v in size)})")
     height, width = int(size[0]), int(size[1])
-    why = f"the CAE's three stride-2 stages halve height and width three times"
+    why = "the CAE's three stride-2 stages halve height and width three times"
     if height <= 0 or width <= 0:
         raise DataError(f"{name}={size!r}: height and width must be a positive multiple of {SIZE_MULTIPLE} "
                         f"({why}); use for example (128, 64)")
