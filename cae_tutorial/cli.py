@@ -5,41 +5,107 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from pathlib import Path
+
+from cae_tutorial.presets import PRESETS
+
+
+class UsageError(ValueError):
+    """A bad command-line option; the message names the option and the fix."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (raised, printed by main), not usage plus a line."""
+
+    def error(self, message):
+        """argparse hook: a bad option."""
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an int of at least 1."""
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive int, got {text}")
+    return value
+
+
+def _seed(text: str) -> int:
+    """argparse type: an int of at least 0."""
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an int of 0 or more, got {text}")
+    return value
+
+
+def _int(text: str) -> int:
+    """argparse type: an int, with a message naming the value."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an int, got {text!r}") from None
+
+
+def _size(text: str) -> int:
+    """argparse type: a positive multiple of 8 (the CAE halves frames three times)."""
+    value = _int(text)
+    if value <= 0 or value % 8:
+        suggestion = max(8, round(value / 8) * 8)
+        raise argparse.ArgumentTypeError(f"must be a positive multiple of 8 (the CAE halves it three times), "
+                                         f"got {text}; use for example {suggestion}")
+    return value
+
+
+def _threshold(text: str) -> float:
+    """argparse type: a probability strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
+    return value
 
 
 def _size_arguments(parser: argparse.ArgumentParser) -> None:
     """--height/--width options shared by the subcommands."""
-    parser.add_argument("--height", type=int, help="frame height the model uses (divisible by 8)")
-    parser.add_argument("--width", type=int, help="frame width the model uses (divisible by 8)")
+    parser.add_argument("--height", type=_size, help="frame height the model uses (a positive multiple of 8)")
+    parser.add_argument("--width", type=_size, help="frame width the model uses (a positive multiple of 8)")
 
 
 def _parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="cae-tutorial", description=__doc__)
+    parser = _Parser(prog="cae-tutorial", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train the CAE on a record and save the model and the run")
     train.add_argument("--data-dir", type=Path, help="Kaggle-layout record folder (default: the embedded record)")
     train.add_argument("--record", help="record prefix, e.g. 136 (default: every frame in the folder)")
-    train.add_argument("--preset", default="cpu", help="training preset: cpu (default) or seed")
-    train.add_argument("--epochs", type=int, help="epochs (default: the preset's)")
-    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument("--preset", default="cpu", choices=sorted(PRESETS), help="training preset (default cpu)")
+    train.add_argument("--epochs", type=_positive_int, help="epochs (default: the preset's)")
+    train.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     train.add_argument("--train-ids", nargs="+", help="frame ids to train on (default: the seed's 00090, 00210, 00420)")
     _size_arguments(train)
-    train.add_argument("--output", type=Path, required=True, help="folder for model.keras and the saved run")
+    train.add_argument("--output", type=Path, required=True,
+                       help="new (or empty) folder for model.keras and the saved run, written whole at the end")
+    train.add_argument("--overwrite", action="store_true", help="replace an earlier run saved in --output")
 
     predict = commands.add_parser("predict", help="predict masks of frames with a saved model")
     predict.add_argument("--model", type=Path, required=True, help="a model.keras file (or the folder holding it)")
     predict.add_argument("--input", type=Path, nargs="+", required=True, help="image files or folders of them")
-    predict.add_argument("--output", type=Path, required=True, help="folder for <id>_mask.png and <id>_overlay.png")
-    predict.add_argument("--threshold", type=float, default=0.5, help="probability above which a pixel is person")
+    predict.add_argument("--output", type=Path, required=True,
+                         help="folder for <id>_mask.png and <id>_overlay.png (at each frame's own size)")
+    predict.add_argument("--threshold", type=_threshold, default=0.5,
+                         help="probability above which a pixel is person (default 0.5)")
+    predict.add_argument("--overwrite", action="store_true",
+                         help="replace files already in --output, or write into an --input folder")
 
     course = commands.add_parser("course", help="run every course notebook headless with papermill")
     course.add_argument("--output", type=Path, default=Path("build/course"), help="folder for executed notebooks")
     course.add_argument("--data-dir", type=Path, help="Kaggle-layout record folder (default: the embedded record)")
     course.add_argument("--record", help="record prefix of --data-dir, e.g. 136")
-    course.add_argument("--epochs", type=int, help="epochs of the training notebooks")
+    course.add_argument("--epochs", type=_positive_int, help="epochs of the training notebooks")
     course.add_argument("--size", choices=["tiny", "small", "medium", "seed"],
                         help="size preset: tiny 64x32, small 128x64, medium 256x128, seed 1024x512")
     _size_arguments(course)
@@ -50,50 +116,142 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_data_dir(data_dir: Path | None) -> None:
+    """--data-dir must be an existing folder (checked before any work)."""
+    if data_dir is None:
+        return
+    if data_dir.is_file():
+        raise UsageError(f"--data-dir {data_dir} is a file, not a folder; pass the folder that holds images/ and masks/")
+    if not data_dir.is_dir():
+        raise UsageError(f"--data-dir {data_dir} does not exist; pass the folder that holds images/ and masks/")
+
+
+def _check_train_options(args) -> None:
+    """Everything about train's options that can be checked before loading data or building a model."""
+    from cae_tutorial.folders import check_run_folder
+
+    if args.train_ids:
+        repeated = sorted({i for i in args.train_ids if args.train_ids.count(i) > 1})
+        if repeated:
+            raise UsageError(f"--train-ids names {', '.join(repeated)} more than once; name each frame once")
+    _check_data_dir(args.data_dir)
+    check_run_folder(args.output, args.overwrite, flag="--overwrite")
+
+
 def run_train(args) -> int:
-    """`cae-tutorial train`: load, split, build, fit, save, print held-out metrics."""
+    """`cae-tutorial train`: check options, load, split, build, fit, save, print held-out metrics."""
+    _check_train_options(args)
     from cae_tutorial.data import load_record, seed_split, split_by_ids
     from cae_tutorial.presets import get_preset
-    from cae_tutorial.training import build_model, train
 
     changes = {k: v for k, v in (("height", args.height), ("width", args.width), ("epochs", args.epochs))
                if v is not None}
     preset = get_preset(args.preset, **changes)
     record = load_record(args.data_dir, args.record, size=preset.size)
     split = split_by_ids(record, args.train_ids) if args.train_ids else seed_split(record)
-    print(f"{record}; training on {list(split.train_ids)}, holding out {len(split.heldout_ids)} frames")
+    from cae_tutorial.training import build_model, train  # TensorFlow only once the data is known to be good
+
+    print(record)
+    if split.heldout_ids:
+        count = len(split.heldout_ids)
+        print(f"training on {list(split.train_ids)}, holding out {count} frame{'s' if count > 1 else ''}")
+    else:
+        print(f"training on every frame ({len(split.train_ids)}): none is held out, so there are no held-out "
+              "scores; name fewer --train-ids to hold some out")
+    args.interrupted_note = f"nothing was saved to {args.output}" + (
+        " (the earlier run there is unchanged)" if args.output.is_dir() and any(args.output.iterdir()) else "")
     result = train(build_model(preset, args.seed), record, split, preset, seed=args.seed)
-    result.save(args.output)
+    result.save(args.output, overwrite=args.overwrite)
     print(f"saved {args.output / 'model.keras'} and the run ({result.config['train_seconds']:.1f} s of training)")
     if split.heldout_ids:
-        table = result.evaluate(record)
         print("held-out metrics:")
-        print(table)
+        print(result.evaluate(record))
     return 0
 
 
-def run_predict(args) -> int:
-    """`cae-tutorial predict`: a mask PNG and an overlay PNG per input frame."""
+def _model_file(path: Path) -> Path:
+    """The model.keras named by --model (a file or the run folder holding it)."""
+    model_path = path / "model.keras" if path.is_dir() else path
+    if not model_path.is_file():
+        raise UsageError(f"--model {model_path} does not exist; pass the model.keras written by `cae-tutorial train` "
+                         "(or its run folder)")
+    return model_path
+
+
+def _check_model_file(model_path: Path) -> None:
+    """A cheap check, before TensorFlow loads, that a .keras file is at least a zip archive as Keras writes."""
+    import zipfile
+
+    if model_path.suffix == ".keras" and not zipfile.is_zipfile(model_path):
+        raise UsageError(f"--model {model_path} is not a Keras model (a .keras file is a zip archive and this one is "
+                         "not); pass the model.keras written by `cae-tutorial train`")
+
+
+def _load_model(model_path: Path):
+    """A Keras model from a file, with one line naming the file when it is not one."""
     import keras
+
+    try:
+        return keras.saving.load_model(model_path)
+    except Exception as error:  # Keras raises many kinds (ValueError, zipfile errors, OSError) for a bad file
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+        raise UsageError(f"--model {model_path} is not a Keras model that loads ({reason}); pass the model.keras "
+                         "written by `cae-tutorial train`") from error
+
+
+def _check_predict_output(args, files: dict) -> None:
+    """Refuse (without --overwrite) to write into an input folder or over files that already exist."""
+    output = args.output.resolve()
+    if args.output.exists() and not args.output.is_dir():
+        raise UsageError(f"--output {args.output} is a file, not a folder; choose a folder for the predictions")
+    input_folders = {p.resolve() if p.is_dir() else p.resolve().parent for p in args.input}
+    if output in input_folders and not args.overwrite:
+        raise UsageError(f"--output {args.output} is also where the input frames are: the predictions would mix with "
+                         "them; choose another --output folder (or pass --overwrite to write there anyway)")
+    existing = [output / f"{frame_id}{suffix}.png" for frame_id in files for suffix in ("_mask", "_overlay")
+                if (output / f"{frame_id}{suffix}.png").exists()]
+    if existing and not args.overwrite:
+        names = ", ".join(p.name for p in existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
+        raise UsageError(f"--output {args.output} already holds {names}; choose another --output folder "
+                         "(or pass --overwrite to replace them)")
+
+
+def run_predict(args) -> int:
+    """`cae-tutorial predict`: a mask PNG and an overlay PNG per input frame, at the frame's own size."""
+    from cae_tutorial.data import find_frames
+    from cae_tutorial.folders import check_writable
+
+    model_path = _model_file(args.model)
+    _check_model_file(model_path)
+    files, skipped = find_frames(args.input)
+    _check_predict_output(args, files)
+    check_writable(args.output, "--output")
+    args.output.mkdir(parents=True, exist_ok=True)
+
     import numpy as np
     from PIL import Image
 
-    from cae_tutorial.data import load_frames
+    from cae_tutorial.callbacks import to_uint8
+    from cae_tutorial.data import check_size, read_frames, read_image, resize_probabilities
     from cae_tutorial.plots import overlay
-    from cae_tutorial.training import predict, to_uint8
+    from cae_tutorial.training import predict
 
-    model_path = args.model / "model.keras" if args.model.is_dir() else args.model
-    if not model_path.is_file():
-        raise FileNotFoundError(f"{model_path} does not exist; pass the model.keras written by `cae-tutorial train`")
-    model = keras.saving.load_model(model_path)
-    ids, images = load_frames(args.input, tuple(model.input_shape[1:3]))
-    probabilities = predict(model, images)
-    args.output.mkdir(parents=True, exist_ok=True)
-    for frame_id, image, probability in zip(ids, images, probabilities):
-        mask = (probability[..., 0] >= args.threshold).astype(np.uint8) * 255
+    model = _load_model(model_path)
+    size = tuple(model.input_shape[1:3])
+    if None in size or len(model.input_shape) != 4 or model.input_shape[-1] != 3:
+        raise UsageError(f"--model {model_path} takes input {model.input_shape}; predict needs a model of fixed "
+                         "(height, width, 3) frames such as the ones `cae-tutorial train` writes")
+    frames = read_frames(list(files.values()), check_size(size, "the model's input size"))
+    for note in skipped + frames.notes:
+        print(f"note: {note}")
+    args.interrupted_note = f"the predictions written so far are in {args.output}"
+    probabilities = predict(model, frames.images)
+    for frame_id, path, frame_size, probability in zip(frames.ids, frames.paths, frames.sizes, probabilities):
+        mask = (resize_probabilities(probability, frame_size)[..., 0] >= args.threshold).astype(np.uint8) * 255
         Image.fromarray(mask).save(args.output / f"{frame_id}_mask.png")
-        Image.fromarray(to_uint8(overlay(image, mask))).save(args.output / f"{frame_id}_overlay.png")
-        print(f"{frame_id}: {mask.mean() / 2.55:.1f} % person -> {args.output / (frame_id + '_mask.png')}")
+        Image.fromarray(to_uint8(overlay(read_image(path), mask))).save(args.output / f"{frame_id}_overlay.png")
+        print(f"{frame_id}: {mask.mean() / 2.55:.1f} % person, {frame_size[1]} x {frame_size[0]} -> "
+              f"{args.output / (frame_id + '_mask.png')}")
     return 0
 
 
@@ -111,16 +269,36 @@ def run_course(args) -> int:
     return 1 if failures else 0
 
 
+def _one_line(error: BaseException) -> str:
+    """An exception as one line: our messages as they are, a bare OSError with its file and reason."""
+    if isinstance(error, OSError) and error.filename and error.strerror:
+        return f"{error.filename}: {error.strerror.lower()}; check the path and its permissions"
+    text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    return " ".join(str(text).split()) or type(error).__name__
+
+
 def main(argv=None) -> int:
-    """Entry point of the console script."""
+    """Entry point of the console script: every failure is one line on stderr and exit status 2; Ctrl-C is 130."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    args = _parser().parse_args(argv)
     from cae_tutorial.data import DataError
 
+    command = "cae-tutorial"
+    args = None
     try:
-        return {"train": run_train, "predict": run_predict, "course": run_course}[args.command](args)
-    except (DataError, FileNotFoundError, KeyError, TypeError) as error:
-        print(f"cae-tutorial {args.command}: error: {error}", file=sys.stderr)
+        args = _parser().parse_args(argv)
+        command = f"cae-tutorial {args.command}"
+        with warnings.catch_warnings():
+            warnings.showwarning = lambda message, *rest, **kw: print(f"{command}: warning: {message}",
+                                                                      file=sys.stderr)
+            return {"train": run_train, "predict": run_predict, "course": run_course}[args.command](args)
+    except KeyboardInterrupt:
+        note = getattr(args, "interrupted_note", "nothing was written")
+        print(f"{command}: interrupted; {note}", file=sys.stderr)
+        return 130
+    except SystemExit as done:  # --help
+        return done.code if isinstance(done.code, int) else 0
+    except (UsageError, DataError, OSError, ValueError, KeyError, TypeError) as error:
+        print(f"{command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
 
 

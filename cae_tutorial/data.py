@@ -2,25 +2,36 @@
 
 A record folder holds ``images/`` and ``masks/`` whose files share names, such as
 ``images/136_00090.png`` and ``masks/136_00090.png``; the part before the first
-underscore is the record prefix and the rest the frame number. Masks may be stored
-as grayscale, RGB, RGBA or palette images: any nonzero pixel (in any colour
-channel, alpha ignored) is the person, zero is background.
+underscore is the record prefix and the rest the frame number.
+
+Every file is read as an image viewer shows it: EXIF orientation applied, 16-bit and
+palette images scaled to colours, transparent frame pixels shown over black. A mask's
+person is any pixel with a nonzero colour (grayscale, RGB, RGBA, palette or 16-bit)
+that is not fully transparent; a mask whose colour channels are empty but whose alpha
+channel varies marks the person with its alpha; a JPEG mask (lossy) is thresholded at
+half its brightest value. Whatever the loader skips (hidden files, other formats,
+subfolders, other records, earlier predictions) or reinterprets is listed in
+``Record.notes`` (printed with the record); what it cannot pair is an error.
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 #: Frame numbers the seed trained on (136_00090, 136_00210, 136_00420); the rest are held out.
 SEED_TRAIN_FRAMES = ("00090", "00210", "00420")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+#: What `cae-tutorial predict` writes beside a frame's id; never read back as a frame of that id.
+PREDICTION_SUFFIXES = ("_mask", "_overlay")
 #: Three stride-2 stages halve the size three times, so sizes must divide by 2**3.
 SIZE_MULTIPLE = 8
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 
 class DataError(ValueError):
@@ -29,12 +40,16 @@ class DataError(ValueError):
 
 @dataclass(frozen=True, eq=False)
 class Record:
-    """One record: frame ids, images (N, H, W, 3) float32 in [0, 1], masks (N, H, W, 1) in {0, 1}."""
+    """One record: frame ids, images (N, H, W, 3) float32 in [0, 1], masks (N, H, W, 1) in {0, 1}.
+
+    notes: what the loader skipped or reinterpreted, one line each (printed by repr).
+    """
 
     ids: tuple[str, ...]
     images: np.ndarray
     masks: np.ndarray
     root: Path | None = None
+    notes: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -55,11 +70,18 @@ class Record:
     def subset(self, frame_ids) -> "Record":
         """A record holding only the given frames, in the given order."""
         take = self.index(frame_ids)
-        return Record(tuple(frame_ids), self.images[take], self.masks[take], self.root)
+        return Record(tuple(frame_ids), self.images[take], self.masks[take], self.root, self.notes)
+
+    def empty_masks(self) -> list[str]:
+        """Ids of the frames whose mask is all background."""
+        return [frame_id for frame_id, mask in zip(self.ids, self.masks) if not mask.any()]
 
     def __repr__(self) -> str:
+        if not len(self):
+            return "Record(no frames)"
         h, w = self.size
-        return f"Record({len(self)} frames of {h} x {w}, ids {self.ids[0]} ... {self.ids[-1]})"
+        line = f"Record({len(self)} frames of {h} x {w}, ids {self.ids[0]} ... {self.ids[-1]})"
+        return "\n".join([line, *(f"  note: {note}" for note in self.notes)])
 
 
 def few_ids(ids, show: int = 3) -> str:
@@ -76,6 +98,10 @@ class Split:
     heldout_ids: tuple[str, ...] = field(default=())
 
     def __post_init__(self):
+        for part, ids in (("training", self.train_ids), ("held-out", self.heldout_ids)):
+            repeated = sorted(i for i, n in Counter(ids).items() if n > 1)
+            if repeated:
+                raise DataError(f"frames {repeated} are named more than once in the {part} ids; name each frame once")
         overlap = set(self.train_ids) & set(self.heldout_ids)
         if overlap:
             raise DataError(f"frames {sorted(overlap)} are both in training and held out; each frame belongs to one part")
@@ -120,75 +146,212 @@ def check_size(size, name: str = "size") -> tuple[int, int]:
     if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in size):
         raise DataError(f"{name} must hold ints, got {size!r} ({', '.join(type(v).__name__ for v in size)})")
     height, width = int(size[0]), int(size[1])
-    if height <= 0 or width <= 0 or height % SIZE_MULTIPLE or width % SIZE_MULTIPLE:
+    why = "the CAE's three stride-2 stages halve height and width three times"
+    if height <= 0 or width <= 0:
+        raise DataError(f"{name}={size!r}: height and width must be a positive multiple of {SIZE_MULTIPLE} "
+                        f"({why}); use for example (128, 64)")
+    if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE:
         fix = tuple(max(SIZE_MULTIPLE, round(v / SIZE_MULTIPLE) * SIZE_MULTIPLE) for v in (height, width))
-        raise DataError(
-            f"{name}={size!r} does not divide by {SIZE_MULTIPLE}: the CAE's three stride-2 stages "
-            f"halve it three times; use for example {fix}"
-        )
+        raise DataError(f"{name}={size!r} does not divide by {SIZE_MULTIPLE}: height and width must be a positive "
+                        f"multiple of {SIZE_MULTIPLE} ({why}); use for example {fix}")
     return height, width
 
 
-def _list_frames(folder: Path, record: str | None) -> dict[str, Path]:
-    """{frame id: file} for the image files in folder that belong to the record."""
-    files = {}
+def _names(paths, limit: int = 3) -> str:
+    """A short list of file names: the first few, then how many more."""
+    paths = list(paths)
+    shown = ", ".join(str(p) for p in paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
+def _summarise(kinds: dict[str, list], what: dict[str, str]) -> list[str]:
+    """One note per kind of skipped or reinterpreted file: what happened, how many, which."""
+    return [f"{what[kind]}: {len(paths)} file(s): {_names(Path(p.parent.name) / p.name for p in paths)}"
+            for kind, paths in kinds.items() if paths]
+
+
+_SKIPPED = {
+    "hidden": "skipped hidden files",
+    "folder": "skipped subfolders (frames are read from the folder itself, not below it)",
+    "format": f"skipped files that are not {'/'.join(IMAGE_SUFFIXES)} images (convert them to PNG to use them)",
+    "record": "skipped files of other records",
+    "prediction": "skipped earlier predictions (<id>_mask / <id>_overlay beside the frame <id>)",
+}
+_READ = {
+    "alpha": "masks whose colour channels are empty: the person is read from their alpha channel",
+    "transparent": "masks with coloured but fully transparent pixels: those pixels are background",
+    "jpeg": "JPEG masks (lossy): person where brighter than half the mask's brightest pixel",
+    "frames": "animated files: only the first frame is read",
+    "transparency": "frames with transparency: transparent pixels are shown over black",
+    "sixteen": "16-bit images: scaled from 0..65535 to 0..1",
+    "empty": "masks with no person (all background): their IoU and Dice are undefined",
+}
+
+
+def _scan(folder: Path, record: str | None, skipped: dict) -> dict[str, Path]:
+    """{frame id: file} for the image files in folder that belong to the record; skipped files go in skipped."""
+    files: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        if path.suffix.lower() in IMAGE_SUFFIXES and (record is None or path.stem.startswith(f"{record}_")):
+        if path.name.startswith("."):
+            skipped["hidden"].append(path)
+        elif path.is_dir():
+            skipped["folder"].append(path)
+        elif path.suffix.lower() not in IMAGE_SUFFIXES:
+            skipped["format"].append(path)
+        elif record is not None and not path.stem.startswith(f"{record}_"):
+            skipped["record"].append(path)
+        elif path.stem in files:
+            raise DataError(f"{files[path.stem]} and {path} are the same frame in two formats; "
+                            "keep one of them (move the other out of the folder)")
+        else:
             files[path.stem] = path
     return files
 
 
-def _open(path: Path) -> Image.Image:
-    """Open and fully decode an image file, with an error naming the file when it is not one."""
+def _skip_predictions(files: dict[str, Path], skipped: dict) -> dict[str, Path]:
+    """Files without earlier predictions: <id>_mask / <id>_overlay beside the frame <id> in the same folder."""
+    kept = {}
+    for frame_id, path in files.items():
+        base = next((frame_id[: -len(s)] for s in PREDICTION_SUFFIXES if frame_id.endswith(s)), None)
+        if base is not None and base in files and files[base].parent == path.parent:
+            skipped["prediction"].append(path)
+        else:
+            kept[frame_id] = path
+    return kept
+
+
+def _check_folder(folder: Path, what: str) -> None:
+    """An error naming the fix when folder is missing or is a file."""
+    if folder.is_file():
+        raise DataError(f"{what} {folder} is a file, not a folder; pass the folder that holds images/ and masks/")
+    if not folder.is_dir():
+        raise DataError(f"{what} {folder} does not exist; pass the folder that holds images/ and masks/")
+
+
+def _open(path: Path, notes: dict) -> Image.Image:
+    """Open and decode an image file as a viewer shows it (EXIF orientation applied), naming the file on failure."""
     try:
         image = Image.open(path)
         image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+    except PermissionError as error:
+        raise DataError(f"{path} cannot be read (permission denied); make it readable or remove it") from error
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise DataError(f"{path} is not a readable image ({error}); replace or remove it") from error
-    return image
+    if getattr(image, "n_frames", 1) > 1:
+        notes["frames"].append(path)
+    oriented = ImageOps.exif_transpose(image)
+    oriented.format = image.format
+    return oriented
 
 
-def _image_array(image: Image.Image, size: tuple[int, int] | None) -> np.ndarray:
+def _eight_bit(image: Image.Image, path: Path, notes: dict) -> Image.Image:
+    """A 16-bit (or 32-bit integer) grayscale image scaled to 8 bits, as a viewer shows it."""
+    values = np.asarray(image, dtype=np.float64)
+    if image.mode != "I" or values.max(initial=0) > 255:
+        notes["sixteen"].append(path)
+        values = values / 65535.0 * 255.0
+    return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8))
+
+
+def _image_array(image: Image.Image, size: tuple[int, int] | None, path: Path, notes: dict) -> np.ndarray:
     """RGB float32 (H, W, 3) in [0, 1] from a decoded image, resized bilinearly when size is given."""
+    if image.mode in _SIXTEEN_BIT:
+        image = _eight_bit(image, path, notes)
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32)
+        if rgba[..., 3].min() < 255:
+            notes["transparency"].append(path)
+        image = Image.fromarray(np.rint(rgba[..., :3] * rgba[..., 3:] / 255.0).astype(np.uint8))
     image = image.convert("RGB")
-    if size is not None:
+    if size is not None and image.size != (size[1], size[0]):
         image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
     return np.asarray(image, dtype=np.float32) / 255.0
 
 
-def _mask_array(image: Image.Image, size: tuple[int, int] | None) -> np.ndarray:
-    """Binary float32 (H, W, 1) from a decoded mask: any nonzero pixel (alpha ignored) is person."""
-    if image.mode == "P":
+def _person(image: Image.Image, path: Path, notes: dict) -> np.ndarray:
+    """Boolean (H, W) person of a decoded mask, by the rules in the module docstring."""
+    if image.mode == "P" or image.mode == "PA":
         image = image.convert("RGBA")
+    has_alpha = image.mode in ("RGBA", "LA", "RGBa", "La")
     values = np.asarray(image)
     if values.ndim == 3:
-        values = values[..., :3] if values.shape[-1] >= 3 else values[..., :1]
-        values = values.max(axis=-1)
-    person = (values > 0).astype(np.uint8) * 255
+        colour = (values[..., :-1] if has_alpha else values).max(axis=-1)
+    else:
+        colour = values
+    colour = colour.astype(np.float64)
+    if image.format == "JPEG":
+        notes["jpeg"].append(path)
+        person = colour > colour.max(initial=0) / 2
+    else:
+        person = colour > 0
+    if has_alpha:
+        alpha = values[..., -1]
+        if alpha.min() != alpha.max():
+            opaque = alpha > 0
+            if not (person & opaque).any() and opaque.any():
+                notes["alpha"].append(path)
+                person = opaque
+            elif (person & ~opaque).any():
+                notes["transparent"].append(path)
+                person = person & opaque
+    return person
+
+
+def _mask_array(image: Image.Image, size: tuple[int, int] | None, path: Path, notes: dict) -> np.ndarray:
+    """Binary float32 (H, W, 1) from a decoded mask; resizing keeps it binary."""
+    person = _person(image, path, notes).astype(np.uint8) * 255
     if size is not None and person.shape != tuple(size):
         # Resize the coverage smoothly, then threshold at half: edges stay in place, values stay binary.
         resized = Image.fromarray(person).resize((size[1], size[0]), Image.Resampling.BILINEAR)
-        return (np.asarray(resized) >= 128).astype(np.float32)[..., None]
-    return (person > 0).astype(np.float32)[..., None]
+        person = np.asarray(resized) >= 128
+    mask = (person > 0).astype(np.float32)[..., None]
+    if not mask.any():
+        notes["empty"].append(path)
+    return mask
+
+
+def _notes() -> dict:
+    """An empty collector of skipped or reinterpreted files, by kind."""
+    return defaultdict(list)
 
 
 def read_image(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
     """An RGB frame as float32 (H, W, 3) in [0, 1], resized smoothly (bilinear) when size is given."""
-    return _image_array(_open(Path(path)), size)
+    path = Path(path)
+    return _image_array(_open(path, _notes()), size, path, _notes())
 
 
 def read_mask(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
-    """A mask as float32 (H, W, 1) in {0, 1}: any nonzero pixel is person; resizing keeps it binary."""
-    return _mask_array(_open(Path(path)), size)
+    """A mask as float32 (H, W, 1) in {0, 1} by the module's rules; resizing keeps it binary."""
+    path = Path(path)
+    return _mask_array(_open(path, _notes()), size, path, _notes())
 
 
-def read_pair(image_path: Path, mask_path: Path, size: tuple[int, int] | None = None):
-    """A frame and its mask, checked to be the same size before any resizing."""
-    image, mask = _open(image_path), _open(mask_path)
+def read_pair(image_path: Path, mask_path: Path, size: tuple[int, int] | None = None, notes: dict | None = None):
+    """A frame and its mask, checked to be the same size (as displayed) before any resizing."""
+    notes = _notes() if notes is None else notes
+    image, mask = _open(image_path, notes), _open(mask_path, notes)
     if image.size != mask.size:
         raise DataError(f"{mask_path} is {mask.size[0]} x {mask.size[1]} (W x H) but its image {image_path} is "
                         f"{image.size[0]} x {image.size[1]}; masks must match their image")
-    return _image_array(image, size), _mask_array(mask, size)
+    return _image_array(image, size, image_path, notes), _mask_array(mask, size, mask_path, notes)
+
+
+def _frame_files(folder: Path, record: str | None, skipped: dict) -> dict[str, Path]:
+    """The frames of images/ or masks/, with an error naming the folder when it holds none."""
+    _check_folder(folder, "folder")
+    files = _scan(folder, record, skipped)
+    if files:
+        return files
+    entries = [p for p in sorted(folder.iterdir())]
+    if not entries:
+        raise DataError(f"{folder} is empty; put the record's {folder.name} there (files such as 136_00090.png)")
+    if record is None or not any(p.suffix.lower() in IMAGE_SUFFIXES for p in entries):
+        raise DataError(f"{folder} holds no {'/'.join(IMAGE_SUFFIXES)} files (found {_names(p.name for p in entries)}); "
+                        f"put the record's {folder.name} there as PNG or JPEG")
+    prefixes = sorted({p.stem.split("_")[0] for p in entries if "_" in p.stem})
+    raise DataError(f"no frames for record {record!r} in {folder}; record prefixes found there: "
+                    f"{prefixes or 'none'}")
 
 
 def load_record(root: str | Path | None = None, record: str | None = None,
@@ -197,49 +360,103 @@ def load_record(root: str | Path | None = None, record: str | None = None,
     root = embedded_record_path() if root is None else Path(root)
     if size is not None:
         size = check_size(size)
-    if not root.is_dir():
-        raise DataError(f"data folder {root} does not exist; pass the folder that holds images/ and masks/")
+    _check_folder(root, "data folder")
     image_dir, mask_dir = root / "images", root / "masks"
     for folder in (image_dir, mask_dir):
-        if not folder.is_dir():
+        if not folder.exists():
             raise DataError(f"{folder} is missing; a record folder needs images/ and masks/ with the same file names")
-    images, masks = _list_frames(image_dir, record), _list_frames(mask_dir, record)
-    if not images and not masks:
-        prefixes = sorted({p.stem.split("_")[0] for p in image_dir.iterdir() if "_" in p.stem})
-        raise DataError(
-            f"no frames for record {record!r} in {root}; record prefixes found there: {prefixes or 'none'}"
-        )
+    skipped = _notes()
+    images, masks = _frame_files(image_dir, record, skipped), _frame_files(mask_dir, record, skipped)
     unpaired = [images[i] for i in images.keys() - masks.keys()] + [masks[i] for i in masks.keys() - images.keys()]
     if unpaired:
         names = ", ".join(str(p) for p in sorted(unpaired))
         raise DataError(f"unpaired files (an image without its mask, or a mask without its image): {names}; "
                         "add the missing partner or remove the file")
     ids = tuple(sorted(images))
-    frames, truths = [], []
+    frames, truths, read = [], [], _notes()
     for frame_id in ids:
-        frame, mask = read_pair(images[frame_id], masks[frame_id], size)
+        frame, mask = read_pair(images[frame_id], masks[frame_id], size, read)
         if frames and frame.shape != frames[0].shape:
             raise DataError(f"{images[frame_id]} is {frame.shape[1]} x {frame.shape[0]} but {images[ids[0]]} is "
                             f"{frames[0].shape[1]} x {frames[0].shape[0]}; pass size=(height, width) to resize all")
         frames.append(frame)
         truths.append(mask)
-    return Record(ids, np.stack(frames), np.stack(truths), root)
+    notes = _summarise(skipped, _SKIPPED) + _summarise(read, _READ)
+    return Record(ids, np.stack(frames), np.stack(truths), root, tuple(notes))
+
+
+@dataclass(frozen=True, eq=False)
+class Frames:
+    """Frames without masks, for prediction: ids, images (N, H, W, 3) at the model's size, each file's
+    own (height, width) as a viewer shows it, the files, and notes on what was skipped or reinterpreted."""
+
+    ids: tuple[str, ...]
+    images: np.ndarray
+    sizes: tuple[tuple[int, int], ...]
+    paths: tuple[Path, ...]
+    notes: tuple[str, ...] = ()
+
+
+def find_frames(paths) -> tuple[dict[str, Path], tuple[str, ...]]:
+    """{id: file} of the frames named by files or folders (earlier predictions skipped), and notes."""
+    files: dict[str, Path] = {}
+    skipped = _notes()
+    for path in map(Path, [paths] if isinstance(paths, (str, Path)) else paths):
+        if path.is_dir():
+            found = _skip_predictions(_scan(path, None, skipped), skipped)
+        elif path.is_file():
+            found = {path.stem: path}
+        else:
+            raise DataError(f"{path} does not exist; pass image files or a folder of them")
+        for frame_id, file in found.items():
+            if frame_id in files and files[frame_id].resolve() != file.resolve():
+                raise DataError(f"{files[frame_id]} and {file} share the id {frame_id!r}, so their predictions "
+                                "would overwrite each other; rename one or predict them separately")
+            files[frame_id] = file
+    if not files:
+        raise DataError(f"no {'/'.join(IMAGE_SUFFIXES)} frames found in {_names(map(str, [paths] if isinstance(paths, (str, Path)) else paths))}; "
+                        "pass image files or a folder of them")
+    return files, tuple(_summarise(skipped, _SKIPPED))
+
+
+def read_frames(paths, size: tuple[int, int]) -> Frames:
+    """Frames with no masks (files or folders of images) at the model's size, with each file's own size."""
+    size = check_size(size)
+    files, notes = find_frames(paths)
+    read, arrays, sizes = _notes(), [], []
+    for path in files.values():
+        image = _open(path, read)
+        sizes.append((image.size[1], image.size[0]))
+        arrays.append(_image_array(image, size, path, read))
+    return Frames(tuple(files), np.stack(arrays), tuple(sizes), tuple(files.values()),
+                  notes + tuple(_summarise(read, _READ)))
 
 
 def load_frames(paths, size: tuple[int, int]) -> tuple[tuple[str, ...], np.ndarray]:
     """Frames with no masks (files or folders of images), for prediction: ids and (N, H, W, 3) float32."""
-    size = check_size(size)
-    files: list[Path] = []
-    for path in map(Path, [paths] if isinstance(paths, (str, Path)) else paths):
-        if path.is_dir():
-            files += [p for p in sorted(path.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise DataError(f"{path} does not exist; pass image files or a folder of them")
-    if not files:
-        raise DataError(f"no .png/.jpg frames found in {paths}; pass image files or a folder of them")
-    return tuple(p.stem for p in files), np.stack([read_image(p, size) for p in files])
+    frames = read_frames(paths, size)
+    return frames.ids, frames.images
+
+
+def resize_probabilities(probabilities, size) -> np.ndarray:
+    """Float probabilities (H, W), (H, W, 1) or (N, H, W, 1) resized bilinearly to size=(height, width).
+
+    Threshold after resizing, so that a mask drawn at a frame's own size keeps a smooth outline.
+    """
+    values = np.asarray(probabilities, dtype=np.float32)
+    height, width = int(size[0]), int(size[1])
+    if height <= 0 or width <= 0:
+        raise DataError(f"size={size!r}: height and width must be positive")
+    if values.ndim == 4:
+        return np.stack([resize_probabilities(v, size) for v in values]) if len(values) else \
+            np.zeros((0, height, width, values.shape[-1]), np.float32)
+    if values.ndim == 3 and values.shape[-1] == 1:
+        return resize_probabilities(values[..., 0], size)[..., None]
+    if values.ndim != 2:
+        raise DataError(f"probabilities of shape {values.shape}: pass (H, W), (H, W, 1) or (N, H, W, 1)")
+    if values.shape == (height, width):
+        return values.copy()
+    return np.asarray(Image.fromarray(values).resize((width, height), Image.Resampling.BILINEAR), np.float32)
 
 
 def split_by_ids(record: Record, train_ids) -> Split:

@@ -6,10 +6,18 @@ cannot fool it, but its gradient is weak and noisy while the overlap is still
 near zero. Binary focal cross-entropy gives every pixel a well-behaved gradient
 from the first step and down-weights the easy background pixels (gamma = 2).
 Both terms are in [0, 1]-ish ranges, so the seed simply adds them (weights 1, 1).
+
+Empty truth: IoU and Dice measure how well the person is outlined, so they are undefined (NaN) where the
+truth has no person: per frame for a frame whose mask is all background, and pooled (the epoch log) when
+no frame scored so far has a person. Such frames show as "empty truth" in a MetricsTable and are left out of
+its means, with a warning. An empty prediction against a person in the truth scores 0. Pixel accuracy is
+defined everywhere, so a false alarm on an empty-truth frame still shows there.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass
 
 import keras
@@ -82,6 +90,12 @@ class PersonIoU(keras.metrics.BinaryIoU):
         self.total_cm.assign_add(ops.cast(ops.stack([ops.stack([tn, fp]), ops.stack([fn, tp])]),
                                           self.total_cm.dtype))
 
+    def result(self):
+        """IoU of the person class, NaN while no true person pixel has been seen (nothing to outline)."""
+        truth = self.total_cm[1, 0] + self.total_cm[1, 1]
+        iou = super().result()
+        return keras.ops.where(truth > 0, iou, keras.ops.full_like(iou, math.nan))
+
     def get_config(self):
         """Constructor arguments, for saving and reloading with the model."""
         return {"threshold": self.threshold, "name": self.name, "dtype": self.dtype}
@@ -119,18 +133,37 @@ def _confusion(y_true, y_prob, threshold):
     return tp, fp, fn, truth.shape[1]
 
 
+def _warn_empty_truth(tp, fn, frame_ids=None, stacklevel: int = 3) -> None:
+    """Warn, naming the frames, when some truth masks have no person (their IoU and Dice are NaN)."""
+    empty = np.flatnonzero(tp + fn == 0)
+    if len(empty):
+        names = [str(frame_ids[i]) for i in empty] if frame_ids is not None else [f"#{i}" for i in empty]
+        warnings.warn(f"frames {names} have an all-background truth mask: their IoU and Dice are undefined "
+                      "(NaN, 'empty truth') and left out of means; check those masks", stacklevel=stacklevel)
+
+
+def _iou(tp, fp, fn) -> np.ndarray:
+    """tp / (tp + fp + fn), NaN where the truth is empty."""
+    return np.where(tp + fn > 0, tp / np.maximum(tp + fp + fn, 1), np.nan)
+
+
+def _dice(tp, fp, fn) -> np.ndarray:
+    """2 tp / (2 tp + fp + fn), NaN where the truth is empty."""
+    return np.where(tp + fn > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), np.nan)
+
+
 def iou_score(y_true, y_prob, threshold: float = THRESHOLD) -> np.ndarray:
-    """IoU of the person class per frame, |pred ∩ true| / |pred ∪ true| (1.0 when both are empty)."""
+    """IoU of the person class per frame, |pred ∩ true| / |pred ∪ true|; NaN (with a warning) for empty truth."""
     tp, fp, fn, _ = _confusion(y_true, y_prob, threshold)
-    union = tp + fp + fn
-    return np.where(union > 0, tp / np.maximum(union, 1), 1.0)
+    _warn_empty_truth(tp, fn)
+    return _iou(tp, fp, fn)
 
 
 def dice_score(y_true, y_prob, threshold: float = THRESHOLD) -> np.ndarray:
-    """Dice score of the person class per frame, 2 |pred ∩ true| / (|pred| + |true|) (1.0 when both are empty)."""
+    """Dice of the person class per frame, 2 |pred ∩ true| / (|pred| + |true|); NaN (warned) for empty truth."""
     tp, fp, fn, _ = _confusion(y_true, y_prob, threshold)
-    total = 2 * tp + fp + fn
-    return np.where(total > 0, 2 * tp / np.maximum(total, 1), 1.0)
+    _warn_empty_truth(tp, fn)
+    return _dice(tp, fp, fn)
 
 
 def pixel_accuracy(y_true, y_prob, threshold: float = THRESHOLD) -> np.ndarray:
@@ -150,43 +183,79 @@ class FrameScores:
 
 
 class MetricsTable(list):
-    """Per-frame scores (a list of FrameScores) that prints as a table and knows its means."""
+    """Per-frame scores (a list of FrameScores) that prints as a table and knows its means.
+
+    A frame with an empty truth mask has NaN IoU and Dice: it prints as "empty truth" and means leave it out.
+    """
+
+    def empty_truth(self) -> list[str]:
+        """Ids of the frames whose truth mask is all background (IoU and Dice undefined)."""
+        return [row.frame_id for row in self if math.isnan(row.iou)]
+
+    def _mean(self, metric: str) -> float:
+        """Mean of one metric over the frames where it is defined (NaN if none)."""
+        values = [getattr(row, metric) for row in self if not math.isnan(getattr(row, metric))]
+        return float(np.mean(values)) if values else float("nan")
 
     def column(self, metric: str = "iou") -> list[float]:
         """One metric's value per frame ('iou', 'IoU', 'Dice', 'pixel accuracy', ... in any case)."""
         return [getattr(row, metric_key(metric)) for row in self]
 
     def mean(self, metric: str = "iou") -> float:
-        """Mean of one metric over the frames ('iou', 'IoU', 'Dice', 'pixel accuracy', ... in any case)."""
-        values = self.column(metric)
-        return float(np.mean(values)) if values else float("nan")
+        """Mean of one metric over the frames where it is defined ('iou', 'IoU', 'Dice', ... in any case).
+
+        Frames where it is undefined (empty truth) are left out, with a warning naming them.
+        """
+        metric = metric_key(metric)
+        left_out = [row.frame_id for row in self if math.isnan(getattr(row, metric))]
+        if left_out:
+            warnings.warn(f"mean {metric} leaves out frames {left_out}: their truth mask is empty, so "
+                          f"{metric} is undefined there", stacklevel=2)
+        return self._mean(metric)
 
     def to_dict(self) -> dict:
-        """{frame id: {metric: value}} plus a "mean" entry, ready for JSON."""
+        """{frame id: {metric: value}} plus a "mean" entry (over the defined frames), ready for JSON."""
         rows = {r.frame_id: {"iou": r.iou, "dice": r.dice, "accuracy": r.accuracy} for r in self}
-        rows["mean"] = {m: self.mean(m) for m in ("iou", "dice", "accuracy")}
+        rows["mean"] = {m: self._mean(m) for m in ("iou", "dice", "accuracy")}
         return rows
 
     def __repr__(self) -> str:
         return str(self)
+    def _note(self) -> str:
+        """A footnote when frames were left out of the means, else ''."""
+        empty = self.empty_truth()
+        return (f"empty truth: {len(empty)} frame(s) with no person in the mask; IoU and Dice are undefined "
+                "there and left out of the means" if empty else "")
+
+    @staticmethod
+    def _cell(value: float, width: int) -> str:
+        """A score right-aligned in width, or "empty truth" where it is undefined."""
+        return f"{'empty truth':>{width}}" if math.isnan(value) else f"{value:>{width}.3f}"
 
     def __str__(self) -> str:
-        lines = [f"{'frame':<16}{'IoU':>8}{'Dice':>8}{'accuracy':>10}"]
-        lines += [f"{r.frame_id:<16}{r.iou:>8.3f}{r.dice:>8.3f}{r.accuracy:>10.3f}" for r in self]
-        lines.append(f"{'mean':<16}{self.mean('iou'):>8.3f}{self.mean('dice'):>8.3f}{self.mean('accuracy'):>10.3f}")
-        return "\n".join(lines)
+        lines = [f"{'frame':<16}{'IoU':>12}{'Dice':>12}{'accuracy':>10}"]
+        lines += [f"{r.frame_id:<16}{self._cell(r.iou, 12)}{self._cell(r.dice, 12)}{r.accuracy:>10.3f}"
+                  for r in self]
+        lines.append(f"{'mean':<16}{self._mean('iou'):>12.3f}{self._mean('dice'):>12.3f}"
+                     f"{self._mean('accuracy'):>10.3f}")
+        return "\n".join(lines + ([self._note()] if self._note() else []))
 
     def _repr_html_(self) -> str:
+        def cell(value):
+            """A score, or "empty truth" where it is undefined."""
+            return "empty truth" if math.isnan(value) else f"{value:.3f}"
+
         head = "<tr><th>frame</th><th>IoU</th><th>Dice</th><th>pixel accuracy</th></tr>"
-        body = "".join(f"<tr><td>{r.frame_id}</td><td>{r.iou:.3f}</td><td>{r.dice:.3f}</td><td>{r.accuracy:.3f}</td></tr>"
-                       for r in self)
-        mean = (f"<tr><th>mean</th><th>{self.mean('iou'):.3f}</th><th>{self.mean('dice'):.3f}</th>"
-                f"<th>{self.mean('accuracy'):.3f}</th></tr>")
-        return f"<table>{head}{body}{mean}</table>"
+        body = "".join(f"<tr><td>{r.frame_id}</td><td>{cell(r.iou)}</td><td>{cell(r.dice)}</td>"
+                       f"<td>{r.accuracy:.3f}</td></tr>" for r in self)
+        mean = (f"<tr><th>mean</th><th>{self._mean('iou'):.3f}</th><th>{self._mean('dice'):.3f}</th>"
+                f"<th>{self._mean('accuracy'):.3f}</th></tr>")
+        note = f"<caption style='caption-side: bottom'>{self._note()}</caption>" if self._note() else ""
+        return f"<table>{head}{body}{mean}{note}</table>"
 
 
 def per_frame_metrics(frame_ids, y_true, y_prob, threshold: float = THRESHOLD) -> MetricsTable:
-    """IoU, Dice and pixel accuracy for each frame, as a MetricsTable."""
+    """IoU, Dice and pixel accuracy for each frame, as a MetricsTable (warns naming empty-truth frames)."""
     frame_ids = [frame_ids] if isinstance(frame_ids, str) else list(frame_ids)
     if not len(frame_ids) == len(y_true) == len(y_prob):
         raise ValueError(f"per_frame_metrics got {len(frame_ids)} frame ids, {len(y_true)} true masks and "
@@ -194,6 +263,8 @@ def per_frame_metrics(frame_ids, y_true, y_prob, threshold: float = THRESHOLD) -
     if np.shape(y_true)[1:3] != np.shape(y_prob)[1:3]:
         raise ValueError(f"true masks are {np.shape(y_true)[1:3]} but predictions are {np.shape(y_prob)[1:3]} "
                          "(height, width); predict at the masks' size")
-    ious, dices, accs = (f(y_true, y_prob, threshold) for f in (iou_score, dice_score, pixel_accuracy))
+    tp, fp, fn, pixels = _confusion(y_true, y_prob, threshold)
+    _warn_empty_truth(tp, fn, frame_ids)
+    ious, dices, accs = _iou(tp, fp, fn), _dice(tp, fp, fn), 1.0 - (fp + fn) / pixels
     return MetricsTable(FrameScores(str(i), float(a), float(b), float(c))
                         for i, a, b, c in zip(frame_ids, ious, dices, accs))

@@ -25,6 +25,7 @@ import tensorflow as tf
 from cae_tutorial.callbacks import EpochProgress, PredictionSnapshots, TimeBudget, sigmoid, to_uint8  # noqa: F401
 from cae_tutorial.contract import check_input, check_output, loss_name, outputs_logits, resolve_from_logits
 from cae_tutorial.data import DataError, Record, Split
+from cae_tutorial.folders import write_whole
 from cae_tutorial.losses import dice_focal_loss, history_key, per_frame_metrics, training_metrics
 from cae_tutorial.model import build_cae
 from cae_tutorial.pipeline import augment_pair, training_dataset  # noqa: F401
@@ -180,10 +181,16 @@ class TrainingResult:
                 f"final held-out {scores or 'scores: none (no frame held out)'}; "
                 f"snapshots of {len(self.snapshots.frame_ids)} frames at {len(self.snapshots.epochs)} epochs)")
 
-    def save(self, folder: str | Path) -> Path:
-        """Write model.keras, history.json, config.json, split.json and snapshots.npz into folder."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+    def save(self, folder: str | Path, overwrite: bool = False) -> Path:
+        """Write model.keras, history.json, config.json, split.json and snapshots.npz as one new folder.
+
+        The files go into a hidden sibling folder that is moved into place at the end, so folder always holds
+        one complete run. A folder holding an earlier run raises FileExistsError unless overwrite=True.
+        """
+        return write_whole(folder, self._write, overwrite)
+
+    def _write(self, folder: Path) -> None:
+        """Write the run's files into an existing folder."""
         if self.model is not None:
             self.model.save(folder / "model.keras")
         (folder / "history.json").write_text(json.dumps(self.history, indent=1))
@@ -192,7 +199,6 @@ class TrainingResult:
         s = self.snapshots
         np.savez_compressed(folder / "snapshots.npz", epochs=s.epochs, frame_ids=np.array(s.frame_ids),
                             images=s.images, masks=s.masks, predictions=s.predictions)
-        return folder
 
     @classmethod
     def load(cls, folder: str | Path, load_model: bool = True) -> "TrainingResult":
@@ -201,6 +207,10 @@ class TrainingResult:
         if not (folder / "history.json").is_file():
             raise FileNotFoundError(f"{folder} holds no saved training result (history.json is missing); "
                                     "pass the folder given to TrainingResult.save or `cae-tutorial train --output`")
+        missing = [name for name in ("config.json", "split.json", "snapshots.npz") if not (folder / name).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{folder} is not a complete saved run ({', '.join(missing)} missing); "
+                                    "train again into a new folder")
         with np.load(folder / "snapshots.npz") as npz:
             snapshots = Snapshots(npz["epochs"], tuple(str(i) for i in npz["frame_ids"]), npz["images"],
                                   npz["masks"], npz["predictions"])
@@ -216,7 +226,13 @@ class TrainingResult:
         if self.model is None:
             raise ValueError("this TrainingResult holds no model (loaded with load_model=False, or model.keras is "
                              "missing); load it with TrainingResult.load(folder, load_model=True) to evaluate")
-        return evaluate(self.model, record, frame_ids or self.split.heldout_ids, threshold,
+        frame_ids = self.split.heldout_ids if frame_ids is None else frame_ids
+        frame_ids = (frame_ids,) if isinstance(frame_ids, str) else tuple(frame_ids)
+        if not frame_ids:
+            raise DataError(f"no frames to evaluate: this run held out none (all {len(self.split.train_ids)} "
+                            "trained); pass frame_ids=[...] to score chosen frames (training frames measure the "
+                            "fit, not how the model does on frames it has not seen)")
+        return evaluate(self.model, record, frame_ids, threshold,
                         from_logits=self.config.get("compile", {}).get("from_logits"))
 
 
@@ -241,6 +257,27 @@ def evaluate(model: keras.Model, record: Record, frame_ids=None, threshold: floa
     frame_ids = (frame_ids,) if isinstance(frame_ids, str) else tuple(record.ids if frame_ids is None else frame_ids)
     part = record.subset(frame_ids)
     return per_frame_metrics(part.ids, part.masks, predict(model, part.images, from_logits=from_logits), threshold)
+
+
+def check_split(record: Record, split: Split) -> None:
+    """Errors and warnings about a split before training: unknown ids, no held-out frames, empty masks."""
+    if not split.train_ids:
+        raise DataError("the training split is empty; name at least one frame id to train on")
+    train_part, heldout_part = record.subset(split.train_ids), record.subset(split.heldout_ids)
+    empty = train_part.empty_masks()
+    if len(empty) == len(train_part):
+        raise DataError(f"every training mask is all background ({list(empty)}): the model could only learn that "
+                        "no frame has a person; train on frames whose masks mark the person")
+    if empty:
+        warnings.warn(f"training frames {empty} have an all-background mask: the model learns that they hold no "
+                      "person; check those masks", stacklevel=3)
+    if not split.heldout_ids:
+        warnings.warn(f"the split holds out no frames (all {len(split.train_ids)} train): there will be no held-out "
+                      "scores (val_*); hold some frames out to measure the model on frames it has not seen",
+                      stacklevel=3)
+    elif heldout_part.empty_masks():
+        warnings.warn(f"held-out frames {heldout_part.empty_masks()} have an all-background mask: their IoU and "
+                      "Dice are undefined (NaN, 'empty truth') and left out of means", stacklevel=3)
 
 
 def train(model: keras.Model, record: Record, split: Split, preset: Preset | str = "cpu", *, epochs: int | None = None,
@@ -270,8 +307,7 @@ def train(model: keras.Model, record: Record, split: Split, preset: Preset | str
         raise TypeError(f"epochs must be a positive int, got {epochs!r}")
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got {seed!r}")
-    if not split.train_ids:
-        raise DataError("the training split is empty; name at least one frame id to train on")
+    check_split(record, split)
     check_input(model, record.size)
     keras.utils.set_random_seed(seed)
     train_part, heldout_part = record.subset(split.train_ids), record.subset(split.heldout_ids)

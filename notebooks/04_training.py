@@ -126,7 +126,7 @@ split = seed_split(record)
 model = build_model(preset, seed=SEED)
 print(f"{model.name}: {model.count_params():,} parameters; training on {list(split.train_ids)}")
 result = train(model, record, split, preset, seed=SEED, snapshot_every=SNAPSHOT_EVERY)
-result.save(Path(OUTPUT_DIR) / "run")
+result.save(Path(OUTPUT_DIR) / "run", overwrite=True)
 print(f"trained {result.config['epochs']} epochs in {result.config['train_seconds']:.0f} s; "
       f"saved to {OUTPUT_DIR}/run")
 

@@ -58,7 +58,7 @@ if not model_path.is_file():
     print(f"{model_path} is missing (run notebook 4 first to reuse its model); training one now")
     preset = get_preset(PRESET, height=IMAGE_HEIGHT, width=IMAGE_WIDTH, epochs=EPOCHS)
     record = load_record(DATA_DIR, RECORD, size=preset.size)
-    train(build_model(preset, SEED), record, seed_split(record), preset, seed=SEED, snapshot_epochs=[]).save(RUN_DIR)
+    train(build_model(preset, SEED), record, seed_split(record), preset, seed=SEED, snapshot_epochs=[]).save(RUN_DIR, overwrite=True)
 
 # %% [markdown]
 # ## Reload the model

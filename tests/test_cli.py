@@ -18,15 +18,17 @@ def test_train_then_predict(tmp_path, capsys):
     assert main(["predict", "--model", str(out / "model.keras"), "--input", *frames,
                  "--output", str(tmp_path / "pred")]) == 0
     mask = Image.open(tmp_path / "pred" / "dance_00060_mask.png")
-    assert mask.size == (32, 64) and set(mask.getdata()) <= {0, 255}
-    assert Image.open(tmp_path / "pred" / "dance_00060_overlay.png").mode == "RGB"
+    # At the frame's own size (540 x 960), not the model's 32 x 64.
+    assert mask.size == Image.open(frames[0]).size and set(mask.getdata()) <= {0, 255}
+    overlay = Image.open(tmp_path / "pred" / "dance_00060_overlay.png")
+    assert overlay.mode == "RGB" and overlay.size == mask.size
 
 
 def test_errors_are_reported_not_raised(tmp_path, capsys):
     assert main(["train", "--data-dir", str(tmp_path / "nowhere"), "--output", str(tmp_path / "o")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["train", "--height", "100", "--width", "50", "--output", str(tmp_path / "o")]) == 2
-    assert "divide by 8" in capsys.readouterr().err
+    assert "positive multiple of 8" in capsys.readouterr().err
     assert main(["predict", "--model", str(tmp_path / "none.keras"), "--input", str(tmp_path),
                  "--output", str(tmp_path / "o")]) == 2
     assert "model.keras" in capsys.readouterr().err

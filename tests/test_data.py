@@ -135,9 +135,9 @@ def test_mask_of_another_size_is_named(tmp_path):
             load_record(root, "7", size=size)
 
 
-@pytest.mark.parametrize("size", [(100, 50), (64, 30), (0, 8)])
+@pytest.mark.parametrize("size", [(100, 50), (64, 30), (0, 8), (-8, 8)])
 def test_size_not_divisible_by_8(size):
-    with pytest.raises(DataError, match="divide by 8"):
+    with pytest.raises(DataError, match="positive multiple of 8"):
         load_record(size=size)
 
 

@@ -25,8 +25,9 @@ def test_numpy_scores_by_hand():
     np.testing.assert_allclose(iou_score(truth, pred), [4 / 12, 1.0])
     np.testing.assert_allclose(dice_score(truth, pred), [8 / 16, 1.0])
     np.testing.assert_allclose(pixel_accuracy(truth, pred), [8 / 16, 1.0])
-    # Both empty: nothing to miss, a perfect score rather than a division by zero.
-    assert iou_score(np.zeros((1, 4)), np.zeros((1, 4)))[0] == 1.0
+    # Empty truth: nothing to outline, so IoU is undefined (NaN, with a warning), never a perfect 1.0.
+    with pytest.warns(UserWarning, match="all-background truth"):
+        assert np.isnan(iou_score(np.zeros((1, 4)), np.zeros((1, 4)))[0])
 
 
 def test_all_background_guess_scores_high_accuracy_but_zero_iou():
@@ -62,7 +63,8 @@ def test_person_iou_equals_keras_binary_iou():
     rng = np.random.default_rng(1)
     truth = (rng.random((3, 16, 8, 1)) > 0.8).astype(np.float32)
     pred = rng.random((3, 16, 8, 1)).astype(np.float32)
-    weights = rng.random((3, 16, 8, 1)).astype(np.float32)
+    # Whole-number weights: BinaryIoU keeps an integer confusion matrix, so fractions would be truncated to 0.
+    weights = rng.integers(1, 4, (3, 16, 8, 1)).astype(np.float32)
     for kwargs in ({}, {"sample_weight": weights}):
         ours, keras_own = PersonIoU(threshold=0.4), keras.metrics.BinaryIoU(target_class_ids=[1], threshold=0.4)
         ours.update_state(truth, pred, **kwargs)
