@@ -134,11 +134,12 @@ def predict(model: keras.Model, images: np.ndarray, batch_size: int = 4) -> np.n
 
 def train(model: keras.Model, record: Record, split: Split, preset: Preset | str = "cpu", *, epochs: int | None = None,
           seed: int = 0, snapshot_frames=None, snapshot_every: int = 1, snapshot_epochs=None,
-          progress: bool = True, callbacks=()) -> TrainingResult:
+          progress: bool = True, callbacks=(), tensorboard=None) -> TrainingResult:
     """Train the model with model.fit on the split's training frames, scoring the held-out frames every epoch.
 
     snapshot_frames: ids to record predictions of (default: every frame of the record, training and held-out);
     snapshot_every / snapshot_epochs: when to record them (default: every epoch, plus epoch 0 before training).
+    tensorboard: a folder to log loss, metrics and the snapshots as images to (`tensorboard --logdir DIR`).
     """
     preset = get_preset(preset)
     epochs = preset.epochs if epochs is None else epochs
@@ -159,6 +160,10 @@ def train(model: keras.Model, record: Record, split: Split, preset: Preset | str
     shown = record.subset(tuple(snapshot_frames) if snapshot_frames is not None else record.ids)
     snapshots = PredictionSnapshots(shown.ids, shown.images, snapshot_every, snapshot_epochs)
     extra = [EpochProgress()] if progress else []
+    if tensorboard is not None:
+        from cae_tutorial.callbacks import tensorboard_callbacks
+
+        extra += tensorboard_callbacks(tensorboard, snapshots, shown.masks, split.heldout_ids)
     # Our own small dataset: Keras' adapter for arrays adds an AUTOTUNE prefetch, slow to tear down on 2 cores.
     validation = (tf.data.Dataset.from_tensor_slices((heldout_part.images, heldout_part.masks)).batch(4)
                   if len(heldout_part) else None)
