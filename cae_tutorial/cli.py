@@ -1,4 +1,4 @@
-"""The `cae-tutorial` command: train, predict and course, thin layers over the library."""
+"""The `cae-tutorial` command: train, predict, course and scrub, thin layers over the library."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--train-ids", nargs="+", help="frame ids to train on (default: the seed's 00090, 00210, 00420)")
     _size_arguments(train)
     train.add_argument("--output", type=Path, required=True, help="folder for model.keras and the saved run")
+    train.add_argument("--tensorboard", type=Path, metavar="DIR",
+                       help="also log loss, metrics and prediction images per epoch here (tensorboard --logdir DIR)")
 
     predict = commands.add_parser("predict", help="predict masks of frames with a saved model")
     predict.add_argument("--model", type=Path, required=True, help="a model.keras file (or the folder holding it)")
@@ -47,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     course.add_argument("--notebooks", nargs="+", help="only these notebooks (names or numbers)")
     course.add_argument("--publish", action="store_true",
                         help="maintainers: copy the executed notebooks, cleaned, back into notebooks/ to commit")
+
+    scrub = commands.add_parser("scrub", help="serve the epoch scrubber of a saved run as a web page (Voila)")
+    scrub.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a folder written by `cae-tutorial train --output`")
+    scrub.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
+    scrub.add_argument("--no-browser", action="store_true", help="print the page's URL without opening a browser")
     return parser
 
 
@@ -62,9 +69,12 @@ def run_train(args) -> int:
     record = load_record(args.data_dir, args.record, size=preset.size)
     split = split_by_ids(record, args.train_ids) if args.train_ids else seed_split(record)
     print(f"{record}; training on {list(split.train_ids)}, holding out {len(split.heldout_ids)} frames")
-    result = train(build_model(preset, args.seed), record, split, preset, seed=args.seed)
+    result = train(build_model(preset, args.seed), record, split, preset, seed=args.seed,
+                   tensorboard=args.tensorboard)
     result.save(args.output)
     print(f"saved {args.output / 'model.keras'} and the run ({result.config['train_seconds']:.1f} s of training)")
+    if args.tensorboard:
+        print(f"TensorBoard logs in {args.tensorboard}: tensorboard --logdir {args.tensorboard}")
     if split.heldout_ids:
         table = result.evaluate(record)
         print("held-out metrics:")
@@ -111,6 +121,17 @@ def run_course(args) -> int:
     return 1 if failures else 0
 
 
+def run_scrub(args) -> int:
+    """`cae-tutorial scrub`: the saved run's scrubber as a Voila page on 127.0.0.1 until Ctrl-C."""
+    from cae_tutorial.app import serve
+
+    try:
+        return serve(args.run_dir, args.port, open_browser=not args.no_browser)
+    except (ModuleNotFoundError, RuntimeError, TimeoutError) as error:
+        print(f"cae-tutorial scrub: error: {error}", file=sys.stderr)
+        return 2
+
+
 def main(argv=None) -> int:
     """Entry point of the console script."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -118,7 +139,7 @@ def main(argv=None) -> int:
     from cae_tutorial.data import DataError
 
     try:
-        return {"train": run_train, "predict": run_predict, "course": run_course}[args.command](args)
+        return {"train": run_train, "predict": run_predict, "course": run_course, "scrub": run_scrub}[args.command](args)
     except (DataError, FileNotFoundError, KeyError, TypeError) as error:
         print(f"cae-tutorial {args.command}: error: {error}", file=sys.stderr)
         return 2
