@@ -9,6 +9,9 @@ EpochScrubber. Voila shuts a page's kernel down when the page closes (its `befor
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import signal
 import socket
 import subprocess
@@ -18,7 +21,7 @@ import time
 import webbrowser
 from pathlib import Path
 
-#: Kernels whose page vanished without saying goodbye (a crashed browser) are culled after this many seconds idle.
+#: Seconds an idle kernel without a connected page lives on.
 CULL_IDLE_SECONDS = 300
 
 
@@ -32,12 +35,28 @@ def check_run(run_dir: str | Path) -> Path:
     return run_dir
 
 
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2: TensorFlow's C++ start-up lines would show on the page as red error text."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def scrub_page(run_dir: str | Path, height: int = 192):
     """What the page shows: a title line and the saved run's EpochScrubber (returned)."""
     from IPython.display import HTML, display
 
-    from cae_tutorial.training import TrainingResult
-    from cae_tutorial.widgets import EpochScrubber
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _quiet_stderr():
+        from cae_tutorial.training import TrainingResult
+        from cae_tutorial.widgets import EpochScrubber
 
     result = TrainingResult.load(run_dir, load_model=False)
     display(HTML(f"<h3>{Path(run_dir).name}: {result.config.get('epochs', '?')} epochs, "
@@ -67,12 +86,29 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+#: Voila's settings for the page, written as voila.json beside the page notebook (Voila reads it from its cwd).
+VOILA_CONFIG = {
+    # Kernels whose page vanished without saying goodbye (a crashed browser) are culled once idle that long.
+    "MappingKernelManager": {"cull_idle_timeout": CULL_IDLE_SECONDS, "cull_interval": 60},
+    # Voila's page sends its kernel-shutdown beacon without the _xsrf cookie it never set, so the check would refuse
+    # it (403) and leave the kernel running; a read-only page served on 127.0.0.1 only loses nothing without it.
+    "Voila": {"tornado_settings": {"disable_check_xsrf": True}},
+    # The jupytext lab extension, where installed, fails to load in Voila's page; the page needs no extension of it.
+    "VoilaConfiguration": {"show_tracebacks": True, "extension_denylist": ["jupyterlab-jupytext"]},
+}
+
+
+def write_voila_config(folder: Path) -> Path:
+    """VOILA_CONFIG as folder/voila.json."""
+    path = folder / "voila.json"
+    path.write_text(json.dumps(VOILA_CONFIG, indent=1))
+    return path
+
+
 def voila_command(notebook: Path, port: int) -> list[str]:
-    """Voila on 127.0.0.1:port for the notebook: no browser of its own, no port hopping, idle orphans culled."""
+    """Voila on 127.0.0.1:port for the notebook, with no browser of its own and no hopping to another port."""
     return [sys.executable, "-m", "voila", str(notebook), f"--port={port}", "--Voila.ip=127.0.0.1",
-            "--Voila.port_retries=0", "--no-browser", "--VoilaConfiguration.show_tracebacks=True",
-            f"--MappingKernelManager.cull_idle_timeout={CULL_IDLE_SECONDS}",
-            "--MappingKernelManager.cull_interval=60"]
+            "--Voila.port_retries=0", "--no-browser"]
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 120.0) -> None:
@@ -83,7 +119,8 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 120.0) 
             raise RuntimeError(f"voila exited with code {process.returncode} before serving port {port}; "
                                "is the port taken? choose another with --port")
         with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
+            # A probe from an ephemeral port equal to `port` connects to itself (and then blocks Voila's bind).
+            if probe.connect_ex(("127.0.0.1", port)) == 0 and probe.getsockname()[1] != port:
                 return
         time.sleep(0.2)
     raise TimeoutError(f"voila did not listen on port {port} within {timeout:.0f} s")
@@ -117,7 +154,9 @@ def serve(run_dir: str | Path, port: int | None = None, open_browser: bool = Tru
     url = f"http://127.0.0.1:{port}/"
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with tempfile.TemporaryDirectory(prefix="cae-scrub-") as folder:
-        process = subprocess.Popen(voila_command(write_page_notebook(run_dir, Path(folder)), port))
+        notebook = write_page_notebook(run_dir, Path(folder))
+        write_voila_config(Path(folder))
+        process = subprocess.Popen(voila_command(notebook, port), cwd=folder)
         try:
             wait_for_port(port, process)
             print(f"scrub page for {run_dir}: {url}  (Ctrl-C stops it)", file=stream, flush=True)

@@ -100,19 +100,28 @@ def _image_bytes(page, selector: str) -> bytes:
     return base64.b64decode(data)
 
 
-def _press_and_time(page, key: str) -> float:
-    """Press `key` on the focused slider; milliseconds from keydown until the first prediction image changes."""
+def _press_and_time(page, key: str) -> float | None:
+    """Press `key` on the focused slider; milliseconds from keydown until a prediction image changes (None: none did
+    within 10 s, as when two epochs predict the same picture)."""
     page.evaluate("""() => {
-        const img = document.querySelector('img.cae-prediction');
         window.__changed = new Promise(resolve => {
             const observer = new MutationObserver(() => { observer.disconnect(); resolve(performance.now()); });
-            observer.observe(img, {attributes: true, attributeFilter: ['src']});
+            for (const img of document.querySelectorAll('img.cae-prediction')) {
+                observer.observe(img, {attributes: true, attributeFilter: ['src']});
+            }
+            setTimeout(() => { observer.disconnect(); resolve(null); }, 10000);
         });
         document.addEventListener('keydown', () => { window.__keyAt = performance.now(); },
                                   {capture: true, once: true});
     }""")
     page.keyboard.press(key)
-    return page.evaluate("async () => (await window.__changed) - window.__keyAt")
+    return page.evaluate("async () => { const at = await window.__changed; return at && at - window.__keyAt; }")
+
+
+def _predictions(page) -> list[bytes]:
+    """The bytes of every prediction image on the page."""
+    count = page.locator("img.cae-prediction").count()
+    return [_image_bytes(page, f":nth-match(img.cae-prediction, {i + 1})") for i in range(count)]
 
 
 def test_scrub_page_in_chromium(scrub_server, capsys):
@@ -120,7 +129,7 @@ def test_scrub_page_in_chromium(scrub_server, capsys):
 
     from cae_tutorial.widgets import ERROR_COLOURS
 
-    url, process, log = scrub_server
+    url, process, _ = scrub_server
     errors: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
@@ -140,17 +149,20 @@ def test_scrub_page_in_chromium(scrub_server, capsys):
             assert "dance_00090" in labels and "held out" in labels and "train" in labels
 
             fixed = {s: page.get_attribute(s, "src") for s in ("img.cae-frame", "img.cae-truth")}
-            before = _image_bytes(page, "img.cae-prediction")
+            before = _predictions(page)
             page.focus(".cae-slider .noUi-handle")
             latencies = [_press_and_time(page, "ArrowLeft") for _ in range(3)]
             page.wait_for_function("() => document.querySelector('.cae-readout').innerText.includes('epoch 0')")
-            assert _image_bytes(page, "img.cae-prediction") != before
+            assert _predictions(page) != before  # epoch 0 (untrained) differs from epoch 3
+            latencies = [t for t in latencies if t is not None]
+            assert latencies, "no key press changed a prediction image"
             assert {s: page.get_attribute(s, "src") for s in fixed} == fixed  # frame and truth untouched
 
             page.click(".cae-play button >> nth=0")  # Play, from epoch 0
             page.wait_for_function("() => document.querySelector('.cae-readout').innerText.includes('epoch 3')",
                                    timeout=30_000)
 
+            assert "held-out mean IoU" in page.inner_text(".cae-curve")
             plain = _image_bytes(page, "img.cae-prediction")
             page.click(".cae-view button:has-text('errors')")
             page.wait_for_selector(".cae-legend", state="visible")
