@@ -112,8 +112,9 @@ def test_iou_curve_svg_marks_the_epoch():
     assert "<circle" not in iou_curve_svg([0, 1], [0.1, 0.5], marker_epoch=7)
 
 
-def test_static_fallback_renders_in_nbconvert_html(tiny_result, tmp_path):
-    """Execute a notebook showing the scrubber and the fallback, clean it for commit, convert it to HTML."""
+def test_live_scrubber_and_fallback_in_a_headless_kernel_then_nbconvert_html(tiny_result, tmp_path):
+    """Execute a notebook (no browser) that trains under a live scrubber and shows the static fallback; clean it for
+    commit as `cae-tutorial course --publish` does; convert it to HTML as nbviewer and documentation builders do."""
     import nbformat
 
     from cae_tutorial.course import clean_for_commit
@@ -123,23 +124,28 @@ def test_static_fallback_renders_in_nbconvert_html(tiny_result, tmp_path):
     assert Image.open(io.BytesIO(fallback.gif)).n_frames == 4
     strip = Image.open(io.BytesIO(fallback.strip))
     assert strip.format == "PNG" and strip.height > 2 * 48
-    tiny_result.save(tmp_path / "run")
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     notebook.cells = [nbformat.v4.new_code_cell(source) for source in (
-        ("from cae_tutorial.training import TrainingResult\n"
+        ("from cae_tutorial.data import load_record, seed_split\n"
+         "from cae_tutorial.presets import get_preset\n"
+         "from cae_tutorial.training import build_model, train\n"
          "from cae_tutorial.widgets import EpochScrubber, evolution_html\n"
-         f"result = TrainingResult.load({str(tmp_path / 'run')!r}, load_model=False)"),
-        f"EpochScrubber(result, frame_ids={SHOWN!r}, height=32)",
+         "record = load_record(size=(64, 32)); split = seed_split(record)\n"
+         "preset = get_preset('seed', height=64, width=32, epochs=2)"),
+        f"scrubber = EpochScrubber.live(record, split, frame_ids={SHOWN!r}, height=32)\nscrubber",
+        ("result = train(build_model(preset), record, split, preset, callbacks=[scrubber.callback], progress=False)\n"
+         "assert scrubber.epochs == [0, 1, 2] == result.snapshots.epochs.tolist()"),
         f"evolution_html(result, frame_ids={SHOWN!r}, height=48, strip_epochs=2)")]
     path = tmp_path / "show.ipynb"
     nbformat.write(notebook, str(path))
     jupyter = [sys.executable, "-m", "jupyter", "nbconvert"]
-    subprocess.run([*jupyter, "--to", "notebook", "--execute", "--inplace", str(path)], check=True,
-                   capture_output=True, timeout=300)
+    subprocess.run([*jupyter, "--to", "notebook", "--execute", "--inplace", "--ExecutePreprocessor.timeout=600",
+                    str(path)], check=True, capture_output=True, timeout=900)
     clean_for_commit(path)
-    outputs = [o for cell in nbformat.read(str(path), as_version=4).cells for o in cell.outputs]
-    assert "the animation below" in outputs[0]["data"]["text/plain"]
+    cells = nbformat.read(str(path), as_version=4).cells
+    shown = [o["data"]["text/plain"] for o in cells[1].outputs if "data" in o]
+    assert len(shown) == 1 and "the animation below" in shown[0]  # the widget, replaced by a pointer
     subprocess.run([*jupyter, "--to", "html", str(path)], check=True, capture_output=True, timeout=120)
     page = (tmp_path / "show.html").read_text()
     assert re.search(r'<img [^>]*src="data:image/gif;base64,R0lGOD', page)  # a GIF's magic bytes, base64
