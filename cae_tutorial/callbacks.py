@@ -1,10 +1,12 @@
-"""Keras callbacks the training loop uses: per-epoch prediction snapshots, progress lines, a time budget."""
+"""Keras callbacks the training loop uses: per-epoch prediction snapshots, progress lines, a time budget,
+and TensorBoard (scalars plus the prediction snapshots as images)."""
 
 from __future__ import annotations
 
 import math
 import sys
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -25,6 +27,8 @@ class PredictionSnapshots(keras.callbacks.Callback):
     """Records the model's predictions on chosen frames (uint8) before training and at chosen epochs.
 
     from_logits: the model outputs logits; the snapshots store their sigmoid (probabilities) all the same.
+    Each function in `listeners` is called as listener(epoch, predictions) right after a snapshot is recorded:
+    the live epoch scrubber and the TensorBoard image writer feed on it.
     """
 
     def __init__(self, frame_ids, images: np.ndarray, every: int = 1, epochs=None, batch_size: int = 8,
@@ -37,6 +41,7 @@ class PredictionSnapshots(keras.callbacks.Callback):
         self.every, self.wanted, self.batch_size = every, None if epochs is None else set(epochs), batch_size
         self.epochs: list[int] = []
         self.predictions: list[np.ndarray] = []
+        self.listeners: list = []
 
     def _record(self, epoch: int) -> None:
         batches = [self.model.predict_on_batch(self.images[i:i + self.batch_size])
@@ -44,6 +49,8 @@ class PredictionSnapshots(keras.callbacks.Callback):
         outputs = np.concatenate(batches)
         self.epochs.append(epoch)
         self.predictions.append(to_uint8(sigmoid(outputs) if self.from_logits else outputs)[..., 0])
+        for listener in self.listeners:
+            listener(epoch, self.predictions[-1])
 
     def stacked(self) -> np.ndarray:
         """All recorded predictions as one uint8 array (n_epochs, n_frames, H, W)."""
@@ -103,3 +110,55 @@ class TimeBudget(keras.callbacks.Callback):
         """Keras hook: an epoch (and its validation) has ended."""
         if time.perf_counter() - self.start >= self.seconds:
             self.model.stop_training, self.stopped_epoch = True, epoch + 1
+
+
+def _require_tensorboard() -> None:
+    """Fail early, with the fix, when the tensorboard extra is not installed."""
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError as error:
+        raise ImportError("train(..., tensorboard=DIR) needs the tensorboard package: "
+                          "pip install 'cae-tutorial[tensorboard]'") from error
+
+
+class SnapshotImages(keras.callbacks.Callback):
+    """Writes every prediction snapshot to TensorBoard as images (step = epoch): frame | true mask | prediction.
+
+    Tags are `train/<frame id>` and `held_out/<frame id>`, so TensorBoard's step slider scrubs the epochs.
+    """
+
+    def __init__(self, log_dir, snapshots: PredictionSnapshots, masks: np.ndarray, heldout_ids=()):
+        super().__init__()
+        self.log_dir = Path(log_dir) / "predictions"
+        heldout = set(heldout_ids)
+        self.tags = [f"{'held_out' if i in heldout else 'train'}/{i}" for i in snapshots.frame_ids]
+        truths = np.repeat(to_uint8(np.asarray(masks, np.float32).reshape(*masks.shape[:3], 1)), 3, axis=-1)
+        self.fixed = np.concatenate([to_uint8(snapshots.images), truths], axis=2)  # (N, H, 2W, 3)
+        self.writer = None
+        snapshots.listeners.append(self.write)
+
+    def write(self, epoch: int, predictions: np.ndarray) -> None:
+        """One image per frame at step `epoch`."""
+        import tensorflow as tf
+
+        if self.writer is None:
+            self.writer = tf.summary.create_file_writer(str(self.log_dir))
+        pictures = np.concatenate([self.fixed, np.repeat(predictions[..., None], 3, axis=-1)], axis=2)
+        with self.writer.as_default():
+            for tag, picture in zip(self.tags, pictures):
+                tf.summary.image(tag, picture[None], step=epoch)
+        self.writer.flush()
+
+    def on_train_end(self, logs=None):
+        """Keras hook: training has ended."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def tensorboard_callbacks(log_dir, snapshots: PredictionSnapshots, masks: np.ndarray,
+                          heldout_ids=()) -> list[keras.callbacks.Callback]:
+    """Keras' TensorBoard callback (loss and metrics, training and held-out, per epoch) plus SnapshotImages."""
+    _require_tensorboard()
+    return [keras.callbacks.TensorBoard(str(log_dir), write_graph=False, profile_batch=0),
+            SnapshotImages(log_dir, snapshots, masks, heldout_ids)]

@@ -1,4 +1,4 @@
-"""The `cae-tutorial` command: train, predict and course, thin layers over the library."""
+"""The `cae-tutorial` command: train, predict, course and scrub, thin layers over the library."""
 
 from __future__ import annotations
 
@@ -90,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--output", type=Path, required=True,
                        help="new (or empty) folder for model.keras and the saved run, written whole at the end")
     train.add_argument("--overwrite", action="store_true", help="replace an earlier run saved in --output")
+    train.add_argument("--tensorboard", type=Path, metavar="DIR",
+                       help="also log loss, metrics and prediction images per epoch here (tensorboard --logdir DIR)")
 
     predict = commands.add_parser("predict", help="predict masks of frames with a saved model")
     predict.add_argument("--model", type=Path, required=True, help="a model.keras file (or the folder holding it)")
@@ -113,6 +115,11 @@ def _parser() -> argparse.ArgumentParser:
     course.add_argument("--notebooks", nargs="+", help="only these notebooks (names or numbers)")
     course.add_argument("--publish", action="store_true",
                         help="maintainers: copy the executed notebooks, cleaned, back into notebooks/ to commit")
+
+    scrub = commands.add_parser("scrub", help="serve the epoch scrubber of a saved run as a web page (Voila)")
+    scrub.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a folder written by `cae-tutorial train --output`")
+    scrub.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
+    scrub.add_argument("--no-browser", action="store_true", help="print the page's URL without opening a browser")
     return parser
 
 
@@ -160,9 +167,12 @@ def run_train(args) -> int:
               "scores; name fewer --train-ids to hold some out")
     args.interrupted_note = f"nothing was saved to {args.output}" + (
         " (the earlier run there is unchanged)" if args.output.is_dir() and any(args.output.iterdir()) else "")
-    result = train(build_model(preset, args.seed), record, split, preset, seed=args.seed)
+    result = train(build_model(preset, args.seed), record, split, preset, seed=args.seed,
+                   tensorboard=args.tensorboard)
     result.save(args.output, overwrite=args.overwrite)
     print(f"saved {args.output / 'model.keras'} and the run ({result.config['train_seconds']:.1f} s of training)")
+    if args.tensorboard:
+        print(f"TensorBoard logs in {args.tensorboard}: tensorboard --logdir {args.tensorboard}")
     if split.heldout_ids:
         print("held-out metrics:")
         print(result.evaluate(record))
@@ -275,6 +285,15 @@ def _one_line(error: BaseException) -> str:
         return f"{error.filename}: {error.strerror.lower()}; check the path and its permissions"
     text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
     return " ".join(str(text).split()) or type(error).__name__
+def run_scrub(args) -> int:
+    """`cae-tutorial scrub`: the saved run's scrubber as a Voila page on 127.0.0.1 until Ctrl-C."""
+    from cae_tutorial.app import serve
+
+    try:
+        return serve(args.run_dir, args.port, open_browser=not args.no_browser)
+    except (ModuleNotFoundError, RuntimeError, TimeoutError) as error:
+        print(f"cae-tutorial scrub: error: {error}", file=sys.stderr)
+        return 2
 
 
 def main(argv=None) -> int:
@@ -290,7 +309,8 @@ def main(argv=None) -> int:
         with warnings.catch_warnings():
             warnings.showwarning = lambda message, *rest, **kw: print(f"{command}: warning: {message}",
                                                                       file=sys.stderr)
-            return {"train": run_train, "predict": run_predict, "course": run_course}[args.command](args)
+            return {"train": run_train, "predict": run_predict, "course": run_course,
+                    "scrub": run_scrub}[args.command](args)
     except KeyboardInterrupt:
         note = getattr(args, "interrupted_note", "nothing was written")
         print(f"{command}: interrupted; {note}", file=sys.stderr)

@@ -135,5 +135,5 @@ def clean_for_commit(path: str | Path) -> None:
             if "application/vnd.jupyter.widget-view+json" in data:
                 data.pop("application/vnd.jupyter.widget-view+json")
                 data["text/plain"] = "[interactive epoch scrubber: run the notebook in Jupyter to use it; " \
-                                     "the GIF below shows the same evolution]"
+                                     "the animation below shows the same evolution]"
     nbformat.write(notebook, str(path))

@@ -283,7 +283,7 @@ def check_split(record: Record, split: Split) -> None:
 def train(model: keras.Model, record: Record, split: Split, preset: Preset | str = "cpu", *, epochs: int | None = None,
           seed: int = 0, loss=None, optimizer=None, metrics=None, from_logits: bool | None = None,
           snapshot_frames=None, snapshot_every: int = 1, snapshot_epochs=None,
-          progress: bool = True, callbacks=()) -> TrainingResult:
+          progress: bool = True, callbacks=(), tensorboard=None) -> TrainingResult:
     """Train the model with model.fit on the split's training frames, scoring the held-out frames every epoch.
 
     Compile is yours, as in Keras: `loss`, `optimizer` and `metrics` given here win; else what you passed to
@@ -300,6 +300,7 @@ def train(model: keras.Model, record: Record, split: Split, preset: Preset | str
     snapshot_frames: ids to record predictions of (default: every frame of the record, training and held-out);
     snapshot_every / snapshot_epochs: when to record them (default: every epoch, plus epoch 0 before training).
     Snapshots are probabilities, also for a model that outputs logits.
+    tensorboard: a folder to log loss, metrics and the snapshots as images to (`tensorboard --logdir DIR`).
     """
     preset = get_preset(preset)
     epochs = preset.epochs if epochs is None else epochs
@@ -325,6 +326,10 @@ def train(model: keras.Model, record: Record, split: Split, preset: Preset | str
     snapshots = PredictionSnapshots(shown.ids, shown.images, snapshot_every, snapshot_epochs,
                                     from_logits=compiled["from_logits"])
     extra = [EpochProgress()] if progress else []
+    if tensorboard is not None:
+        from cae_tutorial.callbacks import tensorboard_callbacks
+
+        extra += tensorboard_callbacks(tensorboard, snapshots, shown.masks, split.heldout_ids)
     # Our own small dataset: Keras' adapter for arrays adds an AUTOTUNE prefetch, slow to tear down on 2 cores.
     validation = (tf.data.Dataset.from_tensor_slices((heldout_part.images, heldout_part.masks)).batch(4)
                   if len(heldout_part) else None)
