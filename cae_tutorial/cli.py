@@ -1,4 +1,4 @@
-"""The `cae-tutorial` command: train, predict and course, thin layers over the library."""
+"""The `cae-tutorial` command: train, predict, course and download, thin layers over the library."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train the CAE on a record and save the model and the run")
-    train.add_argument("--data-dir", type=Path, help="Kaggle-layout record folder (default: the embedded record)")
+    _data_argument(train)
     train.add_argument("--record", help="record prefix, e.g. 136 (default: every frame in the folder)")
     train.add_argument("--preset", default="cpu", help="training preset: cpu (default) or seed")
     train.add_argument("--epochs", type=int, help="epochs (default: the preset's)")
@@ -37,8 +37,8 @@ def _parser() -> argparse.ArgumentParser:
 
     course = commands.add_parser("course", help="run every course notebook headless with papermill")
     course.add_argument("--output", type=Path, default=Path("build/course"), help="folder for executed notebooks")
-    course.add_argument("--data-dir", type=Path, help="Kaggle-layout record folder (default: the embedded record)")
-    course.add_argument("--record", help="record prefix of --data-dir, e.g. 136")
+    _data_argument(course)
+    course.add_argument("--record", help="record prefix in --data, e.g. 136")
     course.add_argument("--epochs", type=int, help="epochs of the training notebooks")
     course.add_argument("--size", choices=["tiny", "small", "medium", "seed"],
                         help="size preset: tiny 64x32, small 128x64, medium 256x128, seed 1024x512")
@@ -47,19 +47,34 @@ def _parser() -> argparse.ArgumentParser:
     course.add_argument("--notebooks", nargs="+", help="only these notebooks (names or numbers)")
     course.add_argument("--publish", action="store_true",
                         help="maintainers: copy the executed notebooks, cleaned, back into notebooks/ to commit")
+
+    download = commands.add_parser("download", help="fetch a named record into the cache, checked by SHA-256")
+    download.add_argument("name", help="the record to fetch: record-136")
+    download.add_argument("--cache-dir", type=Path,
+                          help="cache folder (default: $CAE_TUTORIAL_CACHE, else ~/.cache/cae-tutorial)")
+    download.add_argument("--origin", help="base URL to fetch from (default: $CAE_TUTORIAL_ORIGIN, else the seed "
+                                           "project's GitHub repository)")
     return parser
+
+
+def _data_argument(parser: argparse.ArgumentParser) -> None:
+    """--data NAME_OR_DIR (alias --data-dir), shared by train and course."""
+    parser.add_argument("--data", "--data-dir", dest="data", metavar="NAME_OR_DIR",
+                        help="embedded (default), record-136 (downloaded once into the cache), kaggle, or a folder "
+                             "holding images/ and masks/ (the unzipped Kaggle dataset too)")
 
 
 def run_train(args) -> int:
     """`cae-tutorial train`: load, split, build, fit, save, print held-out metrics."""
     from cae_tutorial.data import load_record, seed_split, split_by_ids
+    from cae_tutorial.datasets import resolve_data
     from cae_tutorial.presets import get_preset
     from cae_tutorial.training import build_model, train
 
     changes = {k: v for k, v in (("height", args.height), ("width", args.width), ("epochs", args.epochs))
                if v is not None}
     preset = get_preset(args.preset, **changes)
-    record = load_record(args.data_dir, args.record, size=preset.size)
+    record = load_record(resolve_data(args.data, args.record), args.record, size=preset.size)
     split = split_by_ids(record, args.train_ids) if args.train_ids else seed_split(record)
     print(f"{record}; training on {list(split.train_ids)}, holding out {len(split.heldout_ids)} frames")
     result = train(build_model(preset, args.seed), record, split, preset, seed=args.seed)
@@ -101,14 +116,26 @@ def run_course(args) -> int:
     """`cae-tutorial course`: every notebook in order, a final table, non-zero exit if one failed."""
     from cae_tutorial.course import course_parameters, run_course as run
 
-    parameters = course_parameters(data_dir=args.data_dir, record=args.record, epochs=args.epochs, size=args.size,
+    from cae_tutorial.datasets import resolve_data
+
+    if args.data is not None:
+        resolve_data(args.data, args.record)  # download or find it now, before any notebook runs
+    parameters = course_parameters(data=args.data, record=args.record, epochs=args.epochs, size=args.size,
                                    height=args.height, width=args.width, fast=args.fast)
-    if args.publish and (parameters or args.data_dir):
+    if args.publish and (parameters or args.data):
         print("cae-tutorial course: error: --publish commits the default run on the embedded data; "
               "drop the other options", file=sys.stderr)
         return 2
     failures = run(args.output, parameters, only=args.notebooks, publish=args.publish)
     return 1 if failures else 0
+
+
+def run_download(args) -> int:
+    """`cae-tutorial download`: fetch a named record into the cache and print where it is."""
+    from cae_tutorial.datasets import download_record
+
+    print(download_record(args.name, cache_dir=args.cache_dir, origin=args.origin))
+    return 0
 
 
 def main(argv=None) -> int:
@@ -118,7 +145,8 @@ def main(argv=None) -> int:
     from cae_tutorial.data import DataError
 
     try:
-        return {"train": run_train, "predict": run_predict, "course": run_course}[args.command](args)
+        commands = {"train": run_train, "predict": run_predict, "course": run_course, "download": run_download}
+        return commands[args.command](args)
     except (DataError, FileNotFoundError, KeyError, TypeError) as error:
         print(f"cae-tutorial {args.command}: error: {error}", file=sys.stderr)
         return 2
