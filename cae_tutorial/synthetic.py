@@ -185,7 +185,7 @@ def draw_room(rng: np.random.Generator, look: Look, height: int, width: int) -> 
     room = np.empty((height, width, 3), np.float32)
     ceiling_end, floor_start = rng.uniform(0.2, 0.28) * height, rng.uniform(0.84, 0.88) * height
     room[:] = look.wall
-    room *= (1.0 + 0.08 * _smooth_noise(rng, height, width, 40) + 0.015 * _smooth_noise(rng, height, width, 8))[..., None]
+    room *= (1.0 + 0.05 * _smooth_noise(rng, height, width, 40) + 0.015 * _smooth_noise(rng, height, width, 8))[..., None]
     plank = np.floor(y / (0.035 * height))
     grain = 0.82 + 0.12 * np.sin(plank * 2.3 + x / 37.0 + 3 * _smooth_noise(rng, height, width, 30))
     wood = np.asarray(look.ceiling, np.float32) * grain[..., None]
@@ -337,22 +337,23 @@ def make_dance_frame(rng: np.random.Generator, look: Look, room: np.ndarray, t: 
         person |= part.sharp
         silhouette = np.maximum(silhouette, part.coverage)
     # The shadow falls away from the light onto the wall behind, soft and offset.
-    offset = (int(round((0.5 - light.x) * 0.12 * width)), int(round(0.02 * height)))
+    offset = (int(round((0.5 - light.x) * 0.2 * width)), int(round(0.015 * height)))
     shadow = np.roll(silhouette, offset, axis=(1, 0))
     radius = 0.012 * height
     shadow = np.asarray(Image.fromarray((shadow * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(radius)),
                         np.float32) / 255.0
     image *= (1.0 - 0.45 * shadow)[..., None]
-    fabric = 1.0 + 0.05 * _smooth_noise(rng, height, width, 5)
+    weave = _smooth_noise(rng, height, width, 5)
     for part in parts:
-        _paint(image, part.coverage, part.colour, part.shade * fabric)
+        texture = 1.0 + (0.01 if part.colour == look.skin else 0.05) * weave
+        _paint(image, part.coverage, part.colour, part.shade * texture)
     y, x = _grid(height, width)
     falloff = np.sqrt((x / width - light.x) ** 2 + (y / height - light.y) ** 2)
     image *= (light.brightness * (1.12 - 0.35 * falloff))[..., None]
     soft = Image.fromarray(np.clip(np.rint(image), 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.8))
     image = np.asarray(soft, np.float32)
     # Grey grain at a few levels: sensor noise in spirit, small enough to keep the committed PNGs light.
-    image += rng.choice(np.array([-3.0, 0.0, 0.0, 0.0, 0.0, 0.0, 3.0], np.float32), size=(height, width))[..., None]
+    image += rng.choice(np.array([-3.0] + [0.0] * 10 + [3.0], np.float32), size=(height, width))[..., None]
     return np.clip(np.rint(image), 0, 255).astype(np.uint8), person.astype(np.uint8) * 255
 
 
