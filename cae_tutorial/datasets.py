@@ -158,8 +158,8 @@ def _fetch(url: str, target: Path, digest: str, folder: Path, key: str) -> None:
                         "Retry later; if it persists, the origin has changed (see --origin).") from error
     except Exception as error:  # get_file wraps HTTP and network errors in a bare Exception
         target.unlink(missing_ok=True)
-        raise DataError(f"cannot download {url} ({_one_line(error)}); run it again to resume, or without network put the frames in "
-                        f"{folder / 'images'} and the masks in {folder / 'masks'} by hand, "
+        raise DataError(f"cannot download {url} ({_one_line(error)}); run it again to resume, or without network "
+                        f"put the frames in {folder / 'images'} and the masks in {folder / 'masks'} by hand, "
                         "or pass --data-dir FOLDER with your own copy") from error
 
 

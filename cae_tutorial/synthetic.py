@@ -185,7 +185,8 @@ def draw_room(rng: np.random.Generator, look: Look, height: int, width: int) -> 
     room = np.empty((height, width, 3), np.float32)
     ceiling_end, floor_start = rng.uniform(0.2, 0.28) * height, rng.uniform(0.84, 0.88) * height
     room[:] = look.wall
-    room *= (1.0 + 0.05 * _smooth_noise(rng, height, width, 40) + 0.015 * _smooth_noise(rng, height, width, 8))[..., None]
+    plaster = 1.0 + 0.05 * _smooth_noise(rng, height, width, 40) + 0.015 * _smooth_noise(rng, height, width, 8)
+    room *= plaster[..., None]
     plank = np.floor(y / (0.035 * height))
     grain = 0.82 + 0.12 * np.sin(plank * 2.3 + x / 37.0 + 3 * _smooth_noise(rng, height, width, 30))
     wood = np.asarray(look.ceiling, np.float32) * grain[..., None]
