@@ -1,4 +1,4 @@
-"""The `cae-tutorial` command: train, predict, course and scrub, thin layers over the library."""
+"""The `cae-tutorial` command: train, predict, course, download and scrub, thin layers over the library."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train the CAE on a record and save the model and the run")
-    train.add_argument("--data-dir", type=Path, help="Kaggle-layout record folder (default: the embedded record)")
+    _data_argument(train)
     train.add_argument("--record", help="record prefix, e.g. 136 (default: every frame in the folder)")
     train.add_argument("--preset", default="cpu", choices=sorted(PRESETS), help="training preset (default cpu)")
     train.add_argument("--epochs", type=_positive_int, help="epochs (default: the preset's)")
@@ -105,8 +105,8 @@ def _parser() -> argparse.ArgumentParser:
 
     course = commands.add_parser("course", help="run every course notebook headless with papermill")
     course.add_argument("--output", type=Path, default=Path("build/course"), help="folder for executed notebooks")
-    course.add_argument("--data-dir", type=Path, help="Kaggle-layout record folder (default: the embedded record)")
-    course.add_argument("--record", help="record prefix of --data-dir, e.g. 136")
+    _data_argument(course)
+    course.add_argument("--record", help="record prefix in --data, e.g. 136")
     course.add_argument("--epochs", type=_positive_int, help="epochs of the training notebooks")
     course.add_argument("--size", choices=["tiny", "small", "medium", "seed"],
                         help="size preset: tiny 64x32, small 128x64, medium 256x128, seed 1024x512")
@@ -120,17 +120,37 @@ def _parser() -> argparse.ArgumentParser:
     scrub.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a folder written by `cae-tutorial train --output`")
     scrub.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
     scrub.add_argument("--no-browser", action="store_true", help="print the page's URL without opening a browser")
+
+    download = commands.add_parser("download", help="fetch a named record into the cache, checked by SHA-256")
+    download.add_argument("name", help="the record to fetch: record-136")
+    download.add_argument("--cache-dir", type=Path,
+                          help="cache folder (default: $CAE_TUTORIAL_CACHE, else ~/.cache/cae-tutorial)")
+    download.add_argument("--origin", help="base URL to fetch from (default: $CAE_TUTORIAL_ORIGIN, else the seed "
+                                           "project's GitHub repository)")
     return parser
 
 
-def _check_data_dir(data_dir: Path | None) -> None:
-    """--data-dir must be an existing folder (checked before any work)."""
-    if data_dir is None:
+def _data_argument(parser: argparse.ArgumentParser) -> None:
+    """--data NAME_OR_DIR (alias --data-dir), shared by train and course."""
+    parser.add_argument("--data", "--data-dir", dest="data", metavar="NAME_OR_DIR",
+                        help="embedded (default), record-136 (downloaded once into the cache), kaggle, or a folder "
+                             "holding images/ and masks/ (the unzipped Kaggle dataset too)")
+
+
+def _check_data(data: str | None) -> None:
+    """--data must be a known name or an existing folder (checked before any work)."""
+    if data is None:
         return
-    if data_dir.is_file():
-        raise UsageError(f"--data-dir {data_dir} is a file, not a folder; pass the folder that holds images/ and masks/")
-    if not data_dir.is_dir():
-        raise UsageError(f"--data-dir {data_dir} does not exist; pass the folder that holds images/ and masks/")
+    from cae_tutorial.datasets import known_names
+
+    if data in known_names() or data == "dance":
+        return
+    path = Path(data)
+    if path.is_file():
+        raise UsageError(f"--data {data} is a file, not a folder; pass the folder that holds images/ and masks/")
+    if not path.is_dir():
+        raise UsageError(f"--data {data} is neither a folder nor a known name ({', '.join(known_names())}); "
+                         "pass the folder that holds images/ and masks/")
 
 
 def _check_train_options(args) -> None:
@@ -141,7 +161,7 @@ def _check_train_options(args) -> None:
         repeated = sorted({i for i in args.train_ids if args.train_ids.count(i) > 1})
         if repeated:
             raise UsageError(f"--train-ids names {', '.join(repeated)} more than once; name each frame once")
-    _check_data_dir(args.data_dir)
+    _check_data(args.data)
     check_run_folder(args.output, args.overwrite, flag="--overwrite")
 
 
@@ -149,12 +169,13 @@ def run_train(args) -> int:
     """`cae-tutorial train`: check options, load, split, build, fit, save, print held-out metrics."""
     _check_train_options(args)
     from cae_tutorial.data import load_record, seed_split, split_by_ids
+    from cae_tutorial.datasets import resolve_data
     from cae_tutorial.presets import get_preset
 
     changes = {k: v for k, v in (("height", args.height), ("width", args.width), ("epochs", args.epochs))
                if v is not None}
     preset = get_preset(args.preset, **changes)
-    record = load_record(args.data_dir, args.record, size=preset.size)
+    record = load_record(resolve_data(args.data, args.record), args.record, size=preset.size)
     split = split_by_ids(record, args.train_ids) if args.train_ids else seed_split(record)
     from cae_tutorial.training import build_model, train  # TensorFlow only once the data is known to be good
 
@@ -269,9 +290,13 @@ def run_course(args) -> int:
     """`cae-tutorial course`: every notebook in order, a final table, non-zero exit if one failed."""
     from cae_tutorial.course import course_parameters, run_course as run
 
-    parameters = course_parameters(data_dir=args.data_dir, record=args.record, epochs=args.epochs, size=args.size,
+    from cae_tutorial.datasets import resolve_data
+
+    if args.data is not None:
+        resolve_data(args.data, args.record)  # download or find it now, before any notebook runs
+    parameters = course_parameters(data=args.data, record=args.record, epochs=args.epochs, size=args.size,
                                    height=args.height, width=args.width, fast=args.fast)
-    if args.publish and (parameters or args.data_dir):
+    if args.publish and (parameters or args.data):
         print("cae-tutorial course: error: --publish commits the default run on the embedded data; "
               "drop the other options", file=sys.stderr)
         return 2
@@ -285,6 +310,8 @@ def _one_line(error: BaseException) -> str:
         return f"{error.filename}: {error.strerror.lower()}; check the path and its permissions"
     text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
     return " ".join(str(text).split()) or type(error).__name__
+
+
 def run_scrub(args) -> int:
     """`cae-tutorial scrub`: the saved run's scrubber as a Voila page on 127.0.0.1 until Ctrl-C."""
     from cae_tutorial.app import serve
@@ -294,6 +321,14 @@ def run_scrub(args) -> int:
     except (ModuleNotFoundError, RuntimeError, TimeoutError) as error:
         print(f"cae-tutorial scrub: error: {error}", file=sys.stderr)
         return 2
+
+
+def run_download(args) -> int:
+    """`cae-tutorial download`: fetch a named record into the cache and print where it is."""
+    from cae_tutorial.datasets import download_record
+
+    print(download_record(args.name, cache_dir=args.cache_dir, origin=args.origin))
+    return 0
 
 
 def main(argv=None) -> int:
@@ -309,8 +344,8 @@ def main(argv=None) -> int:
         with warnings.catch_warnings():
             warnings.showwarning = lambda message, *rest, **kw: print(f"{command}: warning: {message}",
                                                                       file=sys.stderr)
-            return {"train": run_train, "predict": run_predict, "course": run_course,
-                    "scrub": run_scrub}[args.command](args)
+            return {"train": run_train, "predict": run_predict, "course": run_course, "scrub": run_scrub,
+                    "download": run_download}[args.command](args)
     except KeyboardInterrupt:
         note = getattr(args, "interrupted_note", "nothing was written")
         print(f"{command}: interrupted; {note}", file=sys.stderr)

@@ -33,9 +33,13 @@ def course_notebooks(only=None) -> list[Path]:
     return books
 
 
-def course_parameters(data_dir=None, record=None, epochs=None, size=None, height=None, width=None,
-                      fast=False) -> dict:
-    """Notebook parameters (uppercase names) from the command-line options; unset options keep the defaults."""
+def course_parameters(data=None, record=None, epochs=None, size=None, height=None, width=None,
+                      fast=False, data_dir=None) -> dict:
+    """Notebook parameters (uppercase names) from the command-line options; unset options keep the defaults.
+
+    data (a name such as "record-136", or a folder; data_dir is its old alias) becomes DATA, and DATA_DIR the
+    folder it stands for where that is known without downloading, for notebooks that read DATA_DIR.
+    """
     parameters = dict(FAST) if fast else {}
     if size is not None:
         if size not in SIZES:
@@ -46,11 +50,30 @@ def course_parameters(data_dir=None, record=None, epochs=None, size=None, height
             if not isinstance(value, int) or value <= 0:
                 raise TypeError(f"{name.lower()} must be a positive int, got {value!r}")
             parameters[name] = value
-    if data_dir is not None:
-        parameters["DATA_DIR"] = str(Path(data_dir).resolve())
+    data = data if data is not None else data_dir
+    if data is not None:
+        parameters.update(_data_parameters(data))
     if record is not None:
         parameters["RECORD"] = str(record)
     return parameters
+
+
+def _data_parameters(data) -> dict:
+    """DATA and DATA_DIR for a data name or folder; folders become absolute (notebooks run in another folder)."""
+    from cae_tutorial.data import DataError
+    from cae_tutorial.datasets import EMBEDDED_NAMES, find_record_folder, known_names, record_cache_path
+
+    if isinstance(data, str) and data in EMBEDDED_NAMES:
+        return {"DATA": data}
+    if isinstance(data, str) and data in known_names():
+        folder = record_cache_path(data) if data.startswith("record-") else None
+        return {"DATA": data, **({"DATA_DIR": str(folder)} if folder else {})}
+    folder = Path(data).expanduser().resolve()
+    try:
+        inner = find_record_folder(folder)
+    except DataError:  # the notebook reports it, naming the folder
+        inner = folder
+    return {"DATA": str(folder), "DATA_DIR": str(inner)}
 
 
 def declared_parameters(notebook: Path) -> set[str]:
