@@ -149,8 +149,8 @@ def _check_data(data: str | None) -> None:
     if path.is_file():
         raise UsageError(f"--data {data} is a file, not a folder; pass the folder that holds images/ and masks/")
     if not path.is_dir():
-        raise UsageError(f"--data {data} is neither a folder nor a known name ({', '.join(known_names())}); "
-                         "pass the folder that holds images/ and masks/")
+        raise UsageError(f"--data {data} does not exist: it is neither a folder nor a known name "
+                         f"({', '.join(known_names())}); pass the folder that holds images/ and masks/")
 
 
 def _check_train_options(args) -> None:

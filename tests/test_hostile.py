@@ -382,11 +382,11 @@ def test_bad_options_are_one_line_before_any_work(argv, words, tmp_path, capsys,
 def test_data_dir_that_is_a_file_or_missing(tmp_path, capsys):
     (tmp_path / "a.zip").write_bytes(b"PK")
     assert main(["train", "--data-dir", str(tmp_path / "a.zip"), "--output", str(tmp_path / "o")]) == 2
-    one_line_error(capsys, "--data-dir", "is a file, not a folder")
+    one_line_error(capsys, "--data", "is a file, not a folder")
     with pytest.raises(DataError, match="is a file, not a folder"):
         load_record(tmp_path / "a.zip")
     assert main(["train", "--data-dir", str(tmp_path / "nowhere"), "--output", str(tmp_path / "o")]) == 2
-    one_line_error(capsys, "--data-dir", "does not exist")
+    one_line_error(capsys, "--data", "does not exist")
 
 
 def test_empty_images_folder_says_so(tmp_path, capsys):
