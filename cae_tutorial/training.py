@@ -22,8 +22,11 @@ from cae_tutorial.callbacks import EpochProgress, PredictionSnapshots, TimeBudge
 from cae_tutorial.data import DataError, Record, Split
 from cae_tutorial.losses import dice_focal_loss, per_frame_metrics, training_metrics
 from cae_tutorial.model import build_cae
-from cae_tutorial.pipeline import augment_pair, training_dataset  # noqa: F401
+from cae_tutorial.distribute import global_batch_size, replicas
+from cae_tutorial.pipeline import (RecordFiles, augment_pair, split_records, streaming_dataset,  # noqa: F401
+                                   training_dataset)
 from cae_tutorial.presets import Preset, get_preset
+from cae_tutorial.resume import ResumableSnapshots, backup_callback, finished_epochs
 
 
 def build_model(preset: Preset | str = "cpu", seed: int | None = 0) -> keras.Model:
@@ -132,13 +135,37 @@ def predict(model: keras.Model, images: np.ndarray, batch_size: int = 4) -> np.n
     return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), np.float32)
 
 
-def train(model: keras.Model, record: Record, split: Split, preset: Preset | str = "cpu", *, epochs: int | None = None,
-          seed: int = 0, snapshot_frames=None, snapshot_every: int = 1, snapshot_epochs=None,
-          progress: bool = True, callbacks=()) -> TrainingResult:
+def _input_data(record, split: Split, preset: Preset, seed: int, batch: int, snapshot_frames, cache):
+    """Training batches (repeated), held-out batches and the shown frames (in memory), from a Record or files."""
+    if isinstance(record, RecordFiles):
+        data = streaming_dataset(record.subset(split.train_ids), preset, seed, cache, batch_size=batch)
+        validation = (streaming_dataset(record.subset(split.heldout_ids), preset, cache=cache, batch_size=4,
+                                        training=False) if split.heldout_ids else None)
+        wanted = snapshot_frames if snapshot_frames is not None else split.train_ids[:4] + split.heldout_ids[:4]
+        return data.repeat(), validation, record.load(tuple(wanted))
+    train_part, heldout_part = record.subset(split.train_ids), record.subset(split.heldout_ids)
+    data = training_dataset(train_part.images, train_part.masks, preset, seed, batch_size=batch)
+    # Our own small dataset: Keras' adapter for arrays adds an AUTOTUNE prefetch, slow to tear down on 2 cores.
+    validation = (tf.data.Dataset.from_tensor_slices((heldout_part.images, heldout_part.masks)).batch(4)
+                  if len(heldout_part) else None)
+    # Repeated, one pass after another: the same batches Keras would draw pass by pass, and skippable on resume.
+    return data.repeat(), validation, record.subset(tuple(snapshot_frames) if snapshot_frames is not None
+                                                    else record.ids)
+
+
+def train(model: keras.Model, record: Record | RecordFiles, split: Split, preset: Preset | str = "cpu", *,
+          epochs: int | None = None, seed: int = 0, snapshot_frames=None, snapshot_every: int = 1,
+          snapshot_epochs=None, progress: bool = True, callbacks=(), strategy=None, backup_dir=None,
+          cache="auto") -> TrainingResult:
     """Train the model with model.fit on the split's training frames, scoring the held-out frames every epoch.
 
-    snapshot_frames: ids to record predictions of (default: every frame of the record, training and held-out);
-    snapshot_every / snapshot_epochs: when to record them (default: every epoch, plus epoch 0 before training).
+    record: a Record in memory, or a RecordFiles listing streamed from its files (pipeline.streaming_dataset);
+    snapshot_frames: ids to record predictions of (default: every frame of a Record; for RecordFiles the first
+    4 training and 4 held-out frames, the only frames then held in memory);
+    snapshot_every / snapshot_epochs: when to record them (default: every epoch, plus epoch 0 before training);
+    strategy: a tf.distribute strategy the model was built in (distribute.choose_strategy); the global batch is
+    the preset's batch x replicas; backup_dir: resume from / back up to this folder (resume.py);
+    cache: for RecordFiles, where decoded frames are cached ("auto", "memory", None or a file path).
     """
     preset = get_preset(preset)
     epochs = preset.epochs if epochs is None else epochs
@@ -152,26 +179,35 @@ def train(model: keras.Model, record: Record, split: Split, preset: Preset | str
         raise DataError(f"the model takes {model.input_shape[1:3]} frames but the record's are {record.size}; "
                         "load the record with size=(height, width) of the model")
     keras.utils.set_random_seed(seed)
-    train_part, heldout_part = record.subset(split.train_ids), record.subset(split.heldout_ids)
-    data = training_dataset(train_part.images, train_part.masks, preset, seed)
-    steps = preset.steps_per_epoch or math.ceil(len(train_part) / preset.batch_size)
-    compile_model(model, preset, steps, epochs)
-    shown = record.subset(tuple(snapshot_frames) if snapshot_frames is not None else record.ids)
-    snapshots = PredictionSnapshots(shown.ids, shown.images, snapshot_every, snapshot_epochs)
-    extra = [EpochProgress()] if progress else []
-    # Our own small dataset: Keras' adapter for arrays adds an AUTOTUNE prefetch, slow to tear down on 2 cores.
-    validation = (tf.data.Dataset.from_tensor_slices((heldout_part.images, heldout_part.masks)).batch(4)
-                  if len(heldout_part) else None)
+    batch = global_batch_size(preset, strategy)
+    data, validation, shown = _input_data(record, split, preset, seed, batch, snapshot_frames, cache)
+    steps = preset.steps_per_epoch or math.ceil(len(split.train_ids) / batch)
+    with (strategy or tf.distribute.get_strategy()).scope():
+        compile_model(model, preset, steps, epochs)
+    extra, first = ([EpochProgress()] if progress else []), []
+    if backup_dir is not None:
+        snapshots = ResumableSnapshots(backup_dir, shown.ids, shown.images, snapshot_every, snapshot_epochs)
+        # Resumed: skip the batches already trained on, so the data order (and augmentation) continues as if
+        # the run had never stopped.
+        data = data.skip(finished_epochs(backup_dir) * steps)
+        first = [backup_callback(backup_dir)]  # first: weights are restored before anything else runs
+    else:
+        snapshots = PredictionSnapshots(shown.ids, shown.images, snapshot_every, snapshot_epochs)
     start = time.perf_counter()
     history = model.fit(data, epochs=epochs, steps_per_epoch=steps, validation_data=validation,
-                        callbacks=[snapshots, *extra, *callbacks], shuffle=False, verbose=0)
+                        callbacks=[*first, snapshots, *extra, *callbacks], shuffle=False, verbose=0)
     seconds = time.perf_counter() - start
+    history = history.history
+    if backup_dir is not None:
+        history = snapshots.history
+        snapshots.finish()
     config = {"preset": preset.to_dict(), "epochs": epochs, "seed": seed, "steps_per_epoch": steps,
               "record_root": None if record.root is None else record.root.name, "size": list(record.size),
-              "train_seconds": round(seconds, 3), "parameters": model.count_params()}
+              "train_seconds": round(seconds, 3), "parameters": model.count_params(),
+              "replicas": replicas(strategy), "global_batch_size": batch, "records": split_records(split)}
     config = json.loads(json.dumps(config))  # JSON types now, so a saved and reloaded config compares equal
     return TrainingResult(
-        {k: [float(v) for v in values] for k, values in history.history.items()},
+        {k: [float(v) for v in values] for k, values in history.items()},
         Snapshots(np.array(snapshots.epochs, dtype=int), shown.ids, to_uint8(shown.images),
                   to_uint8(shown.masks[..., 0]), snapshots.stacked()),
         split, config, model)
