@@ -8,7 +8,6 @@ from PIL import Image
 
 from cae_tutorial.data import (DataError, Split, check_size, embedded_record_path, load_frames, load_record,
                                read_mask, seed_split, split_by_ids)
-from cae_tutorial.synthetic import DANCE_SIZE, make_dance_clip
 
 
 def write_record(root, ids=("7_00001", "7_00002"), size=(16, 8), mask_mode="L"):
@@ -34,23 +33,6 @@ def test_embedded_record_loads_like_any_record():
     assert list(record.ids) == sorted(record.ids)
     # Like record 136, the person covers a minority of the pixels.
     assert 0.05 < record.masks.mean() < 0.25
-
-
-def test_committed_embedded_record_equals_generator_output():
-    root = embedded_record_path()
-    clip = make_dance_clip()
-    assert sorted(p.stem for p in (root / "images").glob("*.png")) == sorted(clip)
-    for frame_id, (image, mask) in clip.items():
-        assert image.shape == (*DANCE_SIZE, 3)
-        assert np.array_equal(np.asarray(Image.open(root / "images" / f"{frame_id}.png")), image), frame_id
-        assert np.array_equal(np.asarray(Image.open(root / "masks" / f"{frame_id}.png")), mask), frame_id
-
-
-def test_generator_is_deterministic_and_poses_differ():
-    a, b = make_dance_clip(seed=3, n_frames=2, size=(96, 56)), make_dance_clip(seed=3, n_frames=2, size=(96, 56))
-    (ia, ma), (ib, mb) = list(a.values())
-    assert np.array_equal(ia, list(b.values())[0][0])
-    assert not np.array_equal(ma, mb), "each frame has its own pose"
 
 
 def test_native_size_and_mask_formats(tmp_path):
