@@ -26,8 +26,16 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, help="epochs (default: the preset's)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     train.add_argument("--train-ids", nargs="+", help="frame ids to train on (default: the seed's 00090, 00210, 00420)")
+    train.add_argument("--split", choices=["ids", "records"], default="ids",
+                       help="ids: by frame (--train-ids or the seed's); records: hold out whole records (dancers)")
+    train.add_argument("--holdout", type=float, default=0.2, help="share of records held out by --split records")
+    train.add_argument("--stream", action="store_true",
+                       help="read frames from their files as training goes (the full dataset), not all in memory")
+    train.add_argument("--devices", default="all", help="GPUs to train on: all (default, visible ones) or a number")
+    train.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                       help="continue an interrupted run in RUN_DIR from its last finished epoch (same options)")
     _size_arguments(train)
-    train.add_argument("--output", type=Path, required=True, help="folder for model.keras and the saved run")
+    train.add_argument("--output", type=Path, help="folder for model.keras and the saved run")
 
     predict = commands.add_parser("predict", help="predict masks of frames with a saved model")
     predict.add_argument("--model", type=Path, required=True, help="a model.keras file (or the folder holding it)")
@@ -50,23 +58,58 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+TRAIN_OPTIONS = ("data_dir", "record", "preset", "epochs", "seed", "train_ids", "split", "holdout", "stream",
+                 "devices", "height", "width")
+
+
+def _train_options(args) -> argparse.Namespace:
+    """The run's options: those given, or with --resume those saved in RUN_DIR/train-options.json."""
+    import json
+
+    if args.resume is None:
+        if args.output is None:
+            raise FileNotFoundError("give --output DIR for the run (or --resume RUN_DIR to continue one)")
+        args.output.mkdir(parents=True, exist_ok=True)
+        saved = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k in TRAIN_OPTIONS}
+        (args.output / "train-options.json").write_text(json.dumps(saved, indent=1))
+        return args
+    options = args.resume / "train-options.json"
+    if not options.is_file():
+        raise FileNotFoundError(f"{options} is missing: --resume takes a folder written by `cae-tutorial train "
+                                "--output`, interrupted before it finished")
+    saved = json.loads(options.read_text())
+    saved["data_dir"] = None if saved["data_dir"] is None else Path(saved["data_dir"])
+    return argparse.Namespace(**{**vars(args), **saved, "output": args.resume})
+
+
 def run_train(args) -> int:
-    """`cae-tutorial train`: load, split, build, fit, save, print held-out metrics."""
+    """`cae-tutorial train`: load, split, build, fit, save, print held-out metrics (backed up each epoch)."""
     from cae_tutorial.data import load_record, seed_split, split_by_ids
+    from cae_tutorial.distribute import choose_strategy
+    from cae_tutorial.pipeline import list_record_files, split_by_records
     from cae_tutorial.presets import get_preset
     from cae_tutorial.training import build_model, train
 
+    args = _train_options(args)
     changes = {k: v for k, v in (("height", args.height), ("width", args.width), ("epochs", args.epochs))
                if v is not None}
     preset = get_preset(args.preset, **changes)
-    record = load_record(args.data_dir, args.record, size=preset.size)
-    split = split_by_ids(record, args.train_ids) if args.train_ids else seed_split(record)
-    print(f"{record}; training on {list(split.train_ids)}, holding out {len(split.heldout_ids)} frames")
-    result = train(build_model(preset, args.seed), record, split, preset, seed=args.seed)
+    record = (list_record_files if args.stream else load_record)(args.data_dir, args.record, size=preset.size)
+    if args.split == "records":
+        split = split_by_records(record, args.holdout, args.seed)
+    else:
+        split = split_by_ids(record, args.train_ids) if args.train_ids else seed_split(record)
+    strategy = choose_strategy(args.devices)
+    print(f"{record}; training on {len(split.train_ids)} frames, holding out {len(split.heldout_ids)}; "
+          f"{strategy.num_replicas_in_sync} device(s)" + (f"; resuming {args.output}" if args.resume else ""))
+    with strategy.scope():
+        model = build_model(preset, args.seed)
+    result = train(model, record, split, preset, seed=args.seed, strategy=strategy,
+                   backup_dir=args.output / "backup")
     result.save(args.output)
     print(f"saved {args.output / 'model.keras'} and the run ({result.config['train_seconds']:.1f} s of training)")
     if split.heldout_ids:
-        table = result.evaluate(record)
+        table = result.evaluate(record.load(split.heldout_ids) if args.stream else record)
         print("held-out metrics:")
         print(table)
     return 0
@@ -119,7 +162,7 @@ def main(argv=None) -> int:
 
     try:
         return {"train": run_train, "predict": run_predict, "course": run_course}[args.command](args)
-    except (DataError, FileNotFoundError, KeyError, TypeError) as error:
+    except (DataError, FileNotFoundError, KeyError, TypeError, ValueError) as error:
         print(f"cae-tutorial {args.command}: error: {error}", file=sys.stderr)
         return 2
 
