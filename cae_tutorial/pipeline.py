@@ -160,30 +160,45 @@ def decode_mask(mask_path, size: tuple[int, int]):
     return tf.cast(person, tf.uint8)
 
 
-def _cache(data: tf.data.Dataset, files: RecordFiles, cache, budget: int) -> tuple[tf.data.Dataset, str]:
-    """Cache decoded frames: in memory when they fit the budget, else in the file given, else not at all."""
+#: Shuffle buffer (frames) of a set cached in a file: bounded so that memory stays flat.
+FILE_CACHE_SHUFFLE = 256
+
+
+def _cache_mode(files: RecordFiles, cache, budget: int) -> str:
+    """'memory', 'file' or 'none': where decoded frames go (in memory only if they fit the budget twice over)."""
     if cache in (None, False, "none"):
-        return data, "none"
-    if cache == "memory" or (cache == "auto" and files.decoded_bytes() <= budget):
-        return data.cache(), "memory"
+        return "none"
+    if cache == "memory":
+        return "memory"
     if cache == "auto":
-        return data, "none"
-    Path(cache).parent.mkdir(parents=True, exist_ok=True)
-    return data.cache(str(cache)), f"file {cache}"
+        # Twice: the cache, and the shuffle buffer that draws from it.
+        return "memory" if 2 * files.decoded_bytes() <= budget else "none"
+    return "file"
 
 
 def decoded_dataset(files: RecordFiles, cache="auto", cache_budget: int = CACHE_BUDGET_BYTES,
-                    parallel: int | None = None) -> tf.data.Dataset:
-    """(image float32 [0, 1], mask float32 {0, 1}) per frame, in the listing's order, decoded in parallel.
+                    parallel: int | None = None, shuffle_seed: int | None = None) -> tf.data.Dataset:
+    """(image float32 [0, 1], mask float32 {0, 1}) per frame, decoded in parallel, in order or shuffled each pass.
 
     cache: "auto" (memory when the decoded frames fit cache_budget bytes, else none), "memory", None,
     or a file path (tf.data's cache file, for sets larger than memory that are read several times).
+    Uncached, the file names are shuffled before decoding, so memory does not grow with the number of frames.
     """
     parallel = tf.data.AUTOTUNE if parallel is None else parallel
-    paths = tf.data.Dataset.from_tensor_slices((list(files.image_paths), list(files.mask_paths)))
-    data = paths.map(lambda i, m: (decode_frame(i, files.size), decode_mask(m, files.size)),
-                     num_parallel_calls=parallel, deterministic=True)
-    data, _ = _cache(data, files, cache, cache_budget)
+    mode = _cache_mode(files, cache, cache_budget)
+    data = tf.data.Dataset.from_tensor_slices((list(files.image_paths), list(files.mask_paths)))
+    if shuffle_seed is not None and mode == "none":
+        data = data.shuffle(len(files), seed=shuffle_seed, reshuffle_each_iteration=True)
+    data = data.map(lambda i, m: (decode_frame(i, files.size), decode_mask(m, files.size)),
+                    num_parallel_calls=parallel, deterministic=True)
+    if mode == "memory":
+        data = data.cache()
+    elif mode == "file":
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        data = data.cache(str(cache))
+    if shuffle_seed is not None and mode != "none":
+        buffer = len(files) if mode == "memory" else min(len(files), FILE_CACHE_SHUFFLE)
+        data = data.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=True)  # uint8 frames
     return data.map(lambda i, m: (tf.cast(i, tf.float32) / 255.0, tf.cast(m, tf.float32)))
 
 
@@ -194,12 +209,10 @@ def streaming_dataset(files: RecordFiles, preset: Preset, seed: int = 0, cache="
 
     batch_size: the global batch (default: the preset's); training=False gives the frames in order, unaugmented.
     """
-    data = decoded_dataset(files, cache, cache_budget)
     batch_size = batch_size or preset.batch_size
     if not training:
-        return data.batch(batch_size).prefetch(2)
-    # Shuffle file order (a buffer of all ids is only strings' worth of memory before decoding when uncached).
-    data = data.shuffle(min(len(files), 4096), seed=seed, reshuffle_each_iteration=True)
+        return decoded_dataset(files, cache, cache_budget).batch(batch_size).prefetch(2)
+    data = decoded_dataset(files, cache, cache_budget, shuffle_seed=seed)
     if preset.augment:
         data = data.map(functools.partial(augment_pair, seed_layers=_geometry_layers(seed)), num_parallel_calls=1,
                         deterministic=True)

@@ -83,11 +83,15 @@ def test_cache_in_memory_only_when_it_fits(tmp_path):
         assert np.array_equal(images, reference[0]) and np.array_equal(masks, reference[1])
     assert any(p.name.startswith("frames.cache") for p in tmp_path.iterdir()), "a cache file was written"
     assert files.decoded_bytes() == 10 * 64 * 32 * 4
-    # Over the budget, "auto" does not cache: the second pass reads the files again (removed -> error).
-    from cae_tutorial.pipeline import _cache
+    # "auto" caches in memory only when the decoded frames fit the budget twice (cache + shuffle buffer).
+    from cae_tutorial.pipeline import _cache_mode
 
-    assert _cache(None, files, "auto", budget=files.decoded_bytes() - 1)[1] == "none"
-    assert _cache(decoded_dataset(files), files, "auto", budget=files.decoded_bytes())[1] == "memory"
+    assert _cache_mode(files, "auto", budget=2 * files.decoded_bytes()) == "memory"
+    assert _cache_mode(files, "auto", budget=2 * files.decoded_bytes() - 1) == "none"
+    assert _cache_mode(files, str(tmp_path / "x"), budget=0) == "file"
+    for cache in (None, "memory", str(tmp_path / "shuffled.cache")):  # every mode shuffles the same frames
+        shuffled = list(decoded_dataset(files, cache=cache, shuffle_seed=0).as_numpy_iterator())
+        assert sorted(float(p[0].sum()) for p in shuffled) == pytest.approx(sorted(reference[0].sum((1, 2, 3))))
 
 
 def test_streaming_batches_are_augmented_like_the_in_memory_ones():
@@ -262,3 +266,22 @@ def test_cli_frame_split_still_works_with_devices(tmp_path):
                  "--train-ids", *record.ids[:2], "--output", str(tmp_path / "r")]) == 0
     assert TrainingResult.load(tmp_path / "r", load_model=False).split == split_by_ids(record, record.ids[:2])
     assert main(["train", "--epochs", "1", "--devices", "4", "--output", str(tmp_path / "x")]) == 2
+
+
+@pytest.mark.notebooks
+def test_full_dataset_notebook_records_its_numbers(tmp_path):
+    """Notebook 07 headless at tiny sizes (4 dancers of 3 frames): the split, the scores and the pixel check."""
+    from cae_tutorial.course import FAST, notebooks_dir, run_notebook
+
+    parameters = {**FAST, "N_RECORDS": 4, "FRAMES_PER_RECORD": 3, "GENERATED_HEIGHT": 128, "GENERATED_WIDTH": 72,
+                  "HOLDOUT": 0.25}
+    results = run_notebook(notebooks_dir() / "07_full_dataset.ipynb", tmp_path, parameters)
+    assert (tmp_path / "07_full_dataset.ipynb").is_file()
+    assert (results["records"], results["frames"], results["epochs"], results["replicas"]) == (4, 12, 3, 1)
+    assert len(results["train_records"]) == 3 and len(results["heldout_records"]) == 1
+    assert not set(results["train_records"]) & set(results["heldout_records"])
+    # 3 training dancers of 3 frames, their last frames held out: 6 to train on, 3 seen and 3 unseen held out.
+    assert (results["train_frames"], results["seen_heldout_frames"], results["unseen_heldout_frames"]) == (6, 3, 3)
+    assert 0 <= results["seen_heldout_iou"] <= 1 and 0 <= results["unseen_heldout_iou"] <= 1
+    assert results["heldout_iou"] == results["unseen_heldout_iou"]
+    assert results["pixel_difference"] <= 1.01 and results["mask_difference"] < 0.01
