@@ -61,9 +61,11 @@ def make_frames(folder: Path, count: int) -> Path:
         (out / kind).mkdir(parents=True, exist_ok=True)
     for i in range(count):
         name = names[i % len(names)]
-        copy = f"{1000 + i // len(names)}{name[3:]}"  # 201_00060.png -> 1000_00060.png, 1001_00060.png, ...
+        copy = f"{1000 + i // len(names)}_{i % len(names):05d}.png"  # a distinct file name for every frame
         for kind in ("images", "masks"):
             shutil.copyfile(pool / kind / name, out / kind / copy)
+    if len(list((out / "images").iterdir())) != count:
+        raise RuntimeError(f"wrote {len(list((out / 'images').iterdir()))} frames instead of {count}")
     return out
 
 
@@ -75,6 +77,7 @@ def measure_input(folder: str, count: int, mode: str, size: tuple[int, int]) -> 
     preset = get_preset("cpu", height=size[0], width=size[1])
     files = list_record_files(folder, size=size)
     files = files.subset(files.ids[:count])
+    assert len(files) == count, f"{len(files)} frames listed, {count} wanted"
     start = time.perf_counter()
     if mode == "in-memory":
         record = files.load()
