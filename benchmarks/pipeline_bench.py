@@ -71,7 +71,11 @@ def make_frames(folder: Path, count: int) -> Path:
 
 def measure_input(folder: str, count: int, mode: str, size: tuple[int, int]) -> dict:
     """Frames per second of training input over max(count, 300) frames (after one batch), and peak memory."""
-    from cae_tutorial.pipeline import list_record_files, streaming_dataset, training_dataset
+    from cae_tutorial.pipeline import (
+        list_record_files,
+        streaming_dataset,
+        training_dataset,
+    )
     from cae_tutorial.presets import get_preset
 
     preset = get_preset("cpu", height=size[0], width=size[1])
@@ -128,8 +132,8 @@ def measure_step(size: tuple[int, int], steps: int = 12) -> dict:
 
 def in_fresh_process(*arguments) -> dict:
     """Run this script's `--worker` in a new Python process and return its JSON line."""
-    done = subprocess.run([sys.executable, __file__, "--worker", *map(str, arguments)], capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+    done = subprocess.run([sys.executable, __file__, "--worker", *map(str, arguments)], check=False,
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
     if done.returncode:
         raise RuntimeError(f"worker {arguments} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

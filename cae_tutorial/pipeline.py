@@ -20,8 +20,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cae_tutorial.data import (DataError, Record, Split, _list_frames, check_size, embedded_record_path,
-                               read_pair)
+from cae_tutorial.data import (
+    DataError,
+    Record,
+    Split,
+    _list_frames,
+    check_size,
+    embedded_record_path,
+    read_pair,
+)
 from cae_tutorial.presets import Preset
 
 
@@ -89,7 +96,7 @@ class RecordFiles:
             raise DataError(f"frame ids {missing[:10]} are not in these files; ids look like {list(self.ids[:3])}")
         return [positions[frame_id] for frame_id in frame_ids]
 
-    def subset(self, frame_ids) -> "RecordFiles":
+    def subset(self, frame_ids) -> RecordFiles:
         """The listing of the given frames only, in the given order."""
         take = self.index(frame_ids)
         return RecordFiles(tuple(frame_ids), tuple(self.image_paths[i] for i in take),

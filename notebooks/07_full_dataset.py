@@ -49,8 +49,14 @@ import numpy as np
 
 from cae_tutorial.data import Split
 from cae_tutorial.distribute import choose_strategy, global_batch_size
-from cae_tutorial.pipeline import (decoded_dataset, list_record_files, record_of, split_by_records,
-                                   split_records, streaming_dataset)
+from cae_tutorial.pipeline import (
+    decoded_dataset,
+    list_record_files,
+    record_of,
+    split_by_records,
+    split_records,
+    streaming_dataset,
+)
 from cae_tutorial.presets import get_preset
 from cae_tutorial.synthetic import write_dataset
 from cae_tutorial.training import build_model, train
