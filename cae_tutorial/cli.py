@@ -86,8 +86,24 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=_positive_int, help="epochs (default: the preset's)")
     train.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     train.add_argument("--train-ids", nargs="+", help="frame ids to train on (default: the seed's 00090, 00210, 00420)")
+    train.add_argument("--split", choices=["ids", "records"], default="ids",
+                       help="ids: by frame (--train-ids or the seed's); records: hold out whole records (dancers)")
+    train.add_argument("--holdout", type=float, default=0.2, help="share of records held out by --split records")
+    train.add_argument("--stream", action="store_true",
+                       help="read frames from their files as training goes (the full dataset), not all in memory")
+    train.add_argument("--devices", default="all", help="GPUs to train on: all (default, visible ones) or a number")
+    train.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                       help="continue an interrupted run in RUN_DIR from its last finished epoch (same options)")
     _size_arguments(train)
-    train.add_argument("--output", type=Path, required=True,
+    train.add_argument("--split", choices=["ids", "records"], default="ids",
+                       help="ids: by frame (--train-ids or the seed's); records: hold out whole records (dancers)")
+    train.add_argument("--holdout", type=float, default=0.2, help="share of records held out by --split records")
+    train.add_argument("--stream", action="store_true",
+                       help="read frames from their files as training goes (the full dataset), not all in memory")
+    train.add_argument("--devices", default="all", help="GPUs to train on: all (default, visible ones) or a number")
+    train.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                       help="continue the interrupted run whose --output was RUN_DIR, from its last finished epoch")
+    train.add_argument("--output", type=Path,
                        help="new (or empty) folder for model.keras and the saved run, written whole at the end")
     train.add_argument("--overwrite", action="store_true", help="replace an earlier run saved in --output")
     train.add_argument("--tensorboard", type=Path, metavar="DIR",
@@ -153,6 +169,44 @@ def _check_data(data: str | None) -> None:
                          f"({', '.join(known_names())}); pass the folder that holds images/ and masks/")
 
 
+#: The options a resumed run reuses, saved in its work folder when it starts.
+TRAIN_OPTIONS = ("data", "record", "preset", "epochs", "seed", "train_ids", "split", "holdout", "stream",
+                 "devices", "height", "width", "output", "overwrite", "tensorboard")
+
+
+def work_folder(output: Path) -> Path:
+    """Where a run in progress keeps its options and per-epoch backup: a hidden sibling of its --output."""
+    return output.parent / f".{output.name}.in-progress"
+
+
+def _train_options(args) -> argparse.Namespace:
+    """The run's options: those given, or with --resume those saved when the interrupted run started."""
+    import json
+
+    if args.resume is None:
+        if args.output is None:
+            raise UsageError("give --output DIR for the run (or --resume RUN_DIR to continue an interrupted one)")
+        return args
+    options = work_folder(args.resume) / "train-options.json"
+    if not options.is_file():
+        raise UsageError(f"--resume {args.resume}: no interrupted run to continue ({options} is missing); "
+                         "--resume takes the --output of a `cae-tutorial train` that was stopped before it finished")
+    saved = json.loads(options.read_text())
+    saved = {k: Path(v) if k in ("output", "tensorboard") and v is not None else v for k, v in saved.items()}
+    return argparse.Namespace(**{**vars(args), **saved, "resume": args.resume})
+
+
+def _save_train_options(args) -> Path:
+    """Start (or reuse) the run's work folder and save its options there, so --resume can continue it."""
+    import json
+
+    work = work_folder(args.output)
+    work.mkdir(parents=True, exist_ok=True)
+    saved = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k in TRAIN_OPTIONS}
+    (work / "train-options.json").write_text(json.dumps(saved, indent=1))
+    return work
+
+
 def _check_train_options(args) -> None:
     """Everything about train's options that can be checked before loading data or building a model."""
     from cae_tutorial.folders import check_run_folder
@@ -161,40 +215,61 @@ def _check_train_options(args) -> None:
         repeated = sorted({i for i in args.train_ids if args.train_ids.count(i) > 1})
         if repeated:
             raise UsageError(f"--train-ids names {', '.join(repeated)} more than once; name each frame once")
+    if not 0 < args.holdout < 1:
+        raise UsageError(f"--holdout {args.holdout} must be a share between 0 and 1, e.g. 0.2")
     _check_data(args.data)
     check_run_folder(args.output, args.overwrite, flag="--overwrite")
 
 
 def run_train(args) -> int:
-    """`cae-tutorial train`: check options, load, split, build, fit, save, print held-out metrics."""
+    """`cae-tutorial train`: check options, load, split, build, fit (backed up each epoch), save, print scores."""
+    import shutil
+
+    args = _train_options(args)
     _check_train_options(args)
     from cae_tutorial.data import load_record, seed_split, split_by_ids
     from cae_tutorial.datasets import resolve_data
+    from cae_tutorial.pipeline import list_record_files, split_by_records
     from cae_tutorial.presets import get_preset
 
     changes = {k: v for k, v in (("height", args.height), ("width", args.width), ("epochs", args.epochs))
                if v is not None}
     preset = get_preset(args.preset, **changes)
-    record = load_record(resolve_data(args.data, args.record), args.record, size=preset.size)
-    split = split_by_ids(record, args.train_ids) if args.train_ids else seed_split(record)
-    from cae_tutorial.training import build_model, train  # TensorFlow only once the data is known to be good
+    folder = resolve_data(args.data, args.record)
+    record = (list_record_files if args.stream else load_record)(folder, args.record, size=preset.size)
+    if args.split == "records":
+        split = split_by_records(record, args.holdout, args.seed)
+    else:
+        split = split_by_ids(record, args.train_ids) if args.train_ids else seed_split(record)
+    from cae_tutorial.distribute import (
+        choose_strategy,  # TensorFlow only once the data is known to be good
+    )
+    from cae_tutorial.training import build_model, train
 
+    strategy = choose_strategy(args.devices)
     print(record)
     if split.heldout_ids:
         count = len(split.heldout_ids)
-        print(f"training on {list(split.train_ids)}, holding out {count} frame{'s' if count > 1 else ''}")
+        print(f"training on {len(split.train_ids)} frames {list(split.train_ids)[:6]}"
+              f"{' ...' if len(split.train_ids) > 6 else ''}, holding out {count} frame{'s' if count > 1 else ''}; "
+              f"{strategy.num_replicas_in_sync} device(s)" + (f"; resuming {args.output}" if args.resume else ""))
     else:
         print(f"training on every frame ({len(split.train_ids)}): none is held out, so there are no held-out "
               "scores; name fewer --train-ids to hold some out")
-    args.interrupted_note = f"nothing was saved to {args.output}" + (
-        " (the earlier run there is unchanged)" if args.output.is_dir() and any(args.output.iterdir()) else "")
-    result = train(build_model(preset, args.seed), record, split, preset, seed=args.seed,
+    work = _save_train_options(args)
+    args.interrupted_note = (f"nothing was saved to {args.output}; the epochs done are backed up: continue with "
+                             f"`cae-tutorial train --resume {args.output}`")
+    with strategy.scope():
+        model = build_model(preset, args.seed)
+    result = train(model, record, split, preset, seed=args.seed, strategy=strategy, backup_dir=work / "backup",
                    tensorboard=args.tensorboard)
     result.save(args.output, overwrite=args.overwrite)
+    shutil.rmtree(work, ignore_errors=True)
     print(f"saved {args.output / 'model.keras'} and the run ({result.config['train_seconds']:.1f} s of training)")
     if args.tensorboard:
         print(f"TensorBoard logs in {args.tensorboard}: tensorboard --logdir {args.tensorboard}")
     if split.heldout_ids:
+        record = record.load(split.heldout_ids) if args.stream else record
         print("held-out metrics:")
         print(result.evaluate(record))
     return 0
@@ -263,7 +338,12 @@ def run_predict(args) -> int:
     from PIL import Image
 
     from cae_tutorial.callbacks import to_uint8
-    from cae_tutorial.data import check_size, read_frames, read_image, resize_probabilities
+    from cae_tutorial.data import (
+        check_size,
+        read_frames,
+        read_image,
+        resize_probabilities,
+    )
     from cae_tutorial.plots import overlay
     from cae_tutorial.training import predict
 
@@ -288,8 +368,8 @@ def run_predict(args) -> int:
 
 def run_course(args) -> int:
     """`cae-tutorial course`: every notebook in order, a final table, non-zero exit if one failed."""
-    from cae_tutorial.course import course_parameters, run_course as run
-
+    from cae_tutorial.course import course_parameters
+    from cae_tutorial.course import run_course as run
     from cae_tutorial.datasets import resolve_data
 
     if args.data is not None:

@@ -3,16 +3,32 @@
 The course's small records live in memory (``training_dataset``); frames are
 shuffled each pass and, when the preset says so, flipped, shifted, zoomed and
 colour-jittered, frame and mask together.
+
+The full dataset streams from its files (``list_record_files`` -> ``RecordFiles`` ->
+``streaming_dataset``): the files are listed once, decoded and resized in parallel by
+TensorFlow, cached in memory only when the decoded frames fit a budget, then augmented
+the same way. ``split_by_records`` holds out whole records (one dancer's video each).
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from cae_tutorial.data import (
+    DataError,
+    Record,
+    Split,
+    _list_frames,
+    check_size,
+    embedded_record_path,
+    read_pair,
+)
 from cae_tutorial.presets import Preset
 
 
@@ -29,17 +45,215 @@ def augment_pair(image, mask, seed_layers):
     return tf.clip_by_value(image, 0.0, 1.0), mask
 
 
-def training_dataset(images: np.ndarray, masks: np.ndarray, preset: Preset, seed: int = 0) -> tf.data.Dataset:
-    """Batches of training pairs: the frames stay in memory, shuffled each pass, augmented if the preset says so."""
+def training_dataset(images: np.ndarray, masks: np.ndarray, preset: Preset, seed: int = 0,
+                     batch_size: int | None = None) -> tf.data.Dataset:
+    """Batches of training pairs: the frames stay in memory, shuffled each pass, augmented if the preset says so.
+
+    batch_size: the global batch (default: the preset's; several devices split it, see distribute.py).
+    """
     data = tf.data.Dataset.from_tensor_slices((images, masks))
     data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     if preset.augment:
-        geometry = [keras.layers.RandomFlip("horizontal", seed=seed),
-                    keras.layers.RandomTranslation(0.06, 0.06, fill_mode="reflect", seed=seed + 1),
-                    keras.layers.RandomZoom((-0.12, 0.12), fill_mode="reflect", seed=seed + 2)]
-        data = data.map(functools.partial(augment_pair, seed_layers=geometry), num_parallel_calls=1,
+        data = data.map(functools.partial(augment_pair, seed_layers=_geometry_layers(seed)), num_parallel_calls=1,
                         deterministic=True)
-    data = data.batch(preset.batch_size)
+    data = data.batch(batch_size or preset.batch_size)
     if preset.steps_per_epoch:
         data = data.repeat()
     return data.prefetch(2)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Streaming from files: the full dataset never sits in memory as float32.
+# ---------------------------------------------------------------------------------------------------------------
+
+#: Decoded frames (uint8 image + mask, 4 bytes a pixel) are cached in memory up to this many bytes by default.
+CACHE_BUDGET_BYTES = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class RecordFiles:
+    """Frames of one or several records listed by file (ids, image and mask paths), with no pixels loaded."""
+
+    ids: tuple[str, ...]
+    image_paths: tuple[str, ...]
+    mask_paths: tuple[str, ...]
+    size: tuple[int, int]
+    root: Path | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def records(self) -> tuple[str, ...]:
+        """The record prefixes present, sorted (one record = one dancer's video)."""
+        return tuple(sorted({record_of(i) for i in self.ids}))
+
+    def index(self, frame_ids) -> list[int]:
+        """Positions of the given frame ids, with an error naming any unknown id."""
+        positions = {frame_id: i for i, frame_id in enumerate(self.ids)}
+        missing = [frame_id for frame_id in frame_ids if frame_id not in positions]
+        if missing:
+            raise DataError(f"frame ids {missing[:10]} are not in these files; ids look like {list(self.ids[:3])}")
+        return [positions[frame_id] for frame_id in frame_ids]
+
+    def subset(self, frame_ids) -> RecordFiles:
+        """The listing of the given frames only, in the given order."""
+        take = self.index(frame_ids)
+        return RecordFiles(tuple(frame_ids), tuple(self.image_paths[i] for i in take),
+                           tuple(self.mask_paths[i] for i in take), self.size, self.root)
+
+    def load(self, frame_ids=None) -> Record:
+        """The given frames (default: all) read into memory as a Record, exactly as load_record reads them."""
+        part = self if frame_ids is None else self.subset(frame_ids)
+        pairs = [read_pair(Path(i), Path(m), part.size) for i, m in zip(part.image_paths, part.mask_paths)]
+        if not pairs:
+            return Record((), np.zeros((0, *part.size, 3), np.float32), np.zeros((0, *part.size, 1), np.float32),
+                          part.root)
+        return Record(part.ids, np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]), part.root)
+
+    def decoded_bytes(self) -> int:
+        """Bytes the decoded, resized frames take as uint8 (3 image channels + 1 mask channel)."""
+        return len(self) * self.size[0] * self.size[1] * 4
+
+    def __repr__(self) -> str:
+        return (f"RecordFiles({len(self)} frames of {len(self.records)} records, read at "
+                f"{self.size[0]} x {self.size[1]})")
+
+
+def record_of(frame_id: str) -> str:
+    """The record prefix of a frame id: '136_00090' -> '136'."""
+    return frame_id.split("_", 1)[0]
+
+
+def list_record_files(root: str | Path | None = None, record: str | None = None,
+                      size: tuple[int, int] = (256, 128)) -> RecordFiles:
+    """List a Kaggle-layout folder's paired frames (every record, or one prefix) once; no pixel is read."""
+    root = embedded_record_path() if root is None else Path(root)
+    size = check_size(size)
+    if not root.is_dir():
+        raise DataError(f"data folder {root} does not exist; pass the folder that holds images/ and masks/")
+    for folder in (root / "images", root / "masks"):
+        if not folder.is_dir():
+            raise DataError(f"{folder} is missing; a record folder needs images/ and masks/ with the same file names")
+    images, masks = _list_frames(root / "images", record), _list_frames(root / "masks", record)
+    if not images:
+        raise DataError(f"no frames for record {record!r} in {root / 'images'}; pass an existing record prefix")
+    unpaired = sorted(str(images.get(i) or masks.get(i)) for i in images.keys() ^ masks.keys())
+    if unpaired:
+        raise DataError(f"unpaired files (an image without its mask, or a mask without its image): "
+                        f"{', '.join(unpaired[:10])}; add the missing partner or remove the file")
+    ids = tuple(sorted(images))
+    return RecordFiles(ids, tuple(str(images[i]) for i in ids), tuple(str(masks[i]) for i in ids), size, root)
+
+
+def decode_frame(image_path, size: tuple[int, int]):
+    """Read, decode and resize one frame in TensorFlow: uint8 (H, W, 3), bilinear as PIL (antialiased), rounded."""
+    image = tf.io.decode_image(tf.io.read_file(image_path), channels=3, expand_animations=False)
+    resized = tf.image.resize(tf.cast(image, tf.float32), size, method="bilinear", antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
+
+
+def decode_mask(mask_path, size: tuple[int, int]):
+    """Read one mask in TensorFlow: uint8 (H, W, 1) in {0, 1}; any nonzero colour channel (alpha ignored) is person."""
+    values = tf.io.decode_image(tf.io.read_file(mask_path), channels=0, expand_animations=False)
+    channels = tf.shape(values)[-1]
+    # RGB(A) -> the three colours, grey(+alpha) -> the grey: as data._mask_array does with PIL.
+    values = tf.cond(channels >= 3, lambda: values[..., :3], lambda: values[..., :1])
+    person = tf.cast(tf.reduce_max(values, axis=-1, keepdims=True) > 0, tf.float32)
+    if_resized = tf.image.resize(person, size, method="bilinear", antialias=True)
+    # Smooth coverage then threshold at one half, unless the mask already has the size (as PIL does).
+    same = tf.reduce_all(tf.equal(tf.shape(person)[:2], tf.constant(size)))
+    person = tf.cond(same, lambda: person, lambda: tf.cast(if_resized >= 0.5, tf.float32))
+    return tf.cast(person, tf.uint8)
+
+
+#: Shuffle buffer (frames) of a set cached in a file: bounded so that memory stays flat.
+FILE_CACHE_SHUFFLE = 256
+
+
+def _cache_mode(files: RecordFiles, cache, budget: int) -> str:
+    """'memory', 'file' or 'none': where decoded frames go (in memory only if they fit the budget twice over)."""
+    if cache in (None, False, "none"):
+        return "none"
+    if cache == "memory":
+        return "memory"
+    if cache == "auto":
+        # Twice: the cache, and the shuffle buffer that draws from it.
+        return "memory" if 2 * files.decoded_bytes() <= budget else "none"
+    return "file"
+
+
+def decoded_dataset(files: RecordFiles, cache="auto", cache_budget: int = CACHE_BUDGET_BYTES,
+                    parallel: int | None = None, shuffle_seed: int | None = None) -> tf.data.Dataset:
+    """(image float32 [0, 1], mask float32 {0, 1}) per frame, decoded in parallel, in order or shuffled each pass.
+
+    cache: "auto" (memory when the decoded frames fit cache_budget bytes, else none), "memory", None,
+    or a file path (tf.data's cache file, for sets larger than memory that are read several times).
+    Uncached, the file names are shuffled before decoding, so memory does not grow with the number of frames.
+    """
+    parallel = tf.data.AUTOTUNE if parallel is None else parallel
+    mode = _cache_mode(files, cache, cache_budget)
+    data = tf.data.Dataset.from_tensor_slices((list(files.image_paths), list(files.mask_paths)))
+    if shuffle_seed is not None and mode == "none":
+        data = data.shuffle(len(files), seed=shuffle_seed, reshuffle_each_iteration=True)
+    data = data.map(lambda i, m: (decode_frame(i, files.size), decode_mask(m, files.size)),
+                    num_parallel_calls=parallel, deterministic=True)
+    if mode == "memory":
+        data = data.cache()
+    elif mode == "file":
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        data = data.cache(str(cache))
+    if shuffle_seed is not None and mode != "none":
+        buffer = len(files) if mode == "memory" else min(len(files), FILE_CACHE_SHUFFLE)
+        data = data.shuffle(buffer, seed=shuffle_seed, reshuffle_each_iteration=True)  # uint8 frames
+    return data.map(lambda i, m: (tf.cast(i, tf.float32) / 255.0, tf.cast(m, tf.float32)))
+
+
+def streaming_dataset(files: RecordFiles, preset: Preset, seed: int = 0, cache="auto",
+                      cache_budget: int = CACHE_BUDGET_BYTES, batch_size: int | None = None,
+                      training: bool = True) -> tf.data.Dataset:
+    """Batches read from files as training goes: shuffled and augmented as training_dataset does (training=True).
+
+    batch_size: the global batch (default: the preset's); training=False gives the frames in order, unaugmented.
+    """
+    batch_size = batch_size or preset.batch_size
+    if not training:
+        return decoded_dataset(files, cache, cache_budget).batch(batch_size).prefetch(2)
+    data = decoded_dataset(files, cache, cache_budget, shuffle_seed=seed)
+    if preset.augment:
+        data = data.map(functools.partial(augment_pair, seed_layers=_geometry_layers(seed)), num_parallel_calls=1,
+                        deterministic=True)
+    data = data.batch(batch_size)
+    if preset.steps_per_epoch:
+        data = data.repeat()
+    return data.prefetch(2)
+
+
+def _geometry_layers(seed: int) -> list:
+    """The flip / shift / zoom layers of the augmentation, seeded."""
+    return [keras.layers.RandomFlip("horizontal", seed=seed),
+            keras.layers.RandomTranslation(0.06, 0.06, fill_mode="reflect", seed=seed + 1),
+            keras.layers.RandomZoom((-0.12, 0.12), fill_mode="reflect", seed=seed + 2)]
+
+
+def split_by_records(record_or_ids, holdout: float = 0.2, seed: int = 0) -> Split:
+    """Hold out whole records (one dancer's video each): round(holdout x records) of them, drawn with the seed.
+
+    record_or_ids: a Record, a RecordFiles, or frame ids. At least one record trains and one is held out.
+    """
+    ids = tuple(getattr(record_or_ids, "ids", record_or_ids))
+    if not isinstance(holdout, (int, float)) or isinstance(holdout, bool) or not 0 < holdout < 1:
+        raise DataError(f"holdout={holdout!r}: give the share of records to hold out, between 0 and 1 (e.g. 0.2)")
+    records = sorted({record_of(i) for i in ids})
+    if len(records) < 2:
+        raise DataError(f"a split by record needs at least 2 records (prefixes before '_'), found {records}; "
+                        "add records or split by frame with split_by_ids")
+    count = min(len(records) - 1, max(1, round(holdout * len(records))))
+    held = set(np.random.default_rng(seed).choice(records, size=count, replace=False).tolist())
+    return Split(tuple(i for i in ids if record_of(i) not in held), tuple(i for i in ids if record_of(i) in held))
+
+
+def split_records(split: Split) -> dict[str, list[str]]:
+    """The record prefixes on each side of a split: {'train': [...], 'heldout': [...]}."""
+    return {"train": sorted({record_of(i) for i in split.train_ids}),
+            "heldout": sorted({record_of(i) for i in split.heldout_ids})}

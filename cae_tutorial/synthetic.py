@@ -14,7 +14,7 @@ another seed gives another dancer, room and palette.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np

@@ -22,14 +22,39 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cae_tutorial.callbacks import EpochProgress, PredictionSnapshots, TimeBudget, sigmoid, to_uint8  # noqa: F401
-from cae_tutorial.contract import check_input, check_output, loss_name, outputs_logits, resolve_from_logits
+from cae_tutorial.callbacks import (  # noqa: F401
+    EpochProgress,
+    PredictionSnapshots,
+    TimeBudget,
+    sigmoid,
+    to_uint8,
+)
+from cae_tutorial.contract import (
+    check_input,
+    check_output,
+    loss_name,
+    outputs_logits,
+    resolve_from_logits,
+)
 from cae_tutorial.data import DataError, Record, Split
+from cae_tutorial.distribute import global_batch_size, replicas
 from cae_tutorial.folders import write_whole
-from cae_tutorial.losses import dice_focal_loss, history_key, per_frame_metrics, training_metrics
+from cae_tutorial.losses import (
+    dice_focal_loss,
+    history_key,
+    per_frame_metrics,
+    training_metrics,
+)
 from cae_tutorial.model import build_cae
-from cae_tutorial.pipeline import augment_pair, training_dataset  # noqa: F401
+from cae_tutorial.pipeline import (  # noqa: F401
+    RecordFiles,
+    augment_pair,
+    split_records,
+    streaming_dataset,
+    training_dataset,
+)
 from cae_tutorial.presets import Preset, get_preset
+from cae_tutorial.resume import ResumableSnapshots, backup_callback, finished_epochs
 
 
 def build_model(preset: Preset | str = "cpu", seed: int | None = 0) -> keras.Model:
@@ -264,6 +289,8 @@ def check_split(record: Record, split: Split) -> None:
     if not split.train_ids:
         raise DataError("the training split is empty; name at least one frame id to train on")
     train_part, heldout_part = record.subset(split.train_ids), record.subset(split.heldout_ids)
+    if not isinstance(record, Record):  # frames streamed from files: their masks are read as training goes
+        return
     empty = train_part.empty_masks()
     if len(empty) == len(train_part):
         raise DataError(f"every training mask is all background ({list(empty)}): the model could only learn that "
@@ -280,10 +307,29 @@ def check_split(record: Record, split: Split) -> None:
                       "Dice are undefined (NaN, 'empty truth') and left out of means", stacklevel=3)
 
 
-def train(model: keras.Model, record: Record, split: Split, preset: Preset | str = "cpu", *, epochs: int | None = None,
-          seed: int = 0, loss=None, optimizer=None, metrics=None, from_logits: bool | None = None,
-          snapshot_frames=None, snapshot_every: int = 1, snapshot_epochs=None,
-          progress: bool = True, callbacks=(), tensorboard=None) -> TrainingResult:
+def _input_data(record, split: Split, preset: Preset, seed: int, batch: int, snapshot_frames, cache):
+    """Training batches (repeated), held-out batches and the shown frames (in memory), from a Record or files."""
+    if isinstance(record, RecordFiles):
+        data = streaming_dataset(record.subset(split.train_ids), preset, seed, cache, batch_size=batch)
+        validation = (streaming_dataset(record.subset(split.heldout_ids), preset, cache=cache, batch_size=4,
+                                        training=False) if split.heldout_ids else None)
+        wanted = snapshot_frames if snapshot_frames is not None else split.train_ids[:4] + split.heldout_ids[:4]
+        return data.repeat(), validation, record.load(tuple(wanted))
+    train_part, heldout_part = record.subset(split.train_ids), record.subset(split.heldout_ids)
+    data = training_dataset(train_part.images, train_part.masks, preset, seed, batch_size=batch)
+    # Our own small dataset: Keras' adapter for arrays adds an AUTOTUNE prefetch, slow to tear down on 2 cores.
+    validation = (tf.data.Dataset.from_tensor_slices((heldout_part.images, heldout_part.masks)).batch(4)
+                  if len(heldout_part) else None)
+    # Repeated, one pass after another: the same batches Keras would draw pass by pass, and skippable on resume.
+    return data.repeat(), validation, record.subset(tuple(snapshot_frames) if snapshot_frames is not None
+                                                    else record.ids)
+
+
+def train(model: keras.Model, record: Record | RecordFiles, split: Split, preset: Preset | str = "cpu", *,
+          epochs: int | None = None, seed: int = 0, loss=None, optimizer=None, metrics=None,
+          from_logits: bool | None = None, snapshot_frames=None, snapshot_every: int = 1, snapshot_epochs=None,
+          progress: bool = True, callbacks=(), tensorboard=None, strategy=None, backup_dir=None,
+          cache="auto") -> TrainingResult:
     """Train the model with model.fit on the split's training frames, scoring the held-out frames every epoch.
 
     Compile is yours, as in Keras: `loss`, `optimizer` and `metrics` given here win; else what you passed to
@@ -297,10 +343,15 @@ def train(model: keras.Model, record: Record, split: Split, preset: Preset | str
     The preset's batch_size is capped at the number of training frames (a warning says so); each pass over the
     training frames ends with a smaller batch when batch_size does not divide them.
 
-    snapshot_frames: ids to record predictions of (default: every frame of the record, training and held-out);
+    record: a Record in memory, or a RecordFiles listing streamed from its files (pipeline.streaming_dataset);
+    snapshot_frames: ids to record predictions of (default: every frame of a Record; for RecordFiles the first
+    4 training and 4 held-out frames, the only frames then held in memory);
     snapshot_every / snapshot_epochs: when to record them (default: every epoch, plus epoch 0 before training).
     Snapshots are probabilities, also for a model that outputs logits.
     tensorboard: a folder to log loss, metrics and the snapshots as images to (`tensorboard --logdir DIR`).
+    strategy: a tf.distribute strategy the model was built in (distribute.choose_strategy); the global batch is
+    the preset's batch x replicas; backup_dir: resume from / back up to this folder (resume.py);
+    cache: for RecordFiles, where decoded frames are cached ("auto", "memory", None or a file path).
     """
     preset = get_preset(preset)
     epochs = preset.epochs if epochs is None else epochs
@@ -311,38 +362,48 @@ def train(model: keras.Model, record: Record, split: Split, preset: Preset | str
     check_split(record, split)
     check_input(model, record.size)
     keras.utils.set_random_seed(seed)
-    train_part, heldout_part = record.subset(split.train_ids), record.subset(split.heldout_ids)
-    probe = train_part.images[:1]
-    check_output(model, probe)
-    if preset.batch_size > len(train_part):
-        warnings.warn(f"batch_size={preset.batch_size} but the split has {len(train_part)} training frames: every "
-                      f"batch holds those {len(train_part)}; set batch_size <= {len(train_part)} to say so",
+    batch = global_batch_size(preset, strategy)
+    if batch > len(split.train_ids):
+        warnings.warn(f"batch_size={batch} but the split has {len(split.train_ids)} training frames: every "
+                      f"batch holds those {len(split.train_ids)}; set batch_size <= {len(split.train_ids)} to say so",
                       UserWarning, stacklevel=2)
-    data = training_dataset(train_part.images, train_part.masks, preset, seed)
-    steps = preset.steps_per_epoch or math.ceil(len(train_part) / preset.batch_size)
-    compiled = compile_for_training(model, preset, steps, epochs, probe, loss=loss, optimizer=optimizer,
-                                    metrics=metrics, from_logits=from_logits)
-    shown = record.subset(tuple(snapshot_frames) if snapshot_frames is not None else record.ids)
-    snapshots = PredictionSnapshots(shown.ids, shown.images, snapshot_every, snapshot_epochs,
-                                    from_logits=compiled["from_logits"])
-    extra = [EpochProgress()] if progress else []
+    data, validation, shown = _input_data(record, split, preset, seed, batch, snapshot_frames, cache)
+    probe = shown.images[:1]
+    check_output(model, probe)
+    steps = preset.steps_per_epoch or math.ceil(len(split.train_ids) / batch)
+    with (strategy or tf.distribute.get_strategy()).scope():
+        compiled = compile_for_training(model, preset, steps, epochs, probe, loss=loss, optimizer=optimizer,
+                                        metrics=metrics, from_logits=from_logits)
+    extra, first = ([EpochProgress()] if progress else []), []
+    if backup_dir is not None:
+        snapshots = ResumableSnapshots(backup_dir, shown.ids, shown.images, snapshot_every, snapshot_epochs,
+                                       from_logits=compiled["from_logits"])
+        # Resumed: skip the batches already trained on, so the data order (and augmentation) continues as if
+        # the run had never stopped.
+        data = data.skip(finished_epochs(backup_dir) * steps)
+        first = [backup_callback(backup_dir)]  # first: weights are restored before anything else runs
+    else:
+        snapshots = PredictionSnapshots(shown.ids, shown.images, snapshot_every, snapshot_epochs,
+                                        from_logits=compiled["from_logits"])
     if tensorboard is not None:
         from cae_tutorial.callbacks import tensorboard_callbacks
 
         extra += tensorboard_callbacks(tensorboard, snapshots, shown.masks, split.heldout_ids)
-    # Our own small dataset: Keras' adapter for arrays adds an AUTOTUNE prefetch, slow to tear down on 2 cores.
-    validation = (tf.data.Dataset.from_tensor_slices((heldout_part.images, heldout_part.masks)).batch(4)
-                  if len(heldout_part) else None)
     start = time.perf_counter()
     history = model.fit(data, epochs=epochs, steps_per_epoch=steps, validation_data=validation,
-                        callbacks=[snapshots, *extra, *callbacks], shuffle=False, verbose=0)
+                        callbacks=[*first, snapshots, *extra, *callbacks], shuffle=False, verbose=0)
     seconds = time.perf_counter() - start
+    history = history.history
+    if backup_dir is not None:
+        history = snapshots.history
+        snapshots.finish()
     config = {"preset": preset.to_dict(), "epochs": epochs, "seed": seed, "steps_per_epoch": steps,
               "record_root": None if record.root is None else record.root.name, "size": list(record.size),
-              "train_seconds": round(seconds, 3), "parameters": model.count_params(), "compile": compiled}
+              "train_seconds": round(seconds, 3), "parameters": model.count_params(), "compile": compiled,
+              "replicas": replicas(strategy), "global_batch_size": batch, "records": split_records(split)}
     config = json.loads(json.dumps(config))  # JSON types now, so a saved and reloaded config compares equal
     return TrainingResult(
-        {k: [float(v) for v in values] for k, values in history.history.items()},
+        {k: [float(v) for v in values] for k, values in history.items()},
         Snapshots(np.array(snapshots.epochs, dtype=int), shown.ids, to_uint8(shown.images),
                   to_uint8(shown.masks[..., 0]), snapshots.stacked()),
         split, config, model)

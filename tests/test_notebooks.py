@@ -28,7 +28,7 @@ REPO = notebooks_dir().parent
 
 def test_six_numbered_notebooks():
     assert NAMES == ["01_segmentation_masks", "02_autoencoders", "03_building_the_cae", "04_training",
-                     "05_predictions_vs_reality", "06_going_further"]
+                     "05_predictions_vs_reality", "06_going_further", "07_full_dataset"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
