@@ -165,7 +165,7 @@ def _check_data(data: str | None) -> None:
     if path.is_file():
         raise UsageError(f"--data {data} is a file, not a folder; pass the folder that holds images/ and masks/")
     if not path.is_dir():
-        raise UsageError(f"--data {data} does not exist: it is neither a folder nor a known name "
+        raise UsageError(f"--data {data} does not exist: it is neither a folder nor one of the known names "
                          f"({', '.join(known_names())}); pass the folder that holds images/ and masks/")
 
 
