@@ -1,0 +1,37 @@
+"""Import TensorFlow without the log lines its C++ core writes straight to the process's stderr.
+
+TensorFlow 2.21 prints ``WARNING: All log messages before absl::InitializeLog() ...`` and oneDNN's notice
+while it loads, before ``TF_CPP_MIN_LOG_LEVEL`` is read, so the variable alone does not silence them. Turning
+oneDNN off (``TF_ENABLE_ONEDNN_OPTS=0``) would, at a cost in speed; instead the import runs with file
+descriptor 2 pointed at /dev/null. Python-level errors still raise as usual.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+
+@contextlib.contextmanager
+def stderr_silenced():
+    """Point file descriptor 2 at /dev/null for the duration, then restore it."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+def import_tensorflow():
+    """Import TensorFlow once, quietly (a no-op when it is already imported)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    with stderr_silenced():
+        import tensorflow
+    return tensorflow
