@@ -16,7 +16,7 @@ FAST = {"IMAGE_HEIGHT": 64, "IMAGE_WIDTH": 32, "EPOCHS": 3}
 FINGERPRINT_KEY = "cae_tutorial"
 #: The kernels the course starts: TensorFlow imported before the first cell with its C++ log lines discarded
 #: (cae_tutorial/quiet.py, loaded as a file so the package's own imports cannot come first), kernel warnings off.
-KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore::DeprecationWarning"}
 
 
 def _kernel_arguments() -> list[str]:
