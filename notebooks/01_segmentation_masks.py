@@ -171,8 +171,8 @@ verdict = ("**lower** than the empty guess's: by pixel accuracy, finding nothing
            "pixels off" if shifted_accuracy < accuracy else
            "higher than the empty guess's, but only by " f"{shifted_accuracy - accuracy:.3f}")
 display(Markdown(
-    f"Shifted by {shift} pixels ({shift / IMAGE_WIDTH:.0%} of the width), the mask still overlaps most of the "
-    f"dancer: IoU {shifted_iou:.3f}, Dice {shifted_dice:.3f}. Yet its pixel accuracy, {shifted_accuracy:.3f}, is "
+    f"Shifted by {shift} pixels ({shift / IMAGE_WIDTH:.0%} of the width), the mask is the right shape in a slightly wrong place "
+    f"(IoU {shifted_iou:.3f}, Dice {shifted_dice:.3f}). Yet its pixel accuracy, {shifted_accuracy:.3f}, is "
     f"{verdict}. Each misplaced pixel counts twice (once missed, once a false alarm), while the empty guess pays "
     f"only once per person pixel. IoU and Dice rank the two guesses the right way round."))
 
