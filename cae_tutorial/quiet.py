@@ -29,7 +29,8 @@ def stderr_silenced():
 
 def import_tensorflow():
     """Import TensorFlow once, quietly (a no-op when it is already imported)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Level 3: oneDNN also logs a harmless "E0000 ... supports DT_INT32 only" line at ERROR level while training.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
     with stderr_silenced():

@@ -94,6 +94,7 @@ table
 
 # %%
 fig = iou_bars(table)
+fig.axes[0].set_title("IoU per held-out frame")
 
 # %% [markdown]
 # ## The threshold
