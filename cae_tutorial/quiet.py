@@ -35,4 +35,7 @@ def import_tensorflow():
         return sys.modules["tensorflow"]
     with stderr_silenced():
         import tensorflow
+    # Keras' predict() on frames of a new batch size logs "WARNING:tensorflow:... triggered tf.function retracing":
+    # expected with the course's small records, and nothing a learner can act on.
+    tensorflow.get_logger().setLevel("ERROR")
     return tensorflow

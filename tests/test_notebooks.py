@@ -137,7 +137,8 @@ def test_notebook_results(fast_course):
     assert r6["provenance"]["CAE + skips"].startswith("reused"), "notebook 6 reuses notebook 4's saved run"
 
 
-LOG_NOISE = re.compile(r"absl::InitializeLog|oneDNN|cpu_feature_guard|^[EWI]0000 |TF_ENABLE_ONEDNN_OPTS", re.M)
+LOG_NOISE = re.compile(r"absl::InitializeLog|oneDNN|cpu_feature_guard|^[EWI]0000 |TF_ENABLE_ONEDNN_OPTS|"
+                       r"WARNING:tensorflow", re.M)
 
 
 def test_no_tensorflow_log_lines(fast_course):

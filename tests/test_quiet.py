@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-NOISE = re.compile(r"absl::InitializeLog|oneDNN|cpu_feature_guard|^[EWI]0000 ", re.M)
+NOISE = re.compile(r"absl::InitializeLog|oneDNN|cpu_feature_guard|^[EWI]0000 |WARNING:tensorflow", re.M)
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -26,3 +26,12 @@ def test_stderr_is_restored_after_the_quiet_import():
     code = "import os, cae_tutorial; os.write(2, b'still here')"
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert "still here" in run.stderr
+
+
+def test_tensorflow_python_warnings_stay_out():
+    """Keras' "triggered tf.function retracing" warnings go through TensorFlow's Python logger."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    code = "import cae_tutorial, tensorflow as tf\ntf.get_logger().warning('retracing, say')\nprint('ok')"
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0 and "ok" in run.stdout, run.stderr[-2000:]
+    assert "retracing, say" not in run.stderr
