@@ -166,8 +166,8 @@ fig = augmentation_grid(train_part.images, train_part.masks, np.asarray(batch_im
 # %% [markdown]
 # ## The learning-rate schedule
 # Adam takes steps scaled by the learning rate. With `schedule="cosine"` the rate starts high, to learn fast, and
-# follows half a cosine down to 5 % of its start by the last step, so the last epochs settle instead of bouncing
-# around. With `schedule="constant"` (the seed's) it stays put. This is what `train` gives `model.fit`:
+# follows half a cosine down to a small fraction of its start by the last step, so the last epochs settle instead
+# of bouncing around. With `schedule="constant"` (the seed's) it stays put. This is what `train` gives `model.fit`:
 
 # %%
 steps = preset.steps_per_epoch or int(np.ceil(len(train_part) / preset.batch_size))
@@ -182,7 +182,8 @@ ax.plot(step_numbers / steps, rates)
 ax.set(xlabel="epoch", ylabel="learning rate", title=f"schedule={preset.schedule!r}: {steps} steps per epoch")
 ax.grid(alpha=0.3)
 plt.show()
-print(f"learning rate: {rates[0]:.2e} at the start, {rates[len(rates) // 2]:.2e} half way, {rates[-1]:.2e} at the end")
+print(f"learning rate: {rates[0]:.2e} at the start, {rates[len(rates) // 2]:.2e} half way, {rates[-1]:.2e} at the end "
+      f"({rates[-1] / rates[0]:.0%} of the start)")
 
 # %% [markdown]
 # ## Recording predictions while training
@@ -218,14 +219,18 @@ print(f"trained {result.config['epochs']} epochs in {result.config['train_second
 
 # %% [markdown]
 # ## Loss and metric curves
-# Held-out loss rising while training loss falls is overfitting. Pixel accuracy starts high (the all-background
-# guess of notebook 1); IoU and Dice start near 0.
+# Held-out loss rising while training loss falls is overfitting. Pixel accuracy counts the background too, so it
+# sits far above IoU and Dice all along (notebook 1).
 
 # %%
 fig = loss_curves(result.history)
 
 # %%
 fig = metric_curves(result.history)
+first, last = 0, len(result.history["loss"]) - 1
+print(f"held-out after epoch {first + 1}: accuracy {result.history['val_accuracy'][first]:.3f}, "
+      f"IoU {result.history['val_iou'][first]:.3f}; after epoch {last + 1}: accuracy "
+      f"{result.history['val_accuracy'][last]:.3f}, IoU {result.history['val_iou'][last]:.3f}")
 
 # %% [markdown]
 # ## Training vs held-out, measured the same way
