@@ -252,3 +252,16 @@ def test_training_notebooks_on_the_real_record(tmp_path):
     assert r4["heldout_iou"] > 0.3
     after = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout
     assert after == before, "the real-record run wrote nothing into the repository"
+
+
+def test_publish_records_a_fingerprint_that_tells_stale_outputs(tmp_path):
+    from cae_tutorial.course import clean_for_commit, read
+
+    source = NOTEBOOKS[2]
+    published = tmp_path / source.name
+    shutil.copy(source, published)
+    clean_for_commit(published, fingerprint=source_fingerprint(read(source)))
+    notebook = read(published)
+    assert notebook.metadata[FINGERPRINT_KEY]["source_sha256"] == source_fingerprint(notebook)
+    notebook.cells[1].source += "\n# edited after publishing"
+    assert notebook.metadata[FINGERPRINT_KEY]["source_sha256"] != source_fingerprint(notebook)
