@@ -18,10 +18,10 @@ Bring your own loss (compile the model yourself, or ``train(..., loss=...)``) or
 TensorFlow.
 """
 
-import os as _os
+from cae_tutorial import quiet as _quiet
 
-# Before anything imports TensorFlow: keep notebooks free of its C++ start-up log lines.
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Before anything imports TensorFlow: keep notebooks and terminals free of its C++ start-up log lines.
+_quiet.install()
 
 import importlib as _importlib  # noqa: E402
 import importlib.metadata as _metadata  # noqa: E402

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -10,6 +12,30 @@ from pathlib import Path
 SIZES = {"tiny": (64, 32), "small": (128, 64), "medium": (256, 128), "seed": (1024, 512)}
 #: --fast: tiny frames and a handful of epochs, a smoke run of the whole course.
 FAST = {"IMAGE_HEIGHT": 64, "IMAGE_WIDTH": 32, "EPOCHS": 3}
+#: Where publish records what produced a notebook's outputs (see source_fingerprint).
+FINGERPRINT_KEY = "cae_tutorial"
+#: The kernels the course starts: TensorFlow imported before the first cell with its C++ log lines discarded
+#: (cae_tutorial/quiet.py, loaded as a file so the package's own imports cannot come first), kernel warnings off.
+KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+
+
+def _kernel_arguments() -> list[str]:
+    """IPython options for a quiet course kernel."""
+    quiet = Path(__file__).resolve().parent / "quiet.py"
+    load = ("import importlib.util as _u; _s = _u.spec_from_file_location('_cae_quiet', %r); _m = _u.module_from_spec(_s); "
+            "_s.loader.exec_module(_m); _m.import_tensorflow(); del _u, _s, _m" % str(quiet))
+    return [f"--IPKernelApp.exec_lines={json.dumps([load])}", "--IPKernelApp.log_level=ERROR"]
+
+
+def source_fingerprint(notebook) -> str:
+    """SHA-256 of the library's cae_tutorial/*.py and the notebook's own source cells (not its outputs)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes().replace(b"\r\n", b"\n") + b"\0")
+    for cell in notebook.cells:
+        if "injected-parameters" not in cell.metadata.get("tags", []):
+            digest.update(cell.cell_type.encode() + b"\0" + cell.source.encode() + b"\0")
+    return digest.hexdigest()
 
 
 def notebooks_dir() -> Path:
@@ -97,8 +123,10 @@ def run_notebook(notebook: Path, output_dir: Path, parameters: dict) -> dict:
 
     output_dir.mkdir(parents=True, exist_ok=True)
     accepted = {k: v for k, v in parameters.items() if k in declared_parameters(notebook)}
+    os.environ.update(KERNEL_ENV)  # the kernel inherits this process's environment
     papermill.execute_notebook(str(notebook), str(output_dir / notebook.name), parameters=accepted,
-                               cwd=str(output_dir), progress_bar=False, log_output=False, kernel_name="python3")
+                               cwd=str(output_dir), progress_bar=False, log_output=False, kernel_name="python3",
+                               extra_arguments=_kernel_arguments())
     results = output_dir / "outputs" / f"{notebook.stem}.json"
     return json.loads(results.read_text()) if results.is_file() else {}
 
@@ -121,7 +149,7 @@ def run_course(output_dir: str | Path = "build/course", parameters: dict | None 
             results = run_notebook(notebook, output_dir, parameters or {})
             status = "ok"
             if publish:
-                clean_for_commit(output_dir / notebook.name)
+                clean_for_commit(output_dir / notebook.name, fingerprint=source_fingerprint(read(notebook)))
                 shutil.copyfile(output_dir / notebook.name, notebook)
                 status = "ok, published"
         except Exception as error:  # report the notebook and cell, then carry on with the others
@@ -141,12 +169,24 @@ def run_course(output_dir: str | Path = "build/course", parameters: dict | None 
     return failures
 
 
-def clean_for_commit(path: str | Path) -> None:
-    """Make an executed notebook fit to commit: no local paths, no widget state GitHub cannot render."""
+def read(path: str | Path):
+    """A notebook file as an nbformat v4 object."""
     import nbformat
 
-    notebook = nbformat.read(str(path), as_version=4)
+    return nbformat.read(str(path), as_version=4)
+
+
+def clean_for_commit(path: str | Path, fingerprint: str | None = None) -> None:
+    """Make an executed notebook fit to commit: no local paths, no widget state GitHub cannot render.
+
+    fingerprint: source_fingerprint of the notebook that was run, recorded so a test can tell stale outputs.
+    """
+    import nbformat
+
+    notebook = read(path)
     notebook.metadata.pop("widgets", None)
+    if fingerprint is not None:
+        notebook.metadata[FINGERPRINT_KEY] = {"source_sha256": fingerprint}
     papermill_meta = notebook.metadata.get("papermill", {})
     for key in ("input_path", "output_path", "start_time", "end_time", "duration", "environment_variables"):
         papermill_meta.pop(key, None)

@@ -354,12 +354,12 @@ def _frame_files(folder: Path, record: str | None, skipped: dict) -> dict[str, P
                     f"{prefixes or 'none'}")
 
 
-def load_record(root: str | Path | None = None, record: str | None = None,
-                size: tuple[int, int] | None = None) -> Record:
-    """Load a Kaggle-layout record (default: the embedded one), paired by file name and sorted by frame."""
+def paired_files(root: str | Path | None = None, record: str | None = None):
+    """A Kaggle-layout folder's frames and masks, paired by name, listed once: ({id: image}, {id: mask}, notes).
+
+    Files skipped on the way (hidden, other formats, other records, earlier predictions) are named in notes.
+    """
     root = embedded_record_path() if root is None else Path(root)
-    if size is not None:
-        size = check_size(size)
     _check_folder(root, "data folder")
     image_dir, mask_dir = root / "images", root / "masks"
     for folder in (image_dir, mask_dir):
@@ -372,6 +372,16 @@ def load_record(root: str | Path | None = None, record: str | None = None,
         names = ", ".join(str(p) for p in sorted(unpaired))
         raise DataError(f"unpaired files (an image without its mask, or a mask without its image): {names}; "
                         "add the missing partner or remove the file")
+    return images, masks, _summarise(skipped, _SKIPPED)
+
+
+def load_record(root: str | Path | None = None, record: str | None = None,
+                size: tuple[int, int] | None = None) -> Record:
+    """Load a Kaggle-layout record (default: the embedded one), paired by file name and sorted by frame."""
+    root = embedded_record_path() if root is None else Path(root)
+    if size is not None:
+        size = check_size(size)
+    images, masks, skipped_notes = paired_files(root, record)
     ids = tuple(sorted(images))
     frames, truths, read = [], [], _notes()
     for frame_id in ids:
@@ -381,7 +391,7 @@ def load_record(root: str | Path | None = None, record: str | None = None,
                             f"{frames[0].shape[1]} x {frames[0].shape[0]}; pass size=(height, width) to resize all")
         frames.append(frame)
         truths.append(mask)
-    notes = _summarise(skipped, _SKIPPED) + _summarise(read, _READ)
+    notes = skipped_notes + _summarise(read, _READ)
     return Record(ids, np.stack(frames), np.stack(truths), root, tuple(notes))
 
 

@@ -24,9 +24,9 @@ from cae_tutorial.data import (
     DataError,
     Record,
     Split,
-    _list_frames,
     check_size,
     embedded_record_path,
+    paired_files,
     read_pair,
 )
 from cae_tutorial.presets import Preset
@@ -130,18 +130,7 @@ def list_record_files(root: str | Path | None = None, record: str | None = None,
     """List a Kaggle-layout folder's paired frames (every record, or one prefix) once; no pixel is read."""
     root = embedded_record_path() if root is None else Path(root)
     size = check_size(size)
-    if not root.is_dir():
-        raise DataError(f"data folder {root} does not exist; pass the folder that holds images/ and masks/")
-    for folder in (root / "images", root / "masks"):
-        if not folder.is_dir():
-            raise DataError(f"{folder} is missing; a record folder needs images/ and masks/ with the same file names")
-    images, masks = _list_frames(root / "images", record), _list_frames(root / "masks", record)
-    if not images:
-        raise DataError(f"no frames for record {record!r} in {root / 'images'}; pass an existing record prefix")
-    unpaired = sorted(str(images.get(i) or masks.get(i)) for i in images.keys() ^ masks.keys())
-    if unpaired:
-        raise DataError(f"unpaired files (an image without its mask, or a mask without its image): "
-                        f"{', '.join(unpaired[:10])}; add the missing partner or remove the file")
+    images, masks, _ = paired_files(root, record)
     ids = tuple(sorted(images))
     return RecordFiles(ids, tuple(str(images[i]) for i in ids), tuple(str(masks[i]) for i in ids), size, root)
 

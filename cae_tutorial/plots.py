@@ -7,10 +7,12 @@ import numpy as np
 
 from cae_tutorial.metric_names import METRIC_HEADINGS, history_key
 
-#: RGB in [0, 1] of the predicted mask in overlays.
-PREDICTION_COLOUR = (1.0, 0.1, 0.6)
+#: Azure: no object in the embedded or the real frames has this hue (the dancer's top is pink, the room warm).
+PREDICTION_COLOUR = (0.0, 0.6, 1.0)
 #: RGB in [0, 1] of the true mask in overlays.
 TRUTH_COLOUR = (0.1, 0.9, 0.3)
+#: Panel size (width, height) in inches of one portrait frame: large enough to tell truth from prediction.
+PANEL = (2.4, 4.2)
 #: RGB in [0, 1] of the error map in show_results (Okabe-Ito colours, distinct with colour blindness too).
 ERROR_COLOURS = {"correct person": (0.0, 0.62, 0.45), "false person": (0.84, 0.37, 0.0),
                  "missed person": (0.0, 0.45, 0.70)}
@@ -30,7 +32,7 @@ def overlay(image: np.ndarray, mask: np.ndarray, colour=PREDICTION_COLOUR, image
     return np.where(mask[..., None] > 0.5, blended, image)
 
 
-def _grid(rows: int, cols: int, cell: tuple[float, float] = (1.6, 3.0)):
+def _grid(rows: int, cols: int, cell: tuple[float, float] = PANEL):
     """A figure with rows x cols image axes, ticks off."""
     fig, axes = plt.subplots(rows, cols, figsize=(cell[0] * cols, cell[1] * rows), squeeze=False)
     for ax in axes.flat:
@@ -39,12 +41,96 @@ def _grid(rows: int, cols: int, cell: tuple[float, float] = (1.6, 3.0)):
     return fig, axes
 
 
-def training_grid(images: np.ndarray, masks: np.ndarray, frame_ids) -> plt.Figure:
-    """Training data: each frame above its mask."""
+def frame_role(frame_id: str, split=None) -> str:
+    """"train" or "held out" for a frame of the split ("" without a split)."""
+    if split is None:
+        return ""
+    return "train" if frame_id in split.train_ids else "held out"
+
+
+def frame_title(frame_id: str, split=None) -> str:
+    """A frame's id, with "train" or "held out" under it when a split is given."""
+    role = frame_role(frame_id, split)
+    return f"{frame_id}\n{role}" if role else frame_id
+
+
+def architecture_diagram(model) -> plt.Figure:
+    """The CAE's blocks left to right, each box sized by its output (height, channels), skips drawn as arcs."""
+    blocks = ["frame"] + sorted({layer.name.split("_")[0] for layer in model.layers
+                                 if layer.name.startswith(("encoder", "decoder"))},
+                                key=lambda n: (n.startswith("decoder"), n)) + [model.layers[-1].name]
+    last = {b: next(l for l in reversed(model.layers) if l.name == b or l.name.startswith(b + "_")) for b in blocks}
+    shapes = {b: tuple(last[b].output.shape[1:]) for b in blocks}
+    skips = [(layer.input[1]._keras_history.operation.name.split("_")[0], layer.name.split("_")[0])
+             for layer in model.layers if layer.name.endswith("_skip")]
+    top = max(s[0] for s in shapes.values())
+    fig, ax = plt.subplots(figsize=(1.45 * len(blocks) + 1, 4.8))
+    for x, block in enumerate(blocks):
+        h, w, c = shapes[block]
+        height = 0.7 + 2.3 * np.sqrt(h / top)
+        colour = "C2" if block == "frame" else "C0" if block.startswith("encoder") else \
+            "C1" if block.startswith("decoder") else "C3"
+        ax.add_patch(plt.Rectangle((x - 0.35, -height / 2), 0.7, height, color=colour, alpha=0.35))
+        ax.text(x, height / 2 + 0.12, block, ha="center", va="bottom", fontsize=10)
+        ax.text(x, 0, f"{h} x {w}\n x {c}\n= {h * w * c:,}", ha="center", va="center", fontsize=9)
+        if x:
+            ax.annotate("", (x - 0.37, 0), (x - 0.63, 0), arrowprops={"arrowstyle": "->"})
+        if block.startswith("encoder") and not blocks[x + 1].startswith("encoder"):
+            ax.text(x, -height / 2 - 0.12, "latent space", ha="center", va="top", fontsize=10, weight="bold")
+    for source, target in skips:
+        a, b = blocks.index(source), blocks.index(target)
+        ax.annotate("", (b, -1.75), (a, -1.75), arrowprops={"arrowstyle": "->", "color": "C4",
+                                                            "connectionstyle": "arc3,rad=0.25"})
+    if skips:
+        ax.text(len(blocks) / 2 - 0.5, -2.45, "skip connections (concatenated)", ha="center", color="C4",
+                fontsize=10)
+    ax.set(xlim=(-0.6, len(blocks) - 0.4), ylim=(-2.7, 2.2),
+           title=f"{model.name}: output shape (height x width x channels) of each block")
+    ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def augmentation_grid(images: np.ndarray, masks: np.ndarray, augmented: np.ndarray, augmented_masks: np.ndarray,
+                      frame_ids) -> plt.Figure:
+    """Training frames (top, truth overlaid) above one augmented batch of them (bottom, its mask overlaid)."""
+    fig, axes = _grid(2, max(len(frame_ids), len(augmented)))
+    for col, frame_id in enumerate(frame_ids):
+        axes[0, col].imshow(overlay(images[col], np.squeeze(masks[col]), TRUTH_COLOUR))
+        axes[0, col].set_title(frame_title(frame_id) + "\ntrain (as loaded)", fontsize=10)
+    for col in range(len(augmented)):
+        axes[1, col].imshow(overlay(augmented[col], np.squeeze(augmented_masks[col]), TRUTH_COLOUR))
+        axes[1, col].set_title(f"augmented #{col + 1}", fontsize=10)
+    axes[0, 0].set_ylabel("original")
+    axes[1, 0].set_ylabel("one augmented batch")
+    fig.tight_layout()
+    return fig
+
+
+def threshold_grid(images: np.ndarray, masks: np.ndarray, probabilities: np.ndarray, frame_ids,
+                   thresholds=(0.3, 0.5, 0.7), split=None) -> plt.Figure:
+    """Per frame (rows): the truth, then the prediction thresholded at each value, with its IoU."""
+    from cae_tutorial.losses import iou_score
+
+    fig, axes = _grid(len(frame_ids), len(thresholds) + 1)
+    for row, frame_id in enumerate(frame_ids):
+        axes[row, 0].imshow(overlay(images[row], np.squeeze(masks[row]), TRUTH_COLOUR))
+        axes[row, 0].set_title(f"{frame_title(frame_id, split)}\ntruth", fontsize=10)
+        for col, threshold in enumerate(thresholds, start=1):
+            predicted = (np.squeeze(probabilities[row]) >= threshold).astype(np.float32)
+            iou = iou_score(masks[row:row + 1], probabilities[row:row + 1], threshold)[0]
+            axes[row, col].imshow(overlay(images[row], predicted))
+            axes[row, col].set_title(f"threshold {threshold:g}\nIoU {iou:.3f}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def training_grid(images: np.ndarray, masks: np.ndarray, frame_ids, split=None) -> plt.Figure:
+    """Frames above their masks, each titled with its id (and "train" or "held out" when a split is given)."""
     fig, axes = _grid(2, len(frame_ids))
     for col, frame_id in enumerate(frame_ids):
         axes[0, col].imshow(images[col])
-        axes[0, col].set_title(frame_id, fontsize=9)
+        axes[0, col].set_title(frame_title(frame_id, split), fontsize=10)
         axes[1, col].imshow(np.squeeze(masks[col]), cmap="gray", vmin=0, vmax=1)
     axes[0, 0].set_ylabel("frame")
     axes[1, 0].set_ylabel("mask")
@@ -81,14 +167,15 @@ def metric_curves(history, metrics=("iou", "dice", "accuracy")) -> plt.Figure:
         if f"val_{metric}" in history:
             ax.plot(epochs, history[f"val_{metric}"], "--", color=colour, label=f"{name} (held-out)")
     ax.set(xlabel="epoch", ylabel="score", ylim=(0, 1.02), title="Metrics (threshold 0.5)")
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(fontsize=9, ncol=2)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
 
 
-def evolution_grid(snapshots, every: int | None = None, frame_ids=None, max_columns: int = 8) -> plt.Figure:
-    """Predictions over training: one row per frame, one column per recorded epoch (every `every` epochs)."""
+def evolution_grid(snapshots, every: int | None = None, frame_ids=None, max_columns: int = 8,
+                   split=None) -> plt.Figure:
+    """Predictions over training: one row per frame (marked train / held out), one column per recorded epoch."""
     epochs = [int(e) for e in snapshots.epochs]
     if every is None:
         every = max(1, (epochs[-1] + max_columns - 2) // (max_columns - 1))
@@ -97,15 +184,15 @@ def evolution_grid(snapshots, every: int | None = None, frame_ids=None, max_colu
         chosen.insert(0, epochs[0])
     frame_ids = list(frame_ids or snapshots.frame_ids)
     rows = [snapshots.frame_ids.index(i) for i in frame_ids]
-    fig, axes = _grid(len(rows), len(chosen) + 1, cell=(1.3, 2.5))
+    fig, axes = _grid(len(rows), len(chosen) + 1, cell=(1.7, 3.0))
     for r, row in enumerate(rows):
         axes[r, 0].imshow(snapshots.images[row])
-        axes[r, 0].set_ylabel(frame_ids[r], fontsize=8)
+        axes[r, 0].set_ylabel(frame_title(frame_ids[r], split), fontsize=10)
         for c, epoch in enumerate(chosen, start=1):
             axes[r, c].imshow(snapshots.at(epoch)[row], cmap="gray", vmin=0, vmax=255)
             if r == 0:
-                axes[r, c].set_title(f"epoch {epoch}", fontsize=9)
-    axes[0, 0].set_title("frame", fontsize=9)
+                axes[r, c].set_title(f"epoch {epoch}", fontsize=10)
+    axes[0, 0].set_title("frame", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -132,8 +219,8 @@ def _iou_per_frame(scores, frame_ids) -> list[float] | None:
 
 
 def overlays(images: np.ndarray, masks: np.ndarray, probabilities: np.ndarray, frame_ids,
-             threshold: float = 0.5, scores=None) -> plt.Figure:
-    """Per frame: the truth and the prediction overlaid on the frame (0.4 frame + 0.6 mask), side by side.
+             threshold: float = 0.5, scores=None, split=None) -> plt.Figure:
+    """Per frame: the truth (green) above the prediction (azure), overlaid on the frame (0.4 frame + 0.6 mask).
 
     scores: IoU per frame to print, as the MetricsTable of result.evaluate(record), a {frame id: IoU} dict or a list.
     """
@@ -143,8 +230,8 @@ def overlays(images: np.ndarray, masks: np.ndarray, probabilities: np.ndarray, f
         predicted = (np.squeeze(probabilities[col]) >= threshold).astype(np.float32)
         axes[0, col].imshow(overlay(images[col], np.squeeze(masks[col]), TRUTH_COLOUR))
         axes[1, col].imshow(overlay(images[col], predicted))
-        title = frame_id if scores is None else f"{frame_id}\nIoU {scores[col]:.2f}"
-        axes[0, col].set_title(title, fontsize=9)
+        title = frame_title(frame_id, split) + ("" if scores is None else f"\nIoU {scores[col]:.3f}")
+        axes[0, col].set_title(title, fontsize=10)
     axes[0, 0].set_ylabel("truth")
     axes[1, 0].set_ylabel("prediction")
     fig.tight_layout()
@@ -159,9 +246,11 @@ def iou_bars(table, reference: float | None = None, reference_label: str = "base
     ax.axhline(table.mean("iou"), color="C1", label=f"mean {table.mean('iou'):.3f}")
     if reference is not None:
         ax.axhline(reference, color="C3", linestyle="--", label=f"{reference_label} {reference:.3f}")
-    ax.set(ylabel="IoU", ylim=(0, 1), title="IoU per frame")
-    ax.tick_params(axis="x", rotation=45, labelsize=8)
-    ax.legend(fontsize=8, loc="lower right")
+    low = min([row.iou for row in table] + [reference if reference is not None else 1.0])
+    # Start the axis just below the lowest bar, so the spread between frames is visible.
+    ax.set(ylabel="IoU", ylim=(max(0.0, low - 0.1), 1), title="IoU per frame")
+    ax.tick_params(axis="x", rotation=45, labelsize=9)
+    ax.legend(fontsize=9, loc="lower right")
     fig.tight_layout()
     return fig
 

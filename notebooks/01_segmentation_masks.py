@@ -24,10 +24,13 @@
 #   the honest measures.
 #
 # The course runs on an embedded record that ships with the package: a synthetic "dance clip" of 10 frames,
-# drawn so that its mask is exact. Point `DATA_DIR` at a real Kaggle-layout record to use real frames.
+# drawn so that its mask is exact. Set `DATA = "record-136"` to download the real frames of record 136, or give a
+# folder holding a Kaggle-layout record.
+#
+# Every number in the text of this course is computed by the cell beside it, so it holds on whatever data you run.
 
 # %% tags=["parameters"]
-DATA_DIR = None  # None: the embedded record; else a folder with images/ and masks/
+DATA = None  # None: the embedded record; "record-136": the real frames (downloaded once); or a folder
 RECORD = None  # record prefix such as "136"; None: every frame in the folder
 IMAGE_HEIGHT = 256
 IMAGE_WIDTH = 128
@@ -39,13 +42,14 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import Markdown, display
 
 from cae_tutorial.data import embedded_record_path, load_record, seed_split
+from cae_tutorial.datasets import resolve_data
 from cae_tutorial.losses import dice_score, iou_score, pixel_accuracy
-from cae_tutorial.plots import overlay, training_grid
+from cae_tutorial.plots import TRUTH_COLOUR, frame_title, overlay, training_grid
 
 Path(OUTPUT_DIR).mkdir(exist_ok=True)
-plt.rcParams["figure.dpi"] = 60  # small figures: the committed notebook stays light
 
 # %% [markdown]
 # ## What a mask is
@@ -69,7 +73,7 @@ print("one-hot shape:", np.eye(3, dtype=int)[categorical].shape, "= (height, wid
 # `masks/`. The name starts with the record (video) number, then the frame number: `136_00090.png`.
 
 # %%
-root = Path(DATA_DIR) if DATA_DIR else embedded_record_path()
+root = Path(resolve_data(DATA) or embedded_record_path())  # the downloaded record, your folder, or the embedded one
 for folder in ("images", "masks"):
     names = sorted(p.name for p in (root / folder).iterdir())
     print(f"{folder}/: {len(names)} files, e.g. {names[:3]}")
@@ -81,7 +85,7 @@ for folder in ("images", "masks"):
 
 # %%
 # NBVAL_CHECK_OUTPUT
-record = load_record(DATA_DIR, RECORD, size=(IMAGE_HEIGHT, IMAGE_WIDTH))
+record = load_record(resolve_data(DATA), RECORD, size=(IMAGE_HEIGHT, IMAGE_WIDTH))
 print(record)
 print("images", record.images.shape, record.images.dtype, "masks", record.masks.shape, record.masks.dtype)
 
@@ -96,18 +100,18 @@ print("held out:", split.heldout_ids)
 
 # %%
 train = record.subset(split.train_ids)
-fig = training_grid(train.images, train.masks, train.ids)
+fig = training_grid(train.images, train.masks, train.ids, split=split)
 
 # %% [markdown]
 # ## Overlays
 # Laying the mask over the frame shows at a glance whether it fits: the seed blends 0.4 of the frame with 0.6 of
-# the (coloured) mask where the mask is on.
+# the (coloured) mask where the mask is on. True masks are green in this course, predictions azure.
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(7, 4.5))
+fig, axes = plt.subplots(1, 3, figsize=(7.5, 5))
 for ax, i in zip(axes, range(3)):
-    ax.imshow(overlay(train.images[i], train.masks[i]))
-    ax.set_title(train.ids[i], fontsize=9)
+    ax.imshow(overlay(train.images[i], train.masks[i], TRUTH_COLOUR))
+    ax.set_title(frame_title(train.ids[i], split), fontsize=10)
     ax.axis("off")
 plt.show()
 
@@ -122,30 +126,60 @@ print(f"mean: {foreground.mean():.1%} of the pixels are person")
 
 # %% [markdown]
 # ## Why pixel accuracy is not enough
-# A "model" that answers *background* everywhere is right on every background pixel. With a person on roughly a
-# tenth of the pixels, it scores about 0.9 pixel accuracy while finding nothing. IoU (intersection over union of
-# predicted and true person pixels) and Dice (twice the intersection over the sum of their sizes) only count the
-# person, so this empty guess scores 0 on both.
+# Write $T$ for the set of true person pixels, $P$ for the predicted ones, and $N$ for the number of pixels:
+#
+# $$\text{pixel accuracy} = 1 - \frac{|P \setminus T| + |T \setminus P|}{N}, \qquad
+# \text{IoU} = \frac{|P \cap T|}{|P \cup T|}, \qquad \text{Dice} = \frac{2\,|P \cap T|}{|P| + |T|}.$$
+#
+# A "model" that answers *background* everywhere ($P = \emptyset$) is right on every background pixel.
 
 # %%
 all_background = np.zeros_like(record.masks)
 accuracy = pixel_accuracy(record.masks, all_background).mean()
-print(f"all background: pixel accuracy {accuracy:.3f}, "
-      f"IoU {iou_score(record.masks, all_background).mean():.3f}, "
-      f"Dice {dice_score(record.masks, all_background).mean():.3f}")
+background_iou = iou_score(record.masks, all_background).mean()
+background_dice = dice_score(record.masks, all_background).mean()
+print(f"all background: pixel accuracy {accuracy:.3f}, IoU {background_iou:.3f}, Dice {background_dice:.3f}")
+display(Markdown(
+    f"The person covers {foreground.mean():.1%} of the pixels, so the empty guess is right on the other "
+    f"{1 - foreground.mean():.1%}: its pixel accuracy is {accuracy:.3f} while it finds no person at all. "
+    f"IoU and Dice only count person pixels, so it scores {background_iou:.3f} and {background_dice:.3f}."))
 
 # %% [markdown]
-# A rough guess that is off by a few pixels everywhere shows the difference between IoU and Dice: Dice is always
-# the larger of the two (Dice = 2 IoU / (1 + IoU)).
+# IoU and Dice are tied by $\text{Dice} = \dfrac{2\,\text{IoU}}{1 + \text{IoU}}$, so Dice is never below IoU: the
+# two are equal at 0 (no overlap, as above) and at 1 (a perfect mask), and Dice is strictly larger in between.
+# When truth and prediction are both empty, both ratios are 0/0; the library has to choose a value:
 
 # %%
-shifted = np.roll(record.masks, shift=IMAGE_WIDTH // 16, axis=2)
-print(f"mask shifted by {IMAGE_WIDTH // 16} pixels: accuracy {pixel_accuracy(record.masks, shifted).mean():.3f}, "
-      f"IoU {iou_score(record.masks, shifted).mean():.3f}, Dice {dice_score(record.masks, shifted).mean():.3f}")
+empty = np.zeros((1, 8, 8, 1), np.float32)
+print(f"both empty: IoU {iou_score(empty, empty)[0]:.3f}, Dice {dice_score(empty, empty)[0]:.3f}")
+iou_grid = np.linspace(0, 1, 6)
+print("IoU :", np.round(iou_grid, 3))
+print("Dice:", np.round(2 * iou_grid / (1 + iou_grid), 3))
+
+# %% [markdown]
+# ## A near miss, scored three ways
+# Now a guess of the right shape in slightly the wrong place: the true mask moved sideways by a few pixels.
+
+# %%
+shift = IMAGE_WIDTH // 16
+shifted = np.roll(record.masks, shift=shift, axis=2)
+shifted_accuracy = pixel_accuracy(record.masks, shifted).mean()
+shifted_iou, shifted_dice = iou_score(record.masks, shifted).mean(), dice_score(record.masks, shifted).mean()
+print(f"mask shifted by {shift} pixels: accuracy {shifted_accuracy:.3f}, IoU {shifted_iou:.3f}, Dice {shifted_dice:.3f}")
+print(f"all background:            accuracy {accuracy:.3f}, IoU {background_iou:.3f}, Dice {background_dice:.3f}")
+verdict = ("**lower** than the empty guess's: by pixel accuracy, finding nothing beats finding the dancer a few "
+           "pixels off" if shifted_accuracy < accuracy else
+           "higher than the empty guess's, but only by " f"{shifted_accuracy - accuracy:.3f}")
+display(Markdown(
+    f"Shifted by {shift} pixels ({shift / IMAGE_WIDTH:.0%} of the width), the mask is the right shape in a slightly wrong place "
+    f"(IoU {shifted_iou:.3f}, Dice {shifted_dice:.3f}). Yet its pixel accuracy, {shifted_accuracy:.3f}, is "
+    f"{verdict}. Each misplaced pixel counts twice (once missed, once a false alarm), while the empty guess pays "
+    f"only once per person pixel. IoU and Dice rank the two guesses the right way round."))
 
 # %%
 results = {"frames": len(record), "train_frames": len(split.train_ids), "heldout_frames": len(split.heldout_ids),
-           "foreground_share": float(foreground.mean()), "all_background_accuracy": float(accuracy)}
+           "foreground_share": float(foreground.mean()), "all_background_accuracy": float(accuracy),
+           "shift": shift, "shifted_accuracy": float(shifted_accuracy), "shifted_iou": float(shifted_iou)}
 Path(OUTPUT_DIR, "01_segmentation_masks.json").write_text(json.dumps(results, indent=1))
 results
 
@@ -153,10 +187,46 @@ results
 # ## Summary
 # - A binary mask marks the object's pixels with 1; categorical masks hold a class per pixel.
 # - A Kaggle-layout record pairs `images/` and `masks/` by file name; `load_record` returns float32 arrays.
-# - The person is a small share of the pixels, so "all background" already scores about 0.9 pixel accuracy:
-#   judge segmentation by IoU and Dice.
+# - The person is a small share of the pixels, so "all background" already scores a high pixel accuracy, and a
+#   near miss can score lower still: judge segmentation by IoU and Dice, and Dice is never below IoU.
 #
 # ## Exercises
 # 1. Load the record at `IMAGE_HEIGHT=512, IMAGE_WIDTH=256`. Does the foreground share change? Why only slightly?
-# 2. Shift the mask by 1, 4 and 16 pixels and plot IoU against the shift. How tolerant is IoU of small errors?
+# 2. Shift the mask by 1, 2, 4, 8 and 16 pixels and plot IoU and pixel accuracy against the shift.
 # 3. Write the categorical mask above as one-hot channels and back again with `argmax`.
+#
+# <details><summary>Solution 1</summary>
+#
+# ```python
+# bigger = load_record(resolve_data(DATA), RECORD, size=(2 * IMAGE_HEIGHT, 2 * IMAGE_WIDTH))
+# print(f"{record.size}: {record.masks.mean():.4f} person; {bigger.size}: {bigger.masks.mean():.4f} person")
+# ```
+# Only slightly: resizing keeps the proportions of the picture; only the pixels along the outline, where
+# the resized mask is thresholded at one half, can change side.
+# </details>
+#
+# <details><summary>Solution 2</summary>
+#
+# ```python
+# shifts = [1, 2, 4, 8, 16]
+# ious = [iou_score(record.masks, np.roll(record.masks, s, axis=2)).mean() for s in shifts]
+# accuracies = [pixel_accuracy(record.masks, np.roll(record.masks, s, axis=2)).mean() for s in shifts]
+# fig, ax = plt.subplots(figsize=(6, 3.5))
+# ax.plot(shifts, ious, "o-", label="IoU")
+# ax.plot(shifts, accuracies, "s--", label="pixel accuracy")
+# ax.axhline(accuracy, color="grey", linestyle=":", label="pixel accuracy of all background")
+# ax.set(xlabel="shift (pixels)", ylabel="mean score", xscale="log")
+# ax.legend()
+# plt.show()
+# ```
+# IoU falls quickly with the shift; pixel accuracy barely moves and soon drops below the empty guess.
+# </details>
+#
+# <details><summary>Solution 3</summary>
+#
+# ```python
+# one_hot = np.eye(3, dtype=int)[categorical]        # (height, width, classes)
+# back = one_hot.argmax(axis=-1)
+# print(one_hot.shape, "round trip exact:", np.array_equal(back, categorical))
+# ```
+# </details>

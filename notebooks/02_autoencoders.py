@@ -20,10 +20,11 @@
 # - the three parts of an autoencoder: the **encoder**, the **bottleneck** (latent space) and the **decoder**;
 # - why squeezing data through a bottleneck forces a network to keep what matters;
 # - what a small convolutional autoencoder keeps and loses when it reconstructs the dancer's frames;
-# - how the same shape of network becomes a segmentation model once its target is the mask instead of the frame.
+# - how the same shape of network becomes a segmentation model once its target is the mask instead of the frame;
+# - what the "latent space" of this course's segmentation CAE is, and what it is not.
 
 # %% tags=["parameters"]
-DATA_DIR = None  # None: the embedded record; else a folder with images/ and masks/
+DATA = None  # None: the embedded record; "record-136": the real frames (downloaded once); or a folder
 RECORD = None
 IMAGE_HEIGHT = 128
 IMAGE_WIDTH = 64
@@ -36,14 +37,18 @@ OUTPUT_DIR = "outputs"
 import json
 from pathlib import Path
 
-import keras
 import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import Markdown, display
 
 from cae_tutorial.data import load_record, seed_split
+from cae_tutorial.datasets import resolve_data
+from cae_tutorial.model import build_cae, latent_shape
+from cae_tutorial.plots import frame_title
+from cae_tutorial.presets import get_preset
+import keras
 
 Path(OUTPUT_DIR).mkdir(exist_ok=True)
-plt.rcParams["figure.dpi"] = 60
 
 # %% [markdown]
 # ## Encoder, bottleneck, decoder
@@ -56,7 +61,7 @@ plt.rcParams["figure.dpi"] = 60
 # and, as in this course, as the shape of a segmentation network: encode the frame, decode a **mask**.
 
 # %%
-record = load_record(DATA_DIR, RECORD, size=(IMAGE_HEIGHT, IMAGE_WIDTH))
+record = load_record(resolve_data(DATA), RECORD, size=(IMAGE_HEIGHT, IMAGE_WIDTH))
 split = seed_split(record)
 train, heldout = record.subset(split.train_ids), record.subset(split.heldout_ids)
 print(record, "| training on", split.train_ids)
@@ -102,10 +107,10 @@ print(f"after {EPOCHS} epochs: training MSE {history.history['loss'][-1]:.4f}, "
 
 # %%
 reconstructed = autoencoder.predict(heldout.images[:4], verbose=0)
-fig, axes = plt.subplots(2, 4, figsize=(7, 6))
+fig, axes = plt.subplots(2, 4, figsize=(9.6, 8.4))
 for col in range(4):
     axes[0, col].imshow(heldout.images[col])
-    axes[0, col].set_title(heldout.ids[col], fontsize=8)
+    axes[0, col].set_title(frame_title(heldout.ids[col], split), fontsize=10)
     axes[1, col].imshow(reconstructed[col])
 for ax in axes.flat:
     ax.axis("off")
@@ -114,23 +119,67 @@ axes[1, 0].text(-5, IMAGE_HEIGHT / 2, "rebuilt", rotation=90, ha="right", va="ce
 plt.show()
 
 # %% [markdown]
-# **What survives the bottleneck:** the room's layout and colours, and where the person is; these are large,
-# smooth structures that a few numbers per 8x8 patch can describe. **What is lost:** sharp edges, thin limbs and
-# fine texture, which blur or vanish, and a pose the three training frames never showed is rebuilt only roughly.
+# Compare the two rows: large, smooth structures (the room's layout, where the person stands) are what a few numbers
+# per 8x8 patch can describe; sharp edges, thin limbs and fine texture are what a bottleneck loses first. The
+# numbers below say which part of these frames the bottleneck kept better.
 
 # %%
 error = np.abs(reconstructed - heldout.images[:4]).mean(axis=-1)
 person = heldout.masks[:4, ..., 0] > 0.5
 print(f"mean absolute error on person pixels {error[person].mean():.3f}, on background {error[~person].mean():.3f}")
+harder, easier = ("person", "background") if error[person].mean() > error[~person].mean() else ("background", "person")
+display(Markdown(f"On these held-out frames the {harder} pixels are rebuilt worse than the {easier} pixels "
+                 f"({max(error[person].mean(), error[~person].mean()):.3f} vs "
+                 f"{min(error[person].mean(), error[~person].mean()):.3f} mean absolute error)."))
 
 # %% [markdown]
 # ## From reconstruction to segmentation
-# Keep the encoder-bottleneck-decoder shape, but ask for **one** output channel and train it against the **mask**:
-# the network must now encode "where is the person?" instead of "what does the frame look like?". That is the
-# seed's model, built block by block in the next notebook.
+# Keep the encoder-decoder shape, but ask for **one** output channel and train it against the **mask**: the network
+# must now encode "where is the person?" instead of "what does the frame look like?". That is the seed's model,
+# built block by block in the next notebook.
+#
+# ## What the segmentation CAE's "latent space" is, and is not
+# In this course's CAE, the *latent space* is simply the output of the last encoder block: a feature map at 1/8 of
+# the frame's height and width, with as many channels as the last encoder block has filters. Is it a bottleneck
+# like the one above? Count the numbers, for the seed's model and for the `cpu` preset that notebook 4 trains, at
+# the size this notebook uses:
+
+# %%
+size = (IMAGE_HEIGHT, IMAGE_WIDTH, 3)
+cpu = get_preset("cpu")
+models = {"reconstruction CAE above": (autoencoder, "bottleneck"),
+          "seed CAE": (build_cae(size), None),
+          f"cpu preset CAE (skips {'on' if cpu.skip_connections else 'off'})":
+              (build_cae(size, cpu.filters, skip_connections=cpu.skip_connections), None)}
+latent = {}
+for name, (net, layer) in models.items():
+    shape = tuple(net.get_layer(layer).output.shape[1:]) if layer else latent_shape(net)
+    latent[name] = int(np.prod(shape))
+    print(f"{name:<32} latent {str(shape):<16} {latent[name]:>8,} numbers = "
+          f"{latent[name] / input_size:5.2f} x the input's {input_size:,}")
+seed_ratio = latent["seed CAE"] / input_size
+cpu_name = [n for n in models if n.startswith("cpu")][0]
+display(Markdown(
+    f"The reconstruction CAE squeezes each frame into {latent['reconstruction CAE above']:,} numbers, "
+    f"{input_size / latent['reconstruction CAE above']:.0f} times fewer than its {input_size:,}: a real bottleneck. "
+    f"The seed's segmentation CAE does not: its latent tensor holds {latent['seed CAE']:,} numbers, "
+    f"{seed_ratio:.2f} times the input, " + ("so nothing forces it to compress. " if seed_ratio >= 1 else
+                                            "only a mild squeeze. ") +
+    f"The `cpu` preset's holds {latent[cpu_name]:,} ({latent[cpu_name] / input_size:.2f} x the input)"
+    + (", and its skip connections (notebook 3) hand the decoder the encoder's full-resolution features anyway, "
+       "around the latent space." if cpu.skip_connections else ".")))
+
+# %% [markdown]
+# So in this course "latent space" names a **place** in the network (the coarsest, 1/8-resolution feature map),
+# not a compressed code. What it still does: each of its positions sees a large patch of the frame (after three
+# stride-2 stages), so it can describe *what* is there and *roughly where*; and a segmentation target needs far
+# less than a reconstruction (one bit per pixel, not three colours). What it is **not**: a small vector that
+# summarises the frame, or a space where you could interpolate between dancers. The network does not segment well
+# *because* of compression; it segments because it was trained against masks.
 
 # %%
 results = {"latent_numbers": latent_size, "compression": input_size / latent_size,
+           "latent_vs_input": {name: n / input_size for name, n in latent.items()},
            "train_mse": history.history["loss"][-1], "heldout_mse": history.history["val_loss"][-1],
            "person_error": float(error[person].mean()), "background_error": float(error[~person].mean())}
 Path(OUTPUT_DIR, "02_autoencoders.json").write_text(json.dumps(results, indent=1))
@@ -139,10 +188,46 @@ results
 # %% [markdown]
 # ## Summary
 # - An autoencoder = encoder + bottleneck (latent space) + decoder, trained to rebuild its input.
-# - The bottleneck keeps large structure and drops detail; what it keeps is what the data is "about".
-# - Swap the target for a mask and the same shape of network segments images.
+# - A real bottleneck keeps large structure and drops detail.
+# - Swap the target for a mask and the same shape of network segments images. In the course's segmentation CAE the
+#   "latent space" is the coarsest feature map, not a compressed code: count its numbers before calling it one.
 #
 # ## Exercises
 # 1. Set `LATENT_CHANNELS = 2` and then `32`. How do the reconstructions and the held-out error change?
 # 2. Remove the bottleneck layer. Is the network still forced to compress? (Count the numbers at the narrowest point.)
-# 3. Which frames reconstruct worst, and what do their poses have in common?
+# 3. Which frames reconstruct worst? Rank the held-out frames by their error.
+#
+# <details><summary>Solution 1</summary>
+#
+# ```python
+# for channels in (2, 32):
+#     keras.utils.set_random_seed(SEED)
+#     ae = reconstruction_autoencoder(record.images.shape[1:], channels)
+#     ae.compile(optimizer=keras.optimizers.Adam(2e-3), loss="mse")
+#     h = ae.fit(train.images, train.images, epochs=EPOCHS, batch_size=3, verbose=0,
+#                validation_data=(heldout.images, heldout.images))
+#     print(f"{channels:>3} channels: held-out MSE {h.history['val_loss'][-1]:.4f}")
+# ```
+# More channels let more detail through: the held-out error usually falls, and the pictures sharpen.
+# </details>
+#
+# <details><summary>Solution 2</summary>
+#
+# ```python
+# narrowest = 64 * (IMAGE_HEIGHT // 8) * (IMAGE_WIDTH // 8)   # the last 64-filter stage, 1/8 of height and width
+# print(f"without the 1x1 bottleneck the narrowest point holds {narrowest:,} numbers "
+#       f"for an input of {input_size:,}: {narrowest / input_size:.2f} x")
+# ```
+# 64 channels at 1/8 of the height and width is 64/64 = 1 number per input pixel, a third of the input's three
+# colours: still a squeeze, but a much looser one.
+# </details>
+#
+# <details><summary>Solution 3</summary>
+#
+# ```python
+# everything = autoencoder.predict(heldout.images, verbose=0)
+# per_frame = np.abs(everything - heldout.images).mean(axis=(1, 2, 3))
+# for frame_id, value in sorted(zip(heldout.ids, per_frame), key=lambda pair: -pair[1]):
+#     print(f"{frame_id}: {value:.4f}")
+# ```
+# </details>

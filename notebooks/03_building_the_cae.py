@@ -20,7 +20,9 @@
 # - the seed's convolutional autoencoder, block by block: encoder blocks, latent space, decoder blocks, output layer;
 # - the shape of the tensor after each block;
 # - why stride-2 convolutions shrink and upsampling grows, and what the final 1x1 convolution does;
-# - how to read `model.summary()` and where the 1,939,233 parameters of the seed's model sit.
+# - how to read `model.summary()` and where the 1,939,233 parameters of the seed's model sit;
+# - **skip connections** (U-Net style), which the `cpu` preset of notebook 4 trains with, drawn beside the plain
+#   model.
 #
 # Everything defined here lives in `cae_tutorial/model.py` under the same names; later notebooks import it.
 
@@ -33,8 +35,13 @@ OUTPUT_DIR = "outputs"
 import json
 from pathlib import Path
 
-import keras
+import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import Markdown, display
+
+from cae_tutorial.plots import architecture_diagram
+from cae_tutorial.presets import get_preset
+import keras
 from keras import layers
 
 SEED_FILTERS = (4, 32, 256)  # the seed's encoder filters; the decoder mirrors them
@@ -71,7 +78,7 @@ def encoder_block(x, filters: int, kernel_size: int = 3, activation: str = "swis
 # ## The decoder block
 # **UpSampling x2** repeats every pixel into a 2x2 square: the size doubles, nothing is learned. The two
 # convolutions that follow learn to turn that blocky picture into sharper features. (A `skip` input, used in
-# notebook 6, concatenates encoder features of the same size first.)
+# the end of this notebook, concatenates encoder features of the same size first.)
 
 # %%
 def decoder_block(x, filters: int, kernel_size: int = 3, activation: str = "swish",
@@ -112,7 +119,9 @@ print(f"{'input':<16}{tuple(x.shape[1:])}")
 for i, filters in enumerate((4, 32, 256), start=1):
     x = encoder_block(x, filters, name=f"encoder{i}")
     print(f"{f'encoder block {i}':<16}{tuple(x.shape[1:])}")
-print(f"{'latent space':<16}{tuple(x.shape[1:])}  <- 1/8 of the height and width, 256 channels")
+latent_numbers, input_numbers = int(np.prod(x.shape[1:])), IMAGE_HEIGHT * IMAGE_WIDTH * 3
+print(f"{'latent space':<16}{tuple(x.shape[1:])}  <- 1/8 of the height and width, {x.shape[-1]} channels: "
+      f"{latent_numbers:,} numbers for an input of {input_numbers:,} ({latent_numbers / input_numbers:.2f} x)")
 for i, filters in enumerate((256, 32, 4), start=1):
     x = decoder_block(x, filters, name=f"decoder{i}")
     print(f"{f'decoder block {i}':<16}{tuple(x.shape[1:])}")
@@ -157,6 +166,9 @@ def build_cae(input_shape: tuple[int, int, int] = (1024, 512, 3), filters: tuple
 
 
 model = build_cae((IMAGE_HEIGHT, IMAGE_WIDTH, 3))
+fig = architecture_diagram(model)
+
+# %%
 model.summary(line_length=90)
 
 # %% [markdown]
@@ -171,8 +183,8 @@ print(f"parameters at 1024 x 512: {seed_model.count_params():,}")
 print(f"parameters at {IMAGE_HEIGHT} x {IMAGE_WIDTH}: {model.count_params():,}")
 
 # %% [markdown]
-# Where they sit: a 3x3 convolution from `c_in` to `c_out` channels has 9 * c_in * c_out weights + c_out biases.
-# The two 256-channel convolutions around the latent space dominate.
+# Where they sit: a $k \times k$ convolution from $c_{in}$ to $c_{out}$ channels has
+# $k^2 \, c_{in} \, c_{out}$ weights and $c_{out}$ biases, so the cost grows with the *product* of the channels.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -182,6 +194,22 @@ for layer in seed_model.layers:
     per_block[block] = per_block.get(block, 0) + layer.count_params()
 for block, count in per_block.items():
     print(f"{block:<10}{count:>10,}  {count / seed_model.count_params():6.1%}")
+
+convolutions = [l for l in seed_model.layers if isinstance(l, layers.Conv2D)]
+widest = max(l.filters for l in convolutions)
+wide = [l for l in convolutions if l.filters == widest and l.kernel.shape[2] == widest]
+wide_params = sum(l.count_params() for l in wide)
+for l in wide:
+    print(f"{l.name:<18} {l.kernel.shape[2]} -> {l.filters} channels: {l.count_params():,} parameters")
+
+# %%
+display(Markdown(
+    f"{len(wide)} convolutions map {widest} channels to {widest}, each with "
+    f"{wide[0].count_params():,} parameters ({widest}·{widest}·9 weights + {widest} biases): together "
+    f"{wide_params:,} of the model's {seed_model.count_params():,} parameters, "
+    f"**{wide_params / seed_model.count_params():.0%}**. The rest of the network, all the other "
+    f"{len(convolutions) - len(wide)} convolutions, holds the remaining "
+    f"{1 - wide_params / seed_model.count_params():.0%}."))
 
 # %% [markdown]
 # The library's `cae_tutorial.model.build_cae` is the same function; from now on the course imports it.
@@ -194,10 +222,34 @@ library_model = library_build_cae((1024, 512, 3))
 print("same layers:", [l.name for l in library_model.layers] == [l.name for l in seed_model.layers])
 print("same parameter count:", library_model.count_params() == seed_model.count_params())
 
+# %% [markdown]
+# ## Skip connections
+# The plain CAE must rebuild every edge of the mask from the latent space, at 1/8 of the resolution. A **skip
+# connection** hands each decoder block the encoder's features of the same size (and the last block the frame
+# itself), concatenated to its upsampled input: the latent space says *what and roughly where*, the skips say
+# *exactly where*. This is the idea of U-Net (Ronneberger et al., 2015). In `build_cae` it is the
+# `skip_connections=True` branch: `skips` collects the input and each encoder block's output, and decoder block
+# `i` concatenates `skips[-i - 1]`.
+#
+# Skips also change what the latent space means: the decoder no longer *has* to pass everything through it, so it
+# is not a bottleneck in any sense. The `cpu` preset that notebook 4 trains uses them, with lighter filters:
+
+# %%
+cpu = get_preset("cpu")
+skip_model = build_cae((IMAGE_HEIGHT, IMAGE_WIDTH, 3), cpu.filters, skip_connections=True)
+fig = architecture_diagram(skip_model)
+print(f"cpu preset: filters {cpu.filters}, skip connections {cpu.skip_connections}, "
+      f"{skip_model.count_params():,} parameters")
+for layer in skip_model.layers:
+    if layer.name.endswith("_skip"):
+        print(f"{layer.name}: concatenates {[tuple(t.shape[1:]) for t in layer.input]}")
+
 # %%
 results = {"parameters_seed_size": seed_model.count_params(), "parameters": model.count_params(),
+           "wide_convolutions": [l.name for l in wide], "wide_share": wide_params / seed_model.count_params(),
+           "latent_vs_input": latent_numbers / input_numbers,
            "latent_shape": list(seed_model.get_layer("encoder3_drop2").output.shape[1:]),
-           "parameters_per_block": per_block}
+           "parameters_per_block": per_block, "skip_parameters": skip_model.count_params()}
 Path(OUTPUT_DIR, "03_building_the_cae.json").write_text(json.dumps(results, indent=1))
 results
 
@@ -206,9 +258,45 @@ results
 # - Encoder block: stride-2 conv (shrink) -> swish -> dropout -> conv -> swish -> dropout.
 # - Decoder block: upsampling x2 (grow) -> conv -> swish -> dropout -> conv -> swish -> dropout.
 # - The 1x1 sigmoid convolution turns each pixel's features into a person probability.
-# - 1,939,233 parameters, two thirds of them in the 256-channel convolutions next to the latent space.
+# - Parameters grow with the product of channels, so the widest convolutions hold most of them (printed above).
+# - Skip connections concatenate same-size encoder features into the decoder: sharper edges, and no bottleneck.
 #
 # ## Exercises
 # 1. Compute by hand the parameters of `encoder2_down_conv` (4 -> 32 channels, 3x3) and check with `summary()`.
 # 2. Build the model with `filters=(8, 32, 64)`. How many parameters remain, and which blocks lost the most?
 # 3. Why must the height and width divide by 8? Try `build_cae((100, 50, 3))` and read the error.
+#
+# <details><summary>Solution 1</summary>
+#
+# ```python
+# by_hand = 3 * 3 * 4 * 32 + 32          # 9 weights per input-output channel pair, plus one bias per filter
+# print(by_hand, seed_model.get_layer("encoder2_down_conv").count_params())
+# ```
+# Both print 1,184.
+# </details>
+#
+# <details><summary>Solution 2</summary>
+#
+# ```python
+# light = build_cae((IMAGE_HEIGHT, IMAGE_WIDTH, 3), filters=(8, 32, 64))
+# light_blocks = {}
+# for layer in light.layers:
+#     light_blocks[layer.name.split("_")[0]] = light_blocks.get(layer.name.split("_")[0], 0) + layer.count_params()
+# print(f"{light.count_params():,} parameters")
+# for block in per_block:
+#     print(f"{block:<10}{per_block[block]:>10,} -> {light_blocks.get(block, 0):>8,}")
+# ```
+# The blocks with 256 channels (encoder3, decoder1) lose the most: their cost falls with the square of the width.
+# </details>
+#
+# <details><summary>Solution 3</summary>
+#
+# ```python
+# try:
+#     build_cae((100, 50, 3))
+# except ValueError as error:
+#     print(error)
+# ```
+# Three stride-2 blocks halve the size three times, and the decoder doubles it three times: only sizes that divide
+# by 2 x 2 x 2 = 8 come back to the same size, so the mask lines up with the frame.
+# </details>

@@ -1,0 +1,78 @@
+"""Import TensorFlow without the log lines its C++ core writes straight to the process's stderr.
+
+TensorFlow 2.21 prints ``WARNING: All log messages before absl::InitializeLog() ...`` and oneDNN's notice
+while it loads, before ``TF_CPP_MIN_LOG_LEVEL`` is read, so the variable alone does not silence them. Turning
+oneDNN off (``TF_ENABLE_ONEDNN_OPTS=0``) would, at a cost in speed; instead the import runs with file
+descriptor 2 pointed at /dev/null. Python-level errors still raise as usual.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+
+@contextlib.contextmanager
+def stderr_silenced():
+    """Point file descriptor 2 at /dev/null for the duration, then restore it."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+def import_tensorflow():
+    """Import TensorFlow once, quietly (a no-op when it is already imported)."""
+    # Level 3: oneDNN also logs a harmless "E0000 ... supports DT_INT32 only" line at ERROR level while training.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    with stderr_silenced():
+        import tensorflow
+    # Keras' predict() on frames of a new batch size logs "WARNING:tensorflow:... triggered tf.function retracing":
+    # expected with the course's small records, and nothing a learner can act on.
+    tensorflow.get_logger().setLevel("ERROR")
+    return tensorflow
+
+
+class _QuietTensorFlowFinder:
+    """A meta-path finder that makes the first `import tensorflow` (also through keras) go through stderr_silenced.
+
+    It lets `import cae_tutorial` stay fast (TensorFlow loads only when a name needs it) and still keeps the C++
+    start-up lines out of notebooks and terminals, however TensorFlow is first imported.
+    """
+
+    def find_spec(self, name, path=None, target=None):
+        """Wrap the loader of the top-level tensorflow package, once; leave every other import alone."""
+        if name != "tensorflow":
+            return None
+        import importlib.machinery
+
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def quiet_exec_module(module):
+            """Run TensorFlow's own import with fd 2 silenced, then quieten its Python logger."""
+            with stderr_silenced():
+                exec_module(module)
+            module.get_logger().setLevel("ERROR")
+
+        spec.loader.exec_module = quiet_exec_module
+        return spec
+
+
+def install() -> None:
+    """Make the first TensorFlow import quiet, whenever it happens (a no-op once TensorFlow is imported)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" in sys.modules or any(isinstance(f, _QuietTensorFlowFinder) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _QuietTensorFlowFinder())
