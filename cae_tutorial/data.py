@@ -250,3 +250,14 @@ def seed_split(record: Record) -> Split:
             f"({list(record.ids)}); choose frames with split_by_ids(record, [...])"
         )
     return split_by_ids(record, train_ids)
+
+
+def resize_probabilities(probabilities: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Float probabilities (H, W) or (H, W, 1) resized bilinearly to size (height, width), same layout."""
+    values = np.asarray(probabilities, np.float32)
+    flat = values[..., 0] if values.ndim == 3 else values
+    if flat.ndim != 2:
+        raise DataError(f"probabilities must be (H, W) or (H, W, 1), got shape {values.shape}")
+    resized = Image.fromarray(flat, mode="F").resize((int(size[1]), int(size[0])), Image.Resampling.BILINEAR)
+    out = np.clip(np.asarray(resized, np.float32), 0.0, 1.0)
+    return out[..., None] if values.ndim == 3 else out

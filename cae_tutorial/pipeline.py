@@ -30,7 +30,12 @@ def augment_pair(image, mask, seed_layers):
 
 
 def training_dataset(images: np.ndarray, masks: np.ndarray, preset: Preset, seed: int = 0) -> tf.data.Dataset:
-    """Batches of training pairs: the frames stay in memory, shuffled each pass, augmented if the preset says so."""
+    """Batches of training pairs: the frames stay in memory, shuffled each pass, augmented if the preset says so.
+
+    With preset.small_epochs, the first small_epochs epochs' batches are at preset.small_size (progressive resizing).
+    """
+    if preset.small_epochs:
+        return progressive_dataset(images, masks, preset, seed)
     data = tf.data.Dataset.from_tensor_slices((images, masks))
     data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     if preset.augment:
@@ -43,3 +48,20 @@ def training_dataset(images: np.ndarray, masks: np.ndarray, preset: Preset, seed
     if preset.steps_per_epoch:
         data = data.repeat()
     return data.prefetch(2)
+
+
+def shrink_pairs(images: np.ndarray, masks: np.ndarray, size: tuple[int, int]):
+    """Frames resized smoothly (antialiased bilinear) and masks resized then thresholded at half, to size."""
+    small_images = tf.image.resize(images, size, method="bilinear", antialias=True).numpy()
+    small_masks = (tf.image.resize(masks, size, method="bilinear", antialias=True).numpy() >= 0.5)
+    return np.clip(small_images, 0.0, 1.0), small_masks.astype(np.float32)
+
+
+def progressive_dataset(images: np.ndarray, masks: np.ndarray, preset: Preset, seed: int = 0) -> tf.data.Dataset:
+    """small_epochs epochs of batches at preset.small_size, then batches at full size, as one endless dataset."""
+    if not preset.small_size or not preset.steps_per_epoch:
+        raise ValueError(f"preset {preset.name!r}: progressive resizing (small_epochs={preset.small_epochs}) needs "
+                         "small_size=(height, width) and steps_per_epoch set")
+    full = training_dataset(images, masks, preset.with_(small_epochs=0), seed)
+    small = training_dataset(*shrink_pairs(images, masks, preset.small_size), preset.with_(small_epochs=0), seed)
+    return small.take(preset.small_epochs * preset.steps_per_epoch).concatenate(full)

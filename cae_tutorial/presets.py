@@ -34,10 +34,15 @@ class Preset:
     augment: bool = False
     #: Batches per epoch; None means one pass over the training frames.
     steps_per_epoch: int | None = None
-    #: Keras dtype policy of the hidden layers: "float32" or "mixed_bfloat16".
-    dtype: str = "float32"
+    #: Keras dtype policy of the hidden layers: "auto" (the fastest for this machine, see
+    #: cae_tutorial.hardware.choose_dtype), "float32", "mixed_bfloat16" or "mixed_float16".
+    dtype: str = "auto"
     #: XLA-compile the train step (model.compile(jit_compile=...)).
     jit_compile: bool = False
+    #: Progressive resizing: the first `small_epochs` epochs train on frames resized to small_size
+    #: (height, width); the rest at (height, width). The CAE is fully convolutional, so the weights carry over.
+    small_size: tuple[int, int] | None = None
+    small_epochs: int = 0
 
     @property
     def size(self) -> tuple[int, int]:
@@ -48,6 +53,17 @@ class Preset:
     def input_shape(self) -> tuple[int, int, int]:
         """Model input shape (height, width, 3)."""
         return (self.height, self.width, 3)
+
+    @property
+    def resolved_dtype(self) -> str:
+        """The dtype policy a build uses: dtype itself, or for "auto" the fastest for this machine."""
+        from cae_tutorial.hardware import resolve_dtype
+
+        return resolve_dtype(self.dtype)
+
+    def resolved(self) -> "Preset":
+        """A copy with dtype "auto" replaced by the policy chosen for this machine (what a run saves)."""
+        return replace(self, dtype=self.resolved_dtype)
 
     def with_(self, **changes) -> "Preset":
         """A copy with some fields changed (unknown names and wrong types raise)."""
@@ -72,7 +88,11 @@ class Preset:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
     def __str__(self) -> str:
-        return "\n".join(f"{f.name:>16}: {getattr(self, f.name)}" for f in fields(self))
+        def shown(name):
+            value = getattr(self, name)
+            return f"auto -> {self.resolved_dtype} on this machine" if name == "dtype" and value == "auto" else value
+
+        return "\n".join(f"{f.name:>16}: {shown(f.name)}" for f in fields(self))
 
 
 PRESETS: dict[str, Preset] = {

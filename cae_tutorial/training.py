@@ -19,21 +19,30 @@ import numpy as np
 import tensorflow as tf
 
 from cae_tutorial.callbacks import EpochProgress, PredictionSnapshots, TimeBudget, to_uint8  # noqa: F401
-from cae_tutorial.data import DataError, Record, Split
-from cae_tutorial.losses import dice_focal_loss, per_frame_metrics, training_metrics
+from cae_tutorial.data import IMAGE_SUFFIXES, DataError, Record, Split, read_mask, resize_probabilities
+from cae_tutorial.losses import MetricsTable, dice_focal_loss, per_frame_metrics, training_metrics
 from cae_tutorial.model import build_cae
 from cae_tutorial.pipeline import augment_pair, training_dataset  # noqa: F401
 from cae_tutorial.presets import Preset, get_preset
 
 
 def build_model(preset: Preset | str = "cpu", seed: int | None = 0) -> keras.Model:
-    """The CAE a preset describes; seeds Keras first (when seed is not None) so weights are reproducible."""
+    """The CAE a preset describes; seeds Keras first (when seed is not None) so weights are reproducible.
+
+    dtype "auto" becomes the fastest policy for this machine (cae_tutorial.hardware.choose_dtype). A preset with
+    progressive resizing gets a model that also takes its smaller training frames.
+    """
     preset = get_preset(preset)
+    dtype = preset.resolved_dtype
     if seed is not None:
         keras.utils.set_random_seed(seed)
-    return build_cae(preset.input_shape, preset.filters, preset.kernel_size, preset.activation, preset.dropout,
-                     skip_connections=preset.skip_connections, batch_norm=preset.batch_norm,
-                     dtype=None if preset.dtype == "float32" else preset.dtype)
+    model = build_cae(preset.input_shape, preset.filters, preset.kernel_size, preset.activation, preset.dropout,
+                      skip_connections=preset.skip_connections, batch_norm=preset.batch_norm,
+                      dtype=None if dtype == "float32" else dtype)
+    if preset.small_epochs:
+        # Every layer is convolutional, so any size divisible by 8 flows through the same weights.
+        model.input_spec = keras.layers.InputSpec(shape=(None, None, None, preset.input_shape[-1]))
+    return model
 
 
 def make_optimizer(preset: Preset, steps_per_epoch: int, epochs: int) -> keras.optimizers.Optimizer:
@@ -121,10 +130,43 @@ class TrainingResult:
                    Split.from_dict(json.loads((folder / "split.json").read_text())),
                    json.loads((folder / "config.json").read_text()), model)
 
-    def evaluate(self, record: Record, frame_ids=None, threshold: float = 0.5):
-        """Per-frame IoU / Dice / accuracy of the model on frames of record (default: the held-out ones)."""
+    def evaluate(self, record: Record, frame_ids=None, threshold: float = 0.5, resolution: str | None = None):
+        """Per-frame IoU / Dice / accuracy of the model on frames of record (default: the held-out ones).
+
+        resolution "original" scores what users see: probabilities predicted at the model's size, resized
+        bilinearly to each frame's original size, against the original masks read from record.root.
+        "model" scores at the model's size. Default: "original" whenever the original masks can be found.
+        The table's `resolution` attribute says which was used.
+        """
         part = record.subset(frame_ids or self.split.heldout_ids)
-        return per_frame_metrics(part.ids, part.masks, predict(self.model, part.images), threshold)
+        probabilities = predict(self.model, part.images)
+        originals = original_masks(part) if resolution in (None, "original") else None
+        if resolution == "original" and originals is None:
+            raise DataError(f"the original masks of {list(part.ids)} are not found under {part.root}/masks; "
+                            "pass resolution='model' or load the record from its folder")
+        if resolution not in (None, "original", "model"):
+            raise ValueError(f"resolution must be 'original' or 'model', got {resolution!r}")
+        if originals is None:
+            table = per_frame_metrics(part.ids, part.masks, probabilities, threshold)
+            table.resolution = "model {} x {}".format(*part.size)
+            return table
+        table = MetricsTable()
+        for frame_id, mask, probability in zip(part.ids, originals, probabilities):
+            full = resize_probabilities(probability, mask.shape[:2])
+            table.extend(per_frame_metrics([frame_id], mask[None], full[None], threshold))
+        table.resolution = "original" + "".join(sorted({" {} x {}".format(*m.shape[:2]) for m in originals}))
+        return table
+
+
+def original_masks(record: Record) -> list[np.ndarray] | None:
+    """The record's masks at their files' own size, read from record.root/masks (None where not found)."""
+    folder = None if record.root is None else Path(record.root) / "masks"
+    if folder is None or not folder.is_dir():
+        return None
+    files = {path.stem: path for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES}
+    if not all(frame_id in files for frame_id in record.ids):
+        return None
+    return [read_mask(files[frame_id]) for frame_id in record.ids]
 
 
 def predict(model: keras.Model, images: np.ndarray, batch_size: int = 4) -> np.ndarray:
@@ -140,7 +182,7 @@ def train(model: keras.Model, record: Record, split: Split, preset: Preset | str
     snapshot_frames: ids to record predictions of (default: every frame of the record, training and held-out);
     snapshot_every / snapshot_epochs: when to record them (default: every epoch, plus epoch 0 before training).
     """
-    preset = get_preset(preset)
+    preset = get_preset(preset).resolved()  # the run saves the dtype it really used, not "auto"
     epochs = preset.epochs if epochs is None else epochs
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise TypeError(f"epochs must be a positive int, got {epochs!r}")

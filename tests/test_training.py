@@ -96,7 +96,7 @@ def test_presets_are_frozen_data():
     seed = PRESETS["seed"]
     assert (seed.height, seed.width, seed.epochs, seed.batch_size, seed.learning_rate) == (1024, 512, 500, 3, 5e-4)
     assert seed.filters == (4, 32, 256) and seed.dropout == (0.1, 0.25) and not seed.augment
-    assert seed.dtype == "float32" and seed.schedule == "constant" and not seed.skip_connections
+    assert seed.dtype == "auto" and seed.schedule == "constant" and not seed.skip_connections
     with pytest.raises(Exception):
         seed.epochs = 3
     assert Preset.from_dict(PRESETS["cpu"].to_dict()) == PRESETS["cpu"]
