@@ -32,7 +32,7 @@ def augment_pair(image, mask, seed_layers):
 def training_dataset(images: np.ndarray, masks: np.ndarray, preset: Preset, seed: int = 0) -> tf.data.Dataset:
     """Batches of training pairs: the frames stay in memory, shuffled each pass, augmented if the preset says so.
 
-    With preset.small_epochs, the first small_epochs epochs' batches are at preset.small_size (progressive resizing).
+    With progressive resizing, the first preset.small_epochs epochs' batches are at preset.small_size.
     """
     if preset.small_epochs:
         return progressive_dataset(images, masks, preset, seed)
@@ -59,9 +59,10 @@ def shrink_pairs(images: np.ndarray, masks: np.ndarray, size: tuple[int, int]):
 
 def progressive_dataset(images: np.ndarray, masks: np.ndarray, preset: Preset, seed: int = 0) -> tf.data.Dataset:
     """small_epochs epochs of batches at preset.small_size, then batches at full size, as one endless dataset."""
-    if not preset.small_size or not preset.steps_per_epoch:
-        raise ValueError(f"preset {preset.name!r}: progressive resizing (small_epochs={preset.small_epochs}) needs "
-                         "small_size=(height, width) and steps_per_epoch set")
-    full = training_dataset(images, masks, preset.with_(small_epochs=0), seed)
-    small = training_dataset(*shrink_pairs(images, masks, preset.small_size), preset.with_(small_epochs=0), seed)
+    if not preset.steps_per_epoch:
+        raise ValueError(f"preset {preset.name!r}: progressive resizing needs steps_per_epoch set (the batches of "
+                         "both sizes come from one endless dataset)")
+    flat = preset.with_(progressive_scale=1)
+    full = training_dataset(images, masks, flat, seed)
+    small = training_dataset(*shrink_pairs(images, masks, preset.small_size), flat, seed)
     return small.take(preset.small_epochs * preset.steps_per_epoch).concatenate(full)

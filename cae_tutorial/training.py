@@ -186,6 +186,7 @@ def train(model: keras.Model, record: Record, split: Split, preset: Preset | str
     epochs = preset.epochs if epochs is None else epochs
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise TypeError(f"epochs must be a positive int, got {epochs!r}")
+    preset = preset.with_(epochs=epochs)  # progressive resizing and the saved config follow the epochs run
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got {seed!r}")
     if not split.train_ids:

@@ -94,12 +94,24 @@ def test_progressive_dataset_starts_small_then_full_size(tiny_record):
     from cae_tutorial.pipeline import training_dataset
     from cae_tutorial.presets import get_preset
 
-    preset = get_preset("cpu", height=64, width=32, steps_per_epoch=2, small_size=(32, 16), small_epochs=2)
+    preset = get_preset("cpu", height=64, width=32, epochs=5, steps_per_epoch=2)  # scale 2, 80 %: 4 small epochs
+    assert (preset.small_size, preset.small_epochs) == ((32, 16), 4)
     part = tiny_record.subset(tiny_record.ids[:3])
-    shapes = [tuple(x.shape[1:3]) for x, _ in training_dataset(part.images, part.masks, preset).take(6)]
-    assert shapes == [(32, 16)] * 4 + [(64, 32)] * 2
-    with pytest.raises(ValueError, match="small_size"):
-        training_dataset(part.images, part.masks, preset.with_(small_size=None))
+    shapes = [tuple(x.shape[1:3]) for x, _ in training_dataset(part.images, part.masks, preset).take(10)]
+    assert shapes == [(32, 16)] * 8 + [(64, 32)] * 2
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        training_dataset(part.images, part.masks, preset.with_(steps_per_epoch=None))
+
+
+def test_progressive_sizes_follow_overrides():
+    from cae_tutorial.presets import get_preset
+
+    assert get_preset("cpu").small_size == (128, 64) and get_preset("cpu").small_epochs == 160
+    assert get_preset("cpu", epochs=40).small_epochs == 32
+    assert get_preset("cpu", height=512, width=256).small_size == (256, 128)
+    tiny = get_preset("cpu", height=48, width=24)  # half of it (24 x 12) does not divide by 8
+    assert tiny.small_size is None and tiny.small_epochs == 0
+    assert get_preset("seed").small_epochs == 0
 
 
 def test_progressive_training_runs_and_predicts_at_full_size(tiny_record):
@@ -107,10 +119,9 @@ def test_progressive_training_runs_and_predicts_at_full_size(tiny_record):
     from cae_tutorial.presets import get_preset
     from cae_tutorial.training import build_model, train
 
-    preset = get_preset("cpu", height=64, width=32, epochs=3, steps_per_epoch=1, small_size=(32, 16),
-                        small_epochs=2, filters=(4, 8, 8))
-    result = train(build_model(preset), tiny_record, seed_split(tiny_record), preset, progress=False,
+    preset = get_preset("cpu", height=64, width=32, epochs=30, steps_per_epoch=1, filters=(4, 8, 8))
+    result = train(build_model(preset), tiny_record, seed_split(tiny_record), preset, epochs=3, progress=False,
                    snapshot_epochs=[3])
-    assert len(result.history["loss"]) == 3
+    assert len(result.history["loss"]) == 3  # 2 epochs at 32 x 16 (80 % of the 3 run), then 1 at 64 x 32
     assert result.snapshots.predictions.shape[-2:] == (64, 32)
-    assert result.config["preset"]["small_size"] == [32, 16]
+    assert result.preset.epochs == 3 and result.preset.small_epochs == 2
