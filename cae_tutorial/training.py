@@ -18,9 +18,26 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cae_tutorial.callbacks import EpochProgress, PredictionSnapshots, TimeBudget, to_uint8  # noqa: F401
-from cae_tutorial.data import IMAGE_SUFFIXES, DataError, Record, Split, read_mask, resize_probabilities
-from cae_tutorial.losses import MetricsTable, dice_focal_loss, per_frame_metrics, training_metrics
+from cae_tutorial.callbacks import (  # noqa: F401
+    EpochProgress,
+    PredictionSnapshots,
+    TimeBudget,
+    to_uint8,
+)
+from cae_tutorial.data import (
+    IMAGE_SUFFIXES,
+    DataError,
+    Record,
+    Split,
+    read_mask,
+    resize_probabilities,
+)
+from cae_tutorial.losses import (
+    MetricsTable,
+    dice_focal_loss,
+    per_frame_metrics,
+    training_metrics,
+)
 from cae_tutorial.model import build_cae
 from cae_tutorial.pipeline import augment_pair, training_dataset  # noqa: F401
 from cae_tutorial.presets import Preset, get_preset

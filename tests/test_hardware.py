@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from cae_tutorial.hardware import choose_dtype, cpu_flags, cpu_model, describe, resolve_dtype
+from cae_tutorial.hardware import (
+    choose_dtype,
+    cpu_flags,
+    cpu_model,
+    describe,
+    resolve_dtype,
+)
 from cae_tutorial.presets import PRESETS, get_preset
 
 XEON_AMX = {"avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}

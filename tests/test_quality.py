@@ -7,8 +7,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cae_tutorial.data import DataError, Record, Split, load_record, resize_probabilities
-from cae_tutorial.training import TrainingResult, Snapshots, original_masks
+from cae_tutorial.data import (
+    DataError,
+    Record,
+    Split,
+    load_record,
+    resize_probabilities,
+)
+from cae_tutorial.training import Snapshots, TrainingResult, original_masks
 
 ORIGINAL = (100, 60)  # not a multiple of 8, like most real frames
 MODEL = (64, 32)
