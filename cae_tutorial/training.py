@@ -147,16 +147,17 @@ class TrainingResult:
                    Split.from_dict(json.loads((folder / "split.json").read_text())),
                    json.loads((folder / "config.json").read_text()), model)
 
-    def evaluate(self, record: Record, frame_ids=None, threshold: float = 0.5, resolution: str | None = None):
+    def evaluate(self, record: Record, frame_ids=None, threshold: float = 0.5, resolution: str | None = None,
+                 flip_average: bool = False):
         """Per-frame IoU / Dice / accuracy of the model on frames of record (default: the held-out ones).
 
         resolution "original" scores what users see: probabilities predicted at the model's size, resized
         bilinearly to each frame's original size, against the original masks read from record.root.
         "model" scores at the model's size. Default: "original" whenever the original masks can be found.
-        The table's `resolution` attribute says which was used.
+        The table's `resolution` attribute says which was used. flip_average: see predict().
         """
         part = record.subset(frame_ids or self.split.heldout_ids)
-        probabilities = predict(self.model, part.images)
+        probabilities = predict(self.model, part.images, flip_average=flip_average)
         originals = original_masks(part) if resolution in (None, "original") else None
         if resolution == "original" and originals is None:
             raise DataError(f"the original masks of {list(part.ids)} are not found under {part.root}/masks; "
@@ -186,9 +187,16 @@ def original_masks(record: Record) -> list[np.ndarray] | None:
     return [read_mask(files[frame_id]) for frame_id in record.ids]
 
 
-def predict(model: keras.Model, images: np.ndarray, batch_size: int = 4) -> np.ndarray:
-    """Person probabilities (N, H, W, 1) float32 for frames (N, H, W, 3)."""
-    return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), np.float32)
+def predict(model: keras.Model, images: np.ndarray, batch_size: int = 4, flip_average: bool = False) -> np.ndarray:
+    """Person probabilities (N, H, W, 1) float32 for frames (N, H, W, 3).
+
+    flip_average: also predict the mirrored frames and average (test-time augmentation, twice the inference cost).
+    """
+    probabilities = np.asarray(model.predict(images, batch_size=batch_size, verbose=0), np.float32)
+    if flip_average:
+        mirrored = np.asarray(model.predict(images[:, :, ::-1], batch_size=batch_size, verbose=0), np.float32)
+        probabilities = (probabilities + mirrored[:, :, ::-1]) / 2
+    return probabilities
 
 
 def train(model: keras.Model, record: Record, split: Split, preset: Preset | str = "cpu", *, epochs: int | None = None,
