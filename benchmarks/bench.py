@@ -4,6 +4,7 @@
     python benchmarks/bench.py speed --sizes 256x128 512x256 --runs 3
     python benchmarks/bench.py quality --budgets 30 60 120 --runs 3
     python benchmarks/bench.py cv --folds A B C D
+    python benchmarks/bench.py fitpath            # fit vs a tf.function loop: metrics, steps_per_execution
 
 Each measurement runs in a fresh subprocess, so that peak memory (ru_maxrss) and global Keras settings
 (mixed precision, XLA) belong to that measurement alone. Results print as tables and go to
@@ -240,6 +241,76 @@ def measure_baseline(seed: int, fold: str | None = None) -> dict:
             "iou_model": float(iou_score(heldout.masks, probabilities).mean())}
 
 
+def measure_fit_path(dtype: str = "float32", rounds: int = 4, epochs: int = 10) -> dict:
+    """Seconds per epoch of the cpu preset's model at 128x64: fit with/without metrics and steps_per_execution,
+    against a tf.function tape loop, in interleaved rounds so that load changes hit every path alike."""
+    import keras
+    import tensorflow as tf
+
+    from cae_tutorial.losses import dice_focal_loss, training_metrics
+    from cae_tutorial.pipeline import training_dataset
+    from cae_tutorial.presets import get_preset
+    from cae_tutorial.training import build_model, make_optimizer
+
+    preset = get_preset("cpu", height=128, width=64, dtype=dtype, progressive_scale=1)
+    record, split = _record(preset.size)
+    part = record.subset(split.train_ids)
+    steps = preset.steps_per_epoch
+
+    class Clock(keras.callbacks.Callback):
+        def __init__(self, times):
+            super().__init__()
+            self.times = times
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.times.append(time.perf_counter() - self.start)
+
+    def fitted(steps_per_execution, metrics):
+        model = build_model(preset)
+        model.compile(optimizer=make_optimizer(preset, steps, 100), loss=dice_focal_loss(),
+                      metrics=training_metrics() if metrics else None, steps_per_execution=steps_per_execution)
+        return model, training_dataset(part.images, part.masks, preset)
+
+    paths = {"fit": fitted(1, True), "fit spe=4": fitted(steps, True), "fit spe=4 no metrics": fitted(steps, False)}
+    loop_model, optimizer, loss_fn = build_model(preset), make_optimizer(preset, steps, 100), dice_focal_loss()
+    batches = iter(training_dataset(part.images, part.masks, preset))
+
+    @tf.function
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, loop_model(x, training=True))
+        grads = tape.gradient(loss, loop_model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, loop_model.trainable_variables))
+        return loss
+
+    times = {name: [] for name in [*paths, "tape-function"]}
+    for round_ in range(rounds):  # round 0 traces and warms up: not counted
+        for name, (model, data) in paths.items():
+            epoch_times = []
+            model.fit(data, epochs=epochs, steps_per_epoch=steps, verbose=0, callbacks=[Clock(epoch_times)])
+            times[name] += epoch_times[1:] if round_ else []
+        for _ in range(epochs):
+            start = time.perf_counter()
+            for _ in range(steps):
+                loss = step(*next(batches))
+            float(loss)
+            times["tape-function"] += [time.perf_counter() - start] if round_ else []
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def fit_path(dtypes) -> dict:
+    """Table: the package's fit against a bare tf.function loop, with and without metrics / steps_per_execution."""
+    results = {dtype: in_subprocess("measure_fit_path", dtype=dtype) for dtype in dtypes}
+    print(f"\n{'dtype':<16}{'path':<24}{'s/epoch':>9}{'vs loop':>9}   (cpu preset model, 128x64, 4 steps an epoch)")
+    for dtype, row in results.items():
+        for name, seconds in row.items():
+            print(f"{dtype:<16}{name:<24}{seconds:>9.3f}{row['tape-function'] / seconds:>8.2f}x")
+    return results
+
+
 def in_subprocess(kind: str, **kwargs) -> dict:
     """Run one measurement in a fresh interpreter and return its JSON result."""
     code = (f"import json, sys; sys.path.insert(0, {str(HERE)!r}); import bench; "
@@ -374,7 +445,7 @@ def main(argv=None) -> int:
     from cae_tutorial.hardware import describe
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", nargs="?", choices=["all", "final", "speed", "equal", "quality", "cv"], default="final",
+    parser.add_argument("part", nargs="?", choices=["all", "final", "speed", "equal", "quality", "cv", "fitpath"], default="final",
                         help="final (default): quality of the default preset vs the pixel classifier, and cv")
     parser.add_argument("--equal-epochs", type=int, default=60, help="epochs of the equal-epochs IoU check")
     parser.add_argument("--equal-variants", nargs="+", default=["tape-function", "fit", "fit+xla"],
@@ -403,6 +474,9 @@ def main(argv=None) -> int:
         print(f"\n== equal epochs: held-out IoU of the seed CAE at 256x128 after {args.equal_epochs} epochs ==")
         report["equal_epochs"] = equal_epochs((256, 128), args.equal_epochs, max(1, args.runs - 1),
                                               args.equal_variants)
+    if args.part in ("all", "fitpath"):
+        print("\n== fit path: where the package's fit loses time against a tf.function loop ==")
+        report["fit_path"] = fit_path(["float32", "mixed_bfloat16"])
     if args.part in ("all", "final", "quality"):
         print("\n== quality: seed split, held-out IoU at full resolution after wall-clock budgets ==")
         report["quality"] = quality(args.budgets, args.runs, args.models)
