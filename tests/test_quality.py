@@ -131,3 +131,18 @@ def test_progressive_training_runs_and_predicts_at_full_size(tiny_record):
     assert len(result.history["loss"]) == 3  # 2 epochs at 32 x 16 (80 % of the 3 run), then 1 at 64 x 32
     assert result.snapshots.predictions.shape[-2:] == (64, 32)
     assert result.preset.epochs == 3 and result.preset.small_epochs == 2
+
+
+def test_flip_average_predicts_the_mirror_and_mirrors_back(red_record):
+    from cae_tutorial.training import predict
+
+    width = red_record.size[1]
+    ramp = np.linspace(0, 1, width, dtype=np.float32)[None, None, :, None]
+    inputs = keras.Input((*red_record.size, 3))
+    # A model that favours the right side: the mirrored pass favours the left, so the average is even.
+    model = keras.Model(inputs, keras.layers.Lambda(lambda x: x[..., :1] * ramp)(inputs))
+    plain = predict(model, red_record.images)
+    averaged = predict(model, red_record.images, flip_average=True)
+    red = red_record.images[..., :1]
+    np.testing.assert_allclose(plain, red * ramp, atol=1e-6)
+    np.testing.assert_allclose(averaged, red * (ramp + ramp[:, :, ::-1]) / 2, atol=1e-6)
