@@ -18,26 +18,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cae_tutorial.callbacks import (  # noqa: F401
-    EpochProgress,
-    PredictionSnapshots,
-    TimeBudget,
-    to_uint8,
-)
-from cae_tutorial.data import (
-    IMAGE_SUFFIXES,
-    DataError,
-    Record,
-    Split,
-    read_mask,
-    resize_probabilities,
-)
-from cae_tutorial.losses import (
-    MetricsTable,
-    dice_focal_loss,
-    per_frame_metrics,
-    training_metrics,
-)
+from cae_tutorial.callbacks import EpochProgress, PredictionSnapshots, TimeBudget, to_uint8  # noqa: F401
+from cae_tutorial.data import IMAGE_SUFFIXES, DataError, Record, Split, read_mask, resize_probabilities
+from cae_tutorial.losses import MetricsTable, dice_focal_loss, per_frame_metrics, training_metrics
 from cae_tutorial.model import build_cae
 from cae_tutorial.pipeline import augment_pair, training_dataset  # noqa: F401
 from cae_tutorial.presets import Preset, get_preset
@@ -156,14 +139,14 @@ class TrainingResult:
         "model" scores at the model's size. Default: "original" whenever the original masks can be found.
         The table's `resolution` attribute says which was used. flip_average: see predict().
         """
+        if resolution not in (None, "original", "model"):
+            raise ValueError(f"resolution must be 'original' or 'model', got {resolution!r}")
         part = record.subset(frame_ids or self.split.heldout_ids)
-        probabilities = predict(self.model, part.images, flip_average=flip_average)
         originals = original_masks(part) if resolution in (None, "original") else None
         if resolution == "original" and originals is None:
             raise DataError(f"the original masks of {list(part.ids)} are not found under {part.root}/masks; "
                             "pass resolution='model' or load the record from its folder")
-        if resolution not in (None, "original", "model"):
-            raise ValueError(f"resolution must be 'original' or 'model', got {resolution!r}")
+        probabilities = predict(self.model, part.images, flip_average=flip_average)
         if originals is None:
             table = per_frame_metrics(part.ids, part.masks, probabilities, threshold)
             table.resolution = "model {} x {}".format(*part.size)
