@@ -43,6 +43,7 @@ QUALITY_MODELS = {
     "cpu preset": ("cpu", {}),
     "cpu preset, float32": ("cpu", {"dtype": "float32"}),
     "cpu preset, 256x128 throughout": ("cpu", {"progressive_scale": 1, "epochs": 150}),
+    "cpu preset, 300 epochs": ("cpu", {"epochs": 300}),
     "old cpu preset @128x64": ("cpu", {"height": 128, "width": 64, "progressive_scale": 1, "epochs": 150}),
     "seed recipe @256x128": ("seed", {"height": 256, "width": 128}),
     "seed recipe + skips @256x128": ("seed", {"height": 256, "width": 128, "skip_connections": True}),
