@@ -44,7 +44,7 @@ def test_save_and_load_round_trip(tiny_result, tiny_record, tmp_path):
     back = TrainingResult.load(tmp_path / "run")
     assert back.history == tiny_result.history
     assert back.split == tiny_result.split and back.config == tiny_result.config
-    assert back.preset == get_preset("seed", height=64, width=32, epochs=3)
+    assert back.preset == get_preset("seed", height=64, width=32, epochs=3).resolved()  # "auto" saved as chosen
     for name in ("epochs", "images", "masks", "predictions"):
         assert np.array_equal(getattr(back.snapshots, name), getattr(tiny_result.snapshots, name))
     assert back.snapshots.frame_ids == tiny_result.snapshots.frame_ids
