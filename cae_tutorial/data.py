@@ -487,3 +487,4 @@ def seed_split(record: Record) -> Split:
             f"({list(record.ids)}); choose frames with split_by_ids(record, [...])"
         )
     return split_by_ids(record, train_ids)
+

@@ -51,6 +51,8 @@ def training_dataset(images: np.ndarray, masks: np.ndarray, preset: Preset, seed
 
     batch_size: the global batch (default: the preset's; several devices split it, see distribute.py).
     """
+    if preset.small_epochs:
+        return progressive_dataset(images, masks, preset, seed, batch_size)
     data = tf.data.Dataset.from_tensor_slices((images, masks))
     data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     if preset.augment:
@@ -246,3 +248,22 @@ def split_records(split: Split) -> dict[str, list[str]]:
     """The record prefixes on each side of a split: {'train': [...], 'heldout': [...]}."""
     return {"train": sorted({record_of(i) for i in split.train_ids}),
             "heldout": sorted({record_of(i) for i in split.heldout_ids})}
+
+
+def shrink_pairs(images: np.ndarray, masks: np.ndarray, size: tuple[int, int]):
+    """Frames resized smoothly (antialiased bilinear) and masks resized then thresholded at half, to size."""
+    small_images = tf.image.resize(images, size, method="bilinear", antialias=True).numpy()
+    small_masks = (tf.image.resize(masks, size, method="bilinear", antialias=True).numpy() >= 0.5)
+    return np.clip(small_images, 0.0, 1.0), small_masks.astype(np.float32)
+
+
+def progressive_dataset(images: np.ndarray, masks: np.ndarray, preset: Preset, seed: int = 0,
+                        batch_size: int | None = None) -> tf.data.Dataset:
+    """small_epochs epochs of batches at preset.small_size, then batches at full size, as one endless dataset."""
+    if not preset.steps_per_epoch:
+        raise ValueError(f"preset {preset.name!r}: progressive resizing needs steps_per_epoch set (the batches of "
+                         "both sizes come from one endless dataset)")
+    flat = preset.with_(progressive_scale=1)
+    full = training_dataset(images, masks, flat, seed, batch_size)
+    small = training_dataset(*shrink_pairs(images, masks, preset.small_size), flat, seed, batch_size)
+    return small.take(preset.small_epochs * preset.steps_per_epoch).concatenate(full)

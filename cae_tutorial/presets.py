@@ -1,9 +1,10 @@
 """Named training recipes. A preset is frozen data: print it to see everything it sets.
 
-``seed`` is the seed project's recipe, exactly. ``cpu`` is the course default, tuned on a
-2-core CPU with benchmarks/ (see benchmarks/README.md for the measurements behind it): 128 x 64 frames,
+``seed`` is the seed project's recipe, exactly. ``cpu`` is the course default, chosen on a 2-core CPU by
+cross-validation over the real frames with benchmarks/ (see benchmarks/README.md for the measurements behind it):
 lighter filters (16, 32, 64) with skip connections, augmentation with 4 batches per epoch, Adam 3e-3 with
-cosine decay, 150 epochs (about 100 s on 2 cores).
+cosine decay over 200 epochs, progressive resizing (the first 160 epochs at 128 x 64, the last 40 at 256 x 128),
+and the dtype policy that is fastest on the machine ("auto": bfloat16 where the CPU has bf16 instructions).
 """
 
 from __future__ import annotations
@@ -36,10 +37,16 @@ class Preset:
     augment: bool = False
     #: Batches per epoch; None means one pass over the training frames.
     steps_per_epoch: int | None = None
-    #: Keras dtype policy of the hidden layers: "float32" or "mixed_bfloat16".
-    dtype: str = "float32"
+    #: Keras dtype policy of the hidden layers: "auto" (the fastest for this machine, see
+    #: cae_tutorial.hardware.choose_dtype), "float32", "mixed_bfloat16" or "mixed_float16".
+    dtype: str = "auto"
     #: XLA-compile the train step (model.compile(jit_compile=...)).
     jit_compile: bool = False
+    #: Progressive resizing: the first progressive_fraction of the epochs train on frames shrunk by
+    #: progressive_scale (2: half the height and width, a quarter of the arithmetic), the rest at full size.
+    #: The CAE is fully convolutional, so the weights carry over. 1 turns it off.
+    progressive_scale: int = 1
+    progressive_fraction: float = 0.0
 
     @property
     def size(self) -> tuple[int, int]:
@@ -50,6 +57,32 @@ class Preset:
     def input_shape(self) -> tuple[int, int, int]:
         """Model input shape (height, width, 3)."""
         return (self.height, self.width, 3)
+
+    @property
+    def small_size(self) -> tuple[int, int] | None:
+        """(height, width) of the progressive first epochs, or None without progressive resizing."""
+        if self.progressive_scale <= 1:
+            return None
+        size = (self.height // self.progressive_scale, self.width // self.progressive_scale)
+        # Too small to halve three times: the whole run trains at full size instead.
+        return size if all(v > 0 and v % 8 == 0 and v * self.progressive_scale == full
+                           for v, full in zip(size, self.size)) else None
+
+    @property
+    def small_epochs(self) -> int:
+        """How many of the epochs train at small_size (0 without progressive resizing)."""
+        return round(self.progressive_fraction * self.epochs) if self.small_size else 0
+
+    @property
+    def resolved_dtype(self) -> str:
+        """The dtype policy a build uses: dtype itself, or for "auto" the fastest for this machine."""
+        from cae_tutorial.hardware import resolve_dtype
+
+        return resolve_dtype(self.dtype)
+
+    def resolved(self) -> "Preset":
+        """A copy with dtype "auto" replaced by the policy chosen for this machine (what a run saves)."""
+        return replace(self, dtype=self.resolved_dtype)
 
     def with_(self, **changes) -> "Preset":
         """A copy with some fields changed (unknown names and wrong types raise)."""
@@ -75,14 +108,20 @@ class Preset:
 
     def __str__(self) -> str:
         notes = {"batch_size": "  (at most the training frames; a pass ends with the rest)"}
-        return "\n".join(f"{f.name:>16}: {getattr(self, f.name)}{notes.get(f.name, '')}" for f in fields(self))
+
+        def shown(name):
+            value = getattr(self, name)
+            return f"auto -> {self.resolved_dtype} on this machine" if name == "dtype" and value == "auto" else value
+
+        return "\n".join(f"{f.name:>16}: {shown(f.name)}{notes.get(f.name, '')}" for f in fields(self))
 
 
 PRESETS: dict[str, Preset] = {
     "seed": Preset(name="seed"),
     "cpu": Preset(
-        name="cpu", height=128, width=64, epochs=150, batch_size=3, learning_rate=3e-3, schedule="cosine",
+        name="cpu", height=256, width=128, epochs=200, batch_size=3, learning_rate=3e-3, schedule="cosine",
         filters=(16, 32, 64), skip_connections=True, augment=True, steps_per_epoch=4,
+        progressive_scale=2, progressive_fraction=0.8,
     ),
 }
 

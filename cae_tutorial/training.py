@@ -36,10 +36,11 @@ from cae_tutorial.contract import (
     outputs_logits,
     resolve_from_logits,
 )
-from cae_tutorial.data import DataError, Record, Split
+from cae_tutorial.data import IMAGE_SUFFIXES, DataError, Record, Split, read_mask, resize_probabilities
 from cae_tutorial.distribute import global_batch_size, replicas
 from cae_tutorial.folders import write_whole
 from cae_tutorial.losses import (
+    MetricsTable,
     dice_focal_loss,
     history_key,
     per_frame_metrics,
@@ -58,13 +59,22 @@ from cae_tutorial.resume import ResumableSnapshots, backup_callback, finished_ep
 
 
 def build_model(preset: Preset | str = "cpu", seed: int | None = 0) -> keras.Model:
-    """The CAE a preset describes; seeds Keras first (when seed is not None) so weights are reproducible."""
+    """The CAE a preset describes; seeds Keras first (when seed is not None) so weights are reproducible.
+
+    dtype "auto" becomes the fastest policy for this machine (cae_tutorial.hardware.choose_dtype). A preset with
+    progressive resizing gets a model that also takes its smaller training frames.
+    """
     preset = get_preset(preset)
+    dtype = preset.resolved_dtype
     if seed is not None:
         keras.utils.set_random_seed(seed)
-    return build_cae(preset.input_shape, preset.filters, preset.kernel_size, preset.activation, preset.dropout,
-                     skip_connections=preset.skip_connections, batch_norm=preset.batch_norm,
-                     dtype=None if preset.dtype == "float32" else preset.dtype)
+    model = build_cae(preset.input_shape, preset.filters, preset.kernel_size, preset.activation, preset.dropout,
+                      skip_connections=preset.skip_connections, batch_norm=preset.batch_norm,
+                      dtype=None if dtype == "float32" else dtype)
+    if preset.small_epochs:
+        # Every layer is convolutional, so any size divisible by 8 flows through the same weights.
+        model.input_spec = keras.layers.InputSpec(shape=(None, None, None, preset.input_shape[-1]))
+    return model
 
 
 def make_optimizer(preset: Preset, steps_per_epoch: int, epochs: int) -> keras.optimizers.Optimizer:
@@ -246,8 +256,12 @@ class TrainingResult:
                    Split.from_dict(json.loads((folder / "split.json").read_text())),
                    json.loads((folder / "config.json").read_text()), model)
 
-    def evaluate(self, record: Record, frame_ids=None, threshold: float = 0.5):
-        """Per-frame IoU / Dice / accuracy of the model on frames of record (default: the held-out ones)."""
+    def evaluate(self, record: Record, frame_ids=None, threshold: float = 0.5, resolution: str | None = None,
+                 flip_average: bool = False):
+        """Per-frame IoU / Dice / accuracy of the model on frames of record (default: the held-out ones).
+
+        Scored at the frames' original resolution whenever their mask files are found (see evaluate()).
+        """
         if self.model is None:
             raise ValueError("this TrainingResult holds no model (loaded with load_model=False, or model.keras is "
                              "missing); load it with TrainingResult.load(folder, load_model=True) to evaluate")
@@ -258,30 +272,72 @@ class TrainingResult:
                             "trained); pass frame_ids=[...] to score chosen frames (training frames measure the "
                             "fit, not how the model does on frames it has not seen)")
         return evaluate(self.model, record, frame_ids, threshold,
-                        from_logits=self.config.get("compile", {}).get("from_logits"))
+                        from_logits=self.config.get("compile", {}).get("from_logits"), resolution=resolution,
+                        flip_average=flip_average)
 
 
-def predict(model: keras.Model, images: np.ndarray, batch_size: int = 4, from_logits: bool | None = None) -> np.ndarray:
+def original_masks(record: Record) -> list[np.ndarray] | None:
+    """The record's masks at their files' own size, read from record.root/masks (None where not found)."""
+    folder = None if record.root is None else Path(record.root) / "masks"
+    if folder is None or not folder.is_dir():
+        return None
+    files = {path.stem: path for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES}
+    if not all(frame_id in files for frame_id in record.ids):
+        return None
+    return [read_mask(files[frame_id]) for frame_id in record.ids]
+
+
+def predict(model: keras.Model, images: np.ndarray, batch_size: int = 4, from_logits: bool | None = None,
+            flip_average: bool = False) -> np.ndarray:
     """Person probabilities (N, H, W, 1) float32 for frames (N, H, W, 3), also from a model that outputs logits.
 
     from_logits: None tells from the model (its compiled loss, else a last layer with no activation).
+    flip_average: also predict the mirrored frames and average (test-time augmentation, twice the inference cost).
     """
-    outputs = np.asarray(model.predict(images, batch_size=batch_size, verbose=0), np.float32)
     logits = outputs_logits(model) if from_logits is None else from_logits
-    return sigmoid(outputs) if logits else outputs
+
+    def probabilities_of(frames):
+        """The model's outputs on frames, as probabilities."""
+        outputs = np.asarray(model.predict(frames, batch_size=batch_size, verbose=0), np.float32)
+        return sigmoid(outputs) if logits else outputs
+
+    probabilities = probabilities_of(images)
+    if flip_average:
+        probabilities = (probabilities + probabilities_of(images[:, :, ::-1])[:, :, ::-1]) / 2
+    return probabilities
 
 
 def evaluate(model: keras.Model, record: Record, frame_ids=None, threshold: float = 0.5,
-             from_logits: bool | None = None):
+             from_logits: bool | None = None, resolution: str | None = None, flip_average: bool = False):
     """Per-frame IoU / Dice / pixel accuracy (a MetricsTable) of a model on frames of a record (default: all).
 
+    resolution "original" scores what users see: probabilities predicted at the model's size, resized
+    bilinearly to each frame's original size, against the original masks read from record.root/masks.
+    "model" scores at the model's size. Default: "original" whenever the original masks can be found.
+    The table's `resolution` attribute says which was used. flip_average: see predict().
     A TrainingResult in place of the model evaluates its model (default: its held-out frames).
     """
     if isinstance(model, TrainingResult):
-        return model.evaluate(record, frame_ids, threshold)
+        return model.evaluate(record, frame_ids, threshold, resolution, flip_average)
+    if resolution not in (None, "original", "model"):
+        raise ValueError(f"resolution must be 'original' or 'model', got {resolution!r}")
     frame_ids = (frame_ids,) if isinstance(frame_ids, str) else tuple(record.ids if frame_ids is None else frame_ids)
     part = record.subset(frame_ids)
-    return per_frame_metrics(part.ids, part.masks, predict(model, part.images, from_logits=from_logits), threshold)
+    originals = original_masks(part) if resolution in (None, "original") else None
+    if resolution == "original" and originals is None:
+        raise DataError(f"the original masks of {list(part.ids)} are not found under {part.root}/masks; "
+                        "pass resolution='model' or load the record from its folder")
+    probabilities = predict(model, part.images, from_logits=from_logits, flip_average=flip_average)
+    if originals is None:
+        table = per_frame_metrics(part.ids, part.masks, probabilities, threshold)
+        table.resolution = "model {} x {}".format(*part.size)
+        return table
+    table = MetricsTable()
+    for frame_id, mask, probability in zip(part.ids, originals, probabilities):
+        full = resize_probabilities(probability, mask.shape[:2])
+        table.extend(per_frame_metrics([frame_id], mask[None], full[None], threshold))
+    table.resolution = "original" + "".join(sorted({" {} x {}".format(*m.shape[:2]) for m in originals}))
+    return table
 
 
 def check_split(record: Record, split: Split) -> None:
@@ -353,10 +409,11 @@ def train(model: keras.Model, record: Record | RecordFiles, split: Split, preset
     the preset's batch x replicas; backup_dir: resume from / back up to this folder (resume.py);
     cache: for RecordFiles, where decoded frames are cached ("auto", "memory", None or a file path).
     """
-    preset = get_preset(preset)
+    preset = get_preset(preset).resolved()  # the run saves the dtype it really used, not "auto"
     epochs = preset.epochs if epochs is None else epochs
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise TypeError(f"epochs must be a positive int, got {epochs!r}")
+    preset = preset.with_(epochs=epochs)  # progressive resizing and the saved config follow the epochs run
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got {seed!r}")
     check_split(record, split)

@@ -44,7 +44,7 @@ def test_save_and_load_round_trip(tiny_result, tiny_record, tmp_path):
     back = TrainingResult.load(tmp_path / "run")
     assert back.history == tiny_result.history
     assert back.split == tiny_result.split and back.config == tiny_result.config
-    assert back.preset == get_preset("seed", height=64, width=32, epochs=3)
+    assert back.preset == get_preset("seed", height=64, width=32, epochs=3).resolved()  # "auto" saved as chosen
     for name in ("epochs", "images", "masks", "predictions"):
         assert np.array_equal(getattr(back.snapshots, name), getattr(tiny_result.snapshots, name))
     assert back.snapshots.frame_ids == tiny_result.snapshots.frame_ids
@@ -96,7 +96,7 @@ def test_presets_are_frozen_data():
     seed = PRESETS["seed"]
     assert (seed.height, seed.width, seed.epochs, seed.batch_size, seed.learning_rate) == (1024, 512, 500, 3, 5e-4)
     assert seed.filters == (4, 32, 256) and seed.dropout == (0.1, 0.25) and not seed.augment
-    assert seed.dtype == "float32" and seed.schedule == "constant" and not seed.skip_connections
+    assert seed.dtype == "auto" and seed.schedule == "constant" and not seed.skip_connections
     with pytest.raises(Exception):
         seed.epochs = 3
     assert Preset.from_dict(PRESETS["cpu"].to_dict()) == PRESETS["cpu"]
