@@ -86,14 +86,6 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=_positive_int, help="epochs (default: the preset's)")
     train.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     train.add_argument("--train-ids", nargs="+", help="frame ids to train on (default: the seed's 00090, 00210, 00420)")
-    train.add_argument("--split", choices=["ids", "records"], default="ids",
-                       help="ids: by frame (--train-ids or the seed's); records: hold out whole records (dancers)")
-    train.add_argument("--holdout", type=float, default=0.2, help="share of records held out by --split records")
-    train.add_argument("--stream", action="store_true",
-                       help="read frames from their files as training goes (the full dataset), not all in memory")
-    train.add_argument("--devices", default="all", help="GPUs to train on: all (default, visible ones) or a number")
-    train.add_argument("--resume", type=Path, metavar="RUN_DIR",
-                       help="continue an interrupted run in RUN_DIR from its last finished epoch (same options)")
     _size_arguments(train)
     train.add_argument("--split", choices=["ids", "records"], default="ids",
                        help="ids: by frame (--train-ids or the seed's); records: hold out whole records (dancers)")
