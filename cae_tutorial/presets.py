@@ -127,11 +127,13 @@ PRESETS: dict[str, Preset] = {
 
 
 def get_preset(name_or_preset: str | Preset = "cpu", **changes) -> Preset:
-    """A preset by name (or the preset itself), with optional field changes."""
+    """A preset by name (or the preset itself), with optional field changes (a change to None is ignored)."""
     if isinstance(name_or_preset, Preset):
         preset = name_or_preset
     elif name_or_preset in PRESETS:
         preset = PRESETS[name_or_preset]
     else:
         raise KeyError(f"unknown preset {name_or_preset!r}; choose one of {sorted(PRESETS)}")
+    # None keeps the preset's value, so notebooks can pass their parameters straight through.
+    changes = {key: value for key, value in changes.items() if value is not None}
     return preset.with_(**changes) if changes else preset

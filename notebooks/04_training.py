@@ -28,9 +28,9 @@
 PRESET = "cpu"  # "cpu": the course's fast recipe; "seed": the seed project's exact recipe (1024 x 512, 500 epochs)
 DATA = None  # None: the embedded record; "record-136": the real frames (downloaded once); or a folder
 RECORD = None
-IMAGE_HEIGHT = 128
-IMAGE_WIDTH = 64
-EPOCHS = 150
+IMAGE_HEIGHT = None  # None: the preset's frame size
+IMAGE_WIDTH = None
+EPOCHS = None  # None: the preset's number of epochs
 SEED = 0
 SNAPSHOT_EVERY = 1  # record predictions every N epochs
 OUTPUT_DIR = "outputs"
@@ -184,6 +184,30 @@ ax.grid(alpha=0.3)
 plt.show()
 print(f"learning rate: {rates[0]:.2e} at the start, {rates[len(rates) // 2]:.2e} half way, {rates[-1]:.2e} at the end "
       f"({rates[-1] / rates[0]:.0%} of the start)")
+
+# %% [markdown]
+# ## Progressive resizing and the number format
+# Two settings make training fast without making it worse. The CAE is fully convolutional: the same weights run on
+# frames of any size divisible by 8. So when `progressive_scale` is above 1, the first `progressive_fraction` of the
+# epochs train on frames shrunk by that factor (each epoch costs a fraction of a full-size one), and the last epochs
+# at full size, in the same `fit`: the small epochs learn the coarse shape, the last ones the outline.
+# `dtype="auto"` picks the number format for this machine (`cae_tutorial.hardware`): bfloat16 on CPUs with bfloat16
+# instructions (AVX512-BF16 or AMX), float16 on recent GPUs, float32 elsewhere; the output layer and the loss stay
+# float32.
+
+# %%
+from cae_tutorial.hardware import describe
+
+shapes = [tuple(batch[0].shape[1:3]) for batch in
+          training_dataset(train_part.images, train_part.masks, preset, SEED).take(max(1, preset.small_epochs) * steps + 1)]
+machine = describe()
+display(Markdown(
+    (f"This run trains its first **{preset.small_epochs}** of {preset.epochs} epochs on frames of "
+     f"{shapes[0][0]} x {shapes[0][1]}, then the last {preset.epochs - preset.small_epochs} at "
+     f"{shapes[-1][0]} x {shapes[-1][1]}." if preset.small_epochs else
+     f"This run trains all {preset.epochs} epochs at {shapes[0][0]} x {shapes[0][1]} (no progressive resizing).")
+    + f" Number format: `{preset.dtype}` -> **{preset.resolved_dtype}** on this machine ({machine['cpu_model']}, "
+      f"{'with' if any('bf16' in f for f in machine['cpu_flags']) else 'without'} bfloat16 instructions)."))
 
 # %% [markdown]
 # ## Recording predictions while training

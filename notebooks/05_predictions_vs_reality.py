@@ -28,9 +28,9 @@
 PRESET = "cpu"
 DATA = None  # None: the embedded record; "record-136": the real frames (downloaded once); or a folder
 RECORD = None
-IMAGE_HEIGHT = 128
-IMAGE_WIDTH = 64
-EPOCHS = 150  # only used when notebook 4's run is missing
+IMAGE_HEIGHT = None  # None: the preset's frame size
+IMAGE_WIDTH = None
+EPOCHS = None  # only used when notebook 4's run is missing
 SEED = 0
 RUN_DIR = "outputs/run"  # where notebook 4 saved its run
 OUTPUT_DIR = "outputs"

@@ -27,9 +27,9 @@
 PRESET = "cpu"
 DATA = None  # None: the embedded record; "record-136": the real frames (downloaded once); or a folder
 RECORD = None
-IMAGE_HEIGHT = 128
-IMAGE_WIDTH = 64
-EPOCHS = 150
+IMAGE_HEIGHT = None  # None: the preset's frame size
+IMAGE_WIDTH = None
+EPOCHS = None  # None: the preset's number of epochs
 SEED = 0
 RUN_DIR = "outputs/run"  # notebook 4's saved run, reused when it matches this notebook's recipe
 OUTPUT_DIR = "outputs"
@@ -290,7 +290,7 @@ Path(OUTPUT_DIR, "06_going_further.json").write_text(json.dumps(results, indent=
 # stacked = build_cae((*preset.size, 4), preset.filters, skip_connections=preset.skip_connections)
 # compile_model(stacked, preset.with_(augment=False))
 # train_x, heldout_x = with_probability(train_part.images), with_probability(heldout.images)
-# stacked.fit(train_x, train_part.masks, epochs=EPOCHS, batch_size=preset.batch_size, verbose=0)
+# stacked.fit(train_x, train_part.masks, epochs=preset.epochs, batch_size=preset.batch_size, verbose=0)
 # print(f"CAE on RGB + classifier probability: held-out IoU "
 #       f"{iou_score(heldout.masks, predict(stacked, heldout_x)).mean():.3f}")
 # ```

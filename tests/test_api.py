@@ -182,7 +182,7 @@ def test_overlays_take_the_table_iou_bars_takes(tiny_result, tiny_record):
     part = tiny_record.subset(tiny_result.split.heldout_ids[:3])
     probabilities = predict(tiny_result.model, part.images)
     figure = plots.overlays(part.images, part.masks, probabilities, part.ids, scores=table)
-    assert figure.axes[0].get_title() == f"{part.ids[0]}\nIoU {table[0].iou:.2f}"
+    assert figure.axes[0].get_title() == f"{part.ids[0]}\nIoU {table[0].iou:.3f}"
     plots.iou_bars(table)
     with pytest.raises(ValueError, match="no IoU for frames"):
         plots.overlays(part.images, part.masks, probabilities, ["dance_00090"], scores=table)
@@ -210,7 +210,7 @@ def test_import_is_light_curated_and_quiet():
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     loaded, version, names, doc = out.split("\n", 3)
-    assert loaded == "False False 2"
+    assert loaded == "False False 3"  # quiet.install(): level 3 also hides oneDNN's ERROR-level notice
     assert re.match(r"\d+\.\d+", version)
     for name in ("load_record", "seed_split", "split_by_ids", "build_cae", "build_model", "train", "TrainingResult",
                  "predict", "evaluate", "EpochScrubber", "show_results", "get_preset", "plots"):
@@ -225,7 +225,7 @@ def test_import_is_light_curated_and_quiet():
 
 def test_help_of_plots_shows_no_numpy_docstring():
     text = pydoc.render_doc(plots, renderer=pydoc.plaintext)
-    assert "ndarray(shape" not in text and "PREDICTION_COLOUR = (1.0, 0.1, 0.6)" in text
+    assert "ndarray(shape" not in text and f"PREDICTION_COLOUR = {plots.PREDICTION_COLOUR}" in text
 
 
 # One call to look at a run's results.
