@@ -13,9 +13,12 @@ PREDICTION_COLOUR = (0.0, 0.6, 1.0)
 TRUTH_COLOUR = (0.1, 0.9, 0.3)
 #: Panel size (width, height) in inches of one portrait frame: large enough to tell truth from prediction.
 PANEL = (2.4, 4.2)
-#: RGB in [0, 1] of the error map in show_results (Okabe-Ito colours, distinct with colour blindness too).
-ERROR_COLOURS = {"correct person": (0.0, 0.62, 0.45), "false person": (0.84, 0.37, 0.0),
+#: RGB in [0, 1] of the error maps (show_results and the scrubber's error view): near-white, then Okabe-Ito orange
+#: and blue, which stay distinct with colour blindness, over the frame dimmed to dark grey.
+ERROR_COLOURS = {"correct person": (0.96, 0.96, 0.96), "false person": (0.90, 0.62, 0.0),
                  "missed person": (0.0, 0.45, 0.70)}
+#: How bright the dimmed frame stays under an error map (grey level = this x the frame's mean colour).
+ERROR_BACKGROUND = 0.4
 
 
 def _unit(array) -> np.ndarray:
@@ -255,11 +258,11 @@ def iou_bars(table, reference: float | None = None, reference_label: str = "base
     return fig
 
 
-def error_map(image: np.ndarray, truth: np.ndarray, predicted: np.ndarray, image_weight: float = 0.35) -> np.ndarray:
-    """The frame, dimmed to grey, with correct, false and missed person pixels in ERROR_COLOURS."""
+def error_map(image: np.ndarray, truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """The frame, dimmed to dark grey, with correct, false and missed person pixels in ERROR_COLOURS (floats)."""
     image = _unit(image)
     truth, predicted = (np.reshape(a, image.shape[:2]) > 0.5 for a in (truth, predicted))
-    out = np.repeat(image.mean(axis=-1, keepdims=True), 3, axis=-1) * image_weight + (1 - image_weight)
+    out = np.repeat(image.mean(axis=-1, keepdims=True), 3, axis=-1) * ERROR_BACKGROUND
     for where, colour in zip((truth & predicted, ~truth & predicted, truth & ~predicted), ERROR_COLOURS.values()):
         out[where] = colour
     return out

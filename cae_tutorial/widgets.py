@@ -20,11 +20,13 @@ import ipywidgets as widgets
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from cae_tutorial import plots
 from cae_tutorial.losses import iou_score
 
 #: Error-map colours: near-white, Okabe-Ito orange and blue. They stay distinct under every common colour-vision
 #: deficiency (they also differ in lightness), and none occurs in the backdrop, the frame in dim grey.
-ERROR_COLOURS = {"correct person": (245, 245, 245), "false person": (230, 159, 0), "missed person": (0, 114, 178)}
+#: plots.ERROR_COLOURS as 0..255 RGB: one colour key for the scrubber and show_results.
+ERROR_COLOURS = {name: tuple(round(255 * c) for c in colour) for name, colour in plots.ERROR_COLOURS.items()}
 VIEWS = ("prediction", "errors")
 
 
@@ -69,18 +71,12 @@ def epoch_ious(snapshots, rows, threshold: float = 0.5) -> np.ndarray:
 
 
 def error_map(image: np.ndarray, truth: np.ndarray, prediction: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """RGB uint8 (H, W, 3): correct, false and missed person in ERROR_COLOURS over the frame in dim grey.
+    """RGB uint8 (H, W, 3) of plots.error_map, from uint8 snapshots.
 
     image: uint8 (H, W, 3); truth and prediction: uint8 (H, W), 0..255 (truth is person above one half).
     """
-    person = truth > 127
-    predicted = prediction / 255.0 >= threshold
-    grey = (np.asarray(image, np.float32).mean(axis=-1) * 0.4).astype(np.uint8)
-    picture = np.repeat(grey[..., None], 3, axis=-1)
-    picture[person & predicted] = ERROR_COLOURS["correct person"]
-    picture[~person & predicted] = ERROR_COLOURS["false person"]
-    picture[person & ~predicted] = ERROR_COLOURS["missed person"]
-    return picture
+    picture = plots.error_map(np.asarray(image, np.float32) / 255.0, truth > 127, prediction / 255.0 >= threshold)
+    return np.rint(picture * 255).astype(np.uint8)
 
 
 def legend_html() -> str:
