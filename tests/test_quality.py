@@ -57,7 +57,8 @@ def test_resize_probabilities_keeps_layout_and_range():
     assert resized[:, :20].max() < 0.5 < resized[:, 40:].min()  # the edge stays in the middle
     assert resize_probabilities(probabilities[..., 0], (16, 8)).shape == (16, 8)
     with pytest.raises(DataError, match="probabilities"):
-        resize_probabilities(np.zeros((2, 8, 4, 1)), (16, 8))
+        resize_probabilities(np.zeros((8, 4, 2)), (16, 8))
+    assert resize_probabilities(np.zeros((2, 8, 4, 1)), (16, 8)).shape == (2, 16, 8, 1)  # a batch of frames
 
 
 def test_original_masks_are_read_at_their_own_size(red_record):

@@ -119,7 +119,7 @@ def test_list_record_files_errors(tmp_path, dancers):
     (tmp_path / "images").mkdir()
     (tmp_path / "masks").mkdir()
     (tmp_path / "images" / "7_00001.png").write_bytes((dancers / "images" / "201_00060.png").read_bytes())
-    with pytest.raises(DataError, match="unpaired"):
+    with pytest.raises(DataError, match="masks is empty"):
         list_record_files(tmp_path, size=TINY)
 
 
@@ -248,17 +248,19 @@ def test_cli_split_by_records_stream_and_resume(tmp_path, dancers, monkeypatch, 
 
     out = tmp_path / "run"
     monkeypatch.setattr(training, "EpochProgress", lambda: StopAfter(1))
-    with pytest.raises(KeyboardInterrupt):
-        main(["train", "--data-dir", str(dancers), "--split", "records", "--holdout", "0.25", "--stream",
-              "--epochs", "2", "--height", "64", "--width", "32", "--output", str(out)])
-    assert (out / "backup" / "snapshots-partial.npz").is_file() and not (out / "model.keras").exists()
+    assert main(["train", "--data-dir", str(dancers), "--split", "records", "--holdout", "0.25", "--stream",
+                 "--epochs", "2", "--height", "64", "--width", "32", "--output", str(out)]) == 130
+    assert f"--resume {out}" in capsys.readouterr().err  # Ctrl-C: one line saying how to continue
+    work = out.parent / f".{out.name}.in-progress"  # the run in progress lives beside its output
+    assert (work / "backup" / "snapshots-partial.npz").is_file() and not out.exists()
+    assert json.loads((work / "train-options.json").read_text())["split"] == "records"
     monkeypatch.undo()
     assert main(["train", "--resume", str(out)]) == 0
     assert "resuming" in capsys.readouterr().out
     result = TrainingResult.load(out)
     assert len(result.history["loss"]) == 2 and result.snapshots.epochs.tolist() == [0, 1, 2]
     assert len(result.config["records"]["heldout"]) == 1 and len(result.split.heldout_ids) == 3
-    assert json.loads((out / "train-options.json").read_text())["split"] == "records"
+    assert not work.exists()  # finished: only the complete run is left
     assert main(["train", "--resume", str(tmp_path / "none")]) == 2
     assert "train-options.json is missing" in capsys.readouterr().err
 
