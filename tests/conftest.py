@@ -21,6 +21,23 @@ def real_record_or_skip() -> Path:
     return REAL_RECORD
 
 
+def write_record(root, ids=("7_00001", "7_00002"), size=(16, 8), mask_mode="L", empty=()):
+    """A small Kaggle-layout record of random frames whose masks hold a block of person (none in `empty`)."""
+    import numpy as np
+    from PIL import Image
+
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "masks").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for frame_id in ids:
+        Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(root / "images" / f"{frame_id}.png")
+        mask = np.zeros(size, np.uint8)
+        if frame_id not in empty:
+            mask[4:12, 2:6] = 255
+        Image.fromarray(mask).convert(mask_mode).save(root / "masks" / f"{frame_id}.png")
+    return root
+
+
 @pytest.fixture(scope="session")
 def tiny_record():
     """The embedded record at 64 x 32."""

@@ -6,21 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import write_record
+
 from cae_tutorial.data import (DataError, Split, check_size, embedded_record_path, load_frames, load_record,
                                read_mask, seed_split, split_by_ids)
-
-
-def write_record(root, ids=("7_00001", "7_00002"), size=(16, 8), mask_mode="L"):
-    """A small Kaggle-layout record with a square 'person' in each mask."""
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    (root / "masks").mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for frame_id in ids:
-        Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(root / "images" / f"{frame_id}.png")
-        mask = np.zeros(size, np.uint8)
-        mask[4:12, 2:6] = 255
-        Image.fromarray(mask).convert(mask_mode).save(root / "masks" / f"{frame_id}.png")
-    return root
 
 
 def test_embedded_record_loads_like_any_record():

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import conftest
 from cae_tutorial import cli
 from cae_tutorial.cli import main
 from cae_tutorial.data import (DataError, Split, find_frames, load_record, read_frames, read_image,
@@ -26,16 +27,7 @@ IDS = ("7_00001", "7_00002", "7_00003")
 
 def write_record(root: Path, ids=IDS, size=SIZE, empty=()) -> Path:
     """A record of random frames whose masks hold a block of person, except the frames in `empty`."""
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    (root / "masks").mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for frame_id in ids:
-        Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(root / "images" / f"{frame_id}.png")
-        mask = np.zeros(size, np.uint8)
-        if frame_id not in empty:
-            mask[4:12, 2:6] = 255
-        Image.fromarray(mask).save(root / "masks" / f"{frame_id}.png")
-    return root
+    return conftest.write_record(root, ids, size, empty=empty)
 
 
 def tiny_preset():
