@@ -43,7 +43,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import HTML, Markdown, display
+from IPython.display import Markdown, display
 
 from cae_tutorial.callbacks import PredictionSnapshots
 from cae_tutorial.data import load_record, seed_split
@@ -289,7 +289,7 @@ fig = evolution_grid(result.snapshots, frame_ids=[*split.train_ids, *split.heldo
 # The same evolution as the scrubber, as a page that renders without a kernel (on GitHub, in nbconvert's HTML):
 
 # %%
-display(HTML(evolution_html(result)))
+evolution_html(result)
 
 # %%
 results = {"epochs": result.config["epochs"], "train_seconds": result.config["train_seconds"],

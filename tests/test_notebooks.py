@@ -210,8 +210,9 @@ def test_course_cli_exit_status(tmp_path):
 
     code = main(["course", "--fast", "--notebooks", "03", "--output", str(tmp_path / "o")])
     assert code == 0
+    # A missing data folder is an option error, reported before any notebook runs.
     assert main(["course", "--fast", "--notebooks", "01", "--data-dir", str(tmp_path / "none"),
-                 "--output", str(tmp_path / "o")]) == 1
+                 "--output", str(tmp_path / "o")]) == 2
 
 
 def test_course_parameters():
@@ -221,7 +222,7 @@ def test_course_parameters():
     with pytest.raises(TypeError, match="epochs"):
         course_parameters(epochs=-1)
     assert [p.stem for p in course_notebooks(["4", "05"])] == ["04_training", "05_predictions_vs_reality"]
-    assert course_parameters(data="record-136") == {"DATA": "record-136"}
+    assert course_parameters(data="record-136")["DATA"] == "record-136"
     assert course_parameters(data_dir=".")["DATA"] == str(REPO.cwd().resolve())
     with pytest.raises(TypeError, match="not both"):
         course_parameters(data="record-136", data_dir=".")
