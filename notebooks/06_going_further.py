@@ -75,7 +75,8 @@ def saved_run_matching(folder, variant, record, seed):
     if not (Path(folder) / "model.keras").is_file():
         return None
     saved = TrainingResult.load(folder)
-    same = (saved.preset == variant and saved.config["seed"] == seed and tuple(saved.config["size"]) == record.size
+    # A saved run records the number format "auto" resolved to on the machine that trained it.
+    same = (saved.preset == variant.resolved() and saved.config["seed"] == seed and tuple(saved.config["size"]) == record.size
             and saved.config["record_root"] == (None if record.root is None else record.root.name)
             and tuple(saved.snapshots.frame_ids) == tuple(record.ids) and saved.split == split)
     return saved if same else None
