@@ -250,7 +250,7 @@ display(Markdown(
 # - Download "Segmentation Full Body TikTok Dancing" from Kaggle and unzip it; it has `images/` and `masks/`
 #   folders with names like `136_00090.png`. Pass the folder and a record prefix:
 #   `load_record("path/to/dataset", record="136", size=(256, 128))`, or from the shell
-#   `cae-tutorial course --data-dir path/to/dataset --record 136`. `DATA = "record-136"` in a notebook's
+#   `cae-tutorial course --data path/to/dataset --record 136`. `DATA = "record-136"` in a notebook's
 #   parameters (or `cae-tutorial course --data record-136`) downloads the 10 public frames of record 136 once.
 # - Your own frames: put them in `images/`, and their masks (any nonzero pixel = person) under the same names in
 #   `masks/`. Choose the training frames with `split_by_ids(record, [...])`.
