@@ -259,7 +259,8 @@ results
 # - Decoder block: upsampling x2 (grow) -> conv -> swish -> dropout -> conv -> swish -> dropout.
 # - The 1x1 sigmoid convolution turns each pixel's features into a person probability.
 # - Parameters grow with the product of channels, so the widest convolutions hold most of them (printed above).
-# - Skip connections concatenate same-size encoder features into the decoder: sharper edges, and no bottleneck.
+# - Skip connections concatenate same-size encoder features into the decoder, so it no longer rebuilds every
+#   edge from the 1/8-size latent space (and there is no bottleneck); notebook 6 measures what they bring.
 #
 # ## Exercises
 # 1. Compute by hand the parameters of `encoder2_down_conv` (4 -> 32 channels, 3x3) and check with `summary()`.

@@ -158,7 +158,9 @@ display(Markdown(
 # overfitting. This is `cae_tutorial.pipeline.training_dataset`, the pipeline `train` uses; here is one batch.
 
 # %%
-batch_images, batch_masks = next(iter(training_dataset(train_part.images, train_part.masks, preset, SEED)))
+# At full size: with progressive resizing the first batches come smaller (next section).
+full_size = preset.with_(progressive_scale=1)
+batch_images, batch_masks = next(iter(training_dataset(train_part.images, train_part.masks, full_size, SEED)))
 print(f"augment={preset.augment}: one batch of {len(batch_images)} from {len(train_part)} training frames")
 fig = augmentation_grid(train_part.images, train_part.masks, np.asarray(batch_images), np.asarray(batch_masks),
                         train_part.ids)
@@ -187,7 +189,7 @@ print(f"learning rate: {rates[0]:.2e} at the start, {rates[len(rates) // 2]:.2e}
 
 # %% [markdown]
 # ## Progressive resizing and the number format
-# Two settings make training fast without making it worse. The CAE is fully convolutional: the same weights run on
+# Two settings make training faster (`benchmarks/README.md` measures both). The CAE is fully convolutional: the same weights run on
 # frames of any size divisible by 8. So when `progressive_scale` is above 1, the first `progressive_fraction` of the
 # epochs train on frames shrunk by that factor (each epoch costs a fraction of a full-size one), and the last epochs
 # at full size, in the same `fit`: the small epochs learn the coarse shape, the last ones the outline.
@@ -238,19 +240,25 @@ model = build_model(preset, seed=SEED)
 print(f"{model.name}: {model.count_params():,} parameters")
 result = train(model, record, split, preset, seed=SEED, snapshot_every=SNAPSHOT_EVERY, callbacks=[scrubber.callback])
 result.save(Path(OUTPUT_DIR) / "run", overwrite=True)
-print(f"trained {result.config['epochs']} epochs in {result.config['train_seconds']:.0f} s; "
-      f"saved to {OUTPUT_DIR}/run")
+print(f"trained {result.config['epochs']} epochs in {result.config['train_seconds']:.0f} s (the whole model.fit: "
+      f"tracing, validation, a snapshot every {SNAPSHOT_EVERY} epoch(s) and the live scrubber); saved to {OUTPUT_DIR}/run")
 
 # %% [markdown]
 # ## Loss and metric curves
 # Held-out loss rising while training loss falls is overfitting. Pixel accuracy counts the background too, so it
-# sits far above IoU and Dice all along (notebook 1).
+# sits above IoU and Dice all along (notebook 1).
 
 # %%
 fig = loss_curves(result.history)
 
 # %%
 fig = metric_curves(result.history)
+if preset.small_epochs:
+    display(Markdown(
+        f"The step in every curve at epoch {preset.small_epochs} is progressive resizing: there the frames switch from "
+        f"{preset.small_size[0]} x {preset.small_size[1]} to {preset.height} x {preset.width}. The training loss jumps "
+        "for a few epochs (finer detail to learn), and the held-out scores, measured at the model's full size from "
+        "then on, rise."))
 first, last = 0, len(result.history["loss"]) - 1
 print(f"held-out after epoch {first + 1}: accuracy {result.history['val_accuracy'][first]:.3f}, "
       f"IoU {result.history['val_iou'][first]:.3f}; after epoch {last + 1}: accuracy "
@@ -270,12 +278,17 @@ heldout_scores = result.evaluate(record)
 print("training frames\n", train_scores, "\n\nheld-out frames\n", heldout_scores, sep="")
 last_train_curve, last_heldout_curve = result.history["iou"][-1], result.history["val_iou"][-1]
 gap = train_scores.mean("iou") - heldout_scores.mean("iou")
+every = [row.iou for row in [*train_scores, *heldout_scores]]
+spread = max(every) - min(every)
 display(Markdown(
     f"On the last epoch the curves read IoU {last_train_curve:.3f} (training, augmented, dropout on) and "
-    f"{last_heldout_curve:.3f} (held out). Measured the same way, the training frames score "
-    f"{train_scores.mean('iou'):.3f} and the held-out frames {heldout_scores.mean('iou'):.3f}: "
-    + (f"the model is better on the frames it learned from by {gap:.3f} IoU, the generalisation gap."
-       if gap > 0 else f"no generalisation gap on these frames ({gap:+.3f} IoU).")))
+    f"{last_heldout_curve:.3f} (held out), at the model's size. Measured the same way, both tables above score the "
+    f"final model on plain frames at {heldout_scores.resolution} (what a user sees): the training frames "
+    f"{train_scores.mean('iou'):.3f}, the held-out frames {heldout_scores.mean('iou'):.3f}. "
+    + (f"The model is better on the frames it learned from by {gap:.3f} IoU: the generalisation gap"
+       if gap > 0 else f"The held-out frames score as well as the training ones ({gap:+.3f} IoU)")
+    + (f", small next to the spread between single frames ({spread:.3f}), so with so few frames it is barely "
+       "measurable." if abs(gap) < spread else ".")))
 
 # %% [markdown]
 # ## The evolution of the predictions

@@ -169,11 +169,13 @@ display(Markdown(
     f"The mean held-out IoU is {table.mean('iou'):.3f}; frames range from {min(ious):.3f} ({heldout.ids[worst]}) "
     f"to {max(ious):.3f}, a spread of {max(ious) - min(ious):.3f}, so the mean "
     + ("hides a clearly worse frame. " if max(ious) - min(ious) > 0.05 else "is a fair summary of every frame here. ")
-    + f"On the worst frame, {missed} pixels are missed and {false_alarm} are false alarms: its errors are mostly "
-    + ("**misses** (person the model did not find). " if missed > false_alarm else "**false alarms** (background "
-       "taken for person). ")
+    + f"On the worst frame, {missed} pixels are missed and {false_alarm} are false alarms: "
+    + ("its errors are mostly **misses** (person the model did not find). " if missed > 1.5 * false_alarm else
+       "its errors are mostly **false alarms** (background taken for person). " if false_alarm > 1.5 * missed else
+       "misses and false alarms come in about equal numbers. ")
     + f"Over all held-out frames, {edge_share:.0%} of the wrong pixels lie within 2 pixels of the true outline"
-    + (": most of the error is in the edges, where the decoder rebuilds detail from coarse features."
+    + (": most of the error is a thin band along the outline, the hardest place for any model and also where the "
+       "truth itself is least certain (the masks were drawn at another resolution and resized)."
        if edge_share > 0.5 else ": most of the error is away from the edges, whole regions missed or invented.")
     + f" Missed person pixels make up {missed_all / max(1, wrong.sum()):.0%} of all the wrong ones."))
 
