@@ -240,7 +240,7 @@ Path(OUTPUT_DIR, "07_full_dataset.json").write_text(json.dumps(results, indent=1
 #
 # ## Exercises
 # 1. Raise `N_RECORDS` to 10 and 20 with the same number of frames in total. How does the unseen-dancer IoU move?
-# 2. Split the same data by frame (`split_by_ids` with a random half of every record) and compare its held-out
+# 2. Split the same data by frame (a random half of every record's frames in training, the rest held out) and compare its held-out
 #    IoU with the split by dancer. Which would you publish?
 # 3. Time one epoch with `cache="memory"` and with `cache=None` (`train(..., cache=...)`). When is the cache
 #    worth its memory?
