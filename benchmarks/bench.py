@@ -45,6 +45,11 @@ QUALITY_MODELS = {
     "cpu preset, 256x128 throughout": ("cpu", {"progressive_scale": 1, "epochs": 150}),
     "cpu preset, 300 epochs": ("cpu", {"epochs": 300}),
     "old cpu preset @128x64": ("cpu", {"height": 128, "width": 64, "progressive_scale": 1, "epochs": 150}),
+    # Candidates screened by cross-validation (benchmarks/README.md records what each gave).
+    "cpu preset @256x144": ("cpu", {"height": 256, "width": 144}),
+    "cpu preset + coordinates": ("cpu", {"coordinates": True}),
+    "cpu preset @256x144 + coordinates": ("cpu", {"height": 256, "width": 144, "coordinates": True}),
+
     "seed recipe @256x128": ("seed", {"height": 256, "width": 128}),
     "seed recipe + skips @256x128": ("seed", {"height": 256, "width": 128, "skip_connections": True}),
 }

@@ -47,6 +47,9 @@ class Preset:
     #: The CAE is fully convolutional, so the weights carry over. 1 turns it off.
     progressive_scale: int = 1
     progressive_fraction: float = 0.0
+    #: Append each pixel's row and column position (scaled to [-1, 1]) as two more input channels inside the
+    #: model (model.CoordinateChannels): position is a strong cue on a fixed-camera clip.
+    coordinates: bool = False
 
     @property
     def size(self) -> tuple[int, int]:
