@@ -39,12 +39,22 @@ SPEED_VARIANTS = {
     "fit+xla+bf16": {"loop": "fit", "jit_compile": True, "dtype": "mixed_bfloat16"},
     "tape-function+bf16": {"loop": "function", "dtype": "mixed_bfloat16"},
 }
+#: The cpu preset before this round's cross-validation (256 x 128, no coordinate channels), for the history rows.
+PREVIOUS_CPU = {"height": 256, "width": 128, "coordinates": False}
 QUALITY_MODELS = {
     "cpu preset": ("cpu", {}),
     "cpu preset, float32": ("cpu", {"dtype": "float32"}),
-    "cpu preset, 256x128 throughout": ("cpu", {"progressive_scale": 1, "epochs": 150}),
-    "cpu preset, 300 epochs": ("cpu", {"epochs": 300}),
-    "old cpu preset @128x64": ("cpu", {"height": 128, "width": 64, "progressive_scale": 1, "epochs": 150}),
+    "cpu preset, 256x128 throughout": ("cpu", {**PREVIOUS_CPU, "progressive_scale": 1, "epochs": 150}),
+    "cpu preset, 300 epochs": ("cpu", {**PREVIOUS_CPU, "epochs": 300}),
+    "old cpu preset @128x64": ("cpu", {"height": 128, "width": 64, "coordinates": False, "progressive_scale": 1,
+                                       "epochs": 150}),
+    # Candidates screened by cross-validation (benchmarks/README.md records what each gave).
+    "previous cpu preset (256x128)": ("cpu", PREVIOUS_CPU),
+    "cpu preset @256x144": ("cpu", {"height": 256, "width": 144, "coordinates": False}),
+    "cpu preset + coordinates": ("cpu", {**PREVIOUS_CPU, "coordinates": True}),
+    "cpu preset @256x144 + coordinates": ("cpu", {"height": 256, "width": 144, "coordinates": True}),
+    "cpu preset @256x144 + coordinates, 140+60 epochs": ("cpu", {"height": 256, "width": 144, "coordinates": True,
+                                                                "progressive_fraction": 0.7}),
     "seed recipe @256x128": ("seed", {"height": 256, "width": 128}),
     "seed recipe + skips @256x128": ("seed", {"height": 256, "width": 128, "skip_connections": True}),
 }

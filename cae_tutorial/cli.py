@@ -289,6 +289,8 @@ def _load_model(model_path: Path):
     """A Keras model from a file, with one line naming the file when it is not one."""
     import keras
 
+    import cae_tutorial.model  # noqa: F401  (registers the package's layers, e.g. CoordinateChannels, for loading)
+
     try:
         return keras.saving.load_model(model_path)
     except Exception as error:  # Keras raises many kinds (ValueError, zipfile errors, OSError) for a bad file

@@ -3,15 +3,43 @@
 Encoder block: Conv (stride 2) -> activation -> Dropout -> Conv -> activation -> Dropout.
 Decoder block: UpSampling x2 -> Conv -> activation -> Dropout -> Conv -> activation -> Dropout.
 Output layer: a 1x1 Conv with a sigmoid, one probability of "person" per pixel.
+Optionally (coordinates=True, not in the seed) the model first appends each pixel's row and column position as two
+more input channels (CoordinateChannels), so the convolutions can learn where in the frame the person tends to be.
 With the defaults and a 1024 x 512 x 3 input the model has 1,939,233 parameters.
 """
 
 from __future__ import annotations
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 SEED_FILTERS = (4, 32, 256)
+
+
+@keras.saving.register_keras_serializable(package="cae_tutorial")
+class CoordinateChannels(layers.Layer):
+    """Appends two channels to a batch of images: the row and the column position, scaled to [-1, 1].
+
+    The scale is relative to the frame, so the same pixel of a frame gets the same value at any resolution (the
+    weights learnt at a progressive run's small size still mean the same place at full size).
+    """
+
+    def call(self, images):
+        shape = ops.shape(images)
+        rows = _positions(shape[1], images.dtype)[None, :, None, None]
+        cols = _positions(shape[2], images.dtype)[None, None, :, None]
+        grid = (shape[0], shape[1], shape[2], 1)
+        return ops.concatenate([images, ops.broadcast_to(rows, grid), ops.broadcast_to(cols, grid)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        channels = input_shape[-1]
+        return (*input_shape[:-1], None if channels is None else channels + 2)
+
+
+def _positions(count, dtype):
+    """count evenly spaced values from -1 to 1 (one value, 0, when count is 1)."""
+    steps = ops.cast(ops.arange(count), "float32")
+    return ops.cast(steps / ops.maximum(ops.cast(count, "float32") - 1.0, 1.0) * 2.0 - 1.0, dtype)
 
 
 def encoder_block(x, filters: int, kernel_size: int = 3, activation: str = "swish",
@@ -58,10 +86,12 @@ def output_layer(x, name: str = "mask"):
 def build_cae(input_shape: tuple[int, int, int] = (1024, 512, 3), filters: tuple[int, ...] = SEED_FILTERS,
               kernel_size: int = 3, activation: str = "swish", dropout: tuple[float, float] = (0.1, 0.25),
               skip_connections: bool = False, dtype: str | None = None, name: str | None = None,
-              batch_norm: bool = False) -> keras.Model:
+              batch_norm: bool = False, coordinates: bool = False) -> keras.Model:
     """The seed's CAE (or, with skip_connections=True, its U-Net-style variant) as a functional Keras model.
 
-    ``dtype`` is a Keras dtype policy for every layer but the output, e.g. "mixed_bfloat16".
+    ``dtype`` is a Keras dtype policy for every layer but the output, e.g. "mixed_bfloat16". ``coordinates``
+    appends the pixel's row and column position to the 3 colour channels inside the model (the input stays
+    (height, width, 3)).
     """
     if len(input_shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
@@ -72,7 +102,8 @@ def build_cae(input_shape: tuple[int, int, int] = (1024, 512, 3), filters: tuple
         raise ValueError(f"input_shape={tuple(input_shape)!r}: height and width must divide by {factor} "
                          f"({len(filters)} stride-2 encoder blocks halve them); resize the frames, e.g. to (256, 128)")
     inputs = keras.Input(shape=tuple(input_shape), name="frame")
-    x, skips = inputs, [inputs]
+    x = CoordinateChannels(name="coordinates", dtype=dtype)(inputs) if coordinates else inputs
+    skips = [x]
     for i, f in enumerate(filters, start=1):
         x = encoder_block(x, f, kernel_size, activation, dropout, name=f"encoder{i}", dtype=dtype,
                           batch_norm=batch_norm)

@@ -70,7 +70,7 @@ def build_model(preset: Preset | str = "cpu", seed: int | None = 0) -> keras.Mod
         keras.utils.set_random_seed(seed)
     model = build_cae(preset.input_shape, preset.filters, preset.kernel_size, preset.activation, preset.dropout,
                       skip_connections=preset.skip_connections, batch_norm=preset.batch_norm,
-                      dtype=None if dtype == "float32" else dtype)
+                      coordinates=preset.coordinates, dtype=None if dtype == "float32" else dtype)
     if preset.small_epochs:
         # Every layer is convolutional, so any size divisible by 8 flows through the same weights.
         model.input_spec = keras.layers.InputSpec(shape=(None, None, None, preset.input_shape[-1]))

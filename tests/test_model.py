@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 import pytest
 
-from cae_tutorial.model import build_cae, decoder_block, encoder_block, latent_shape, output_layer
+from cae_tutorial.model import (
+    CoordinateChannels,
+    build_cae,
+    decoder_block,
+    encoder_block,
+    latent_shape,
+    output_layer,
+)
 
 
 def test_seed_architecture_has_1939233_parameters():
@@ -59,6 +67,38 @@ def test_mixed_precision_keeps_output_float32():
     model = build_cae((32, 16, 3), dtype="mixed_bfloat16")
     assert model.get_layer("encoder1_conv").compute_dtype == "bfloat16"
     assert model.get_layer("mask").compute_dtype == "float32"
+
+
+def test_coordinate_channels_append_row_and_column_positions():
+    images = np.random.default_rng(0).random((2, 8, 4, 3)).astype("float32")
+    out = keras.ops.convert_to_numpy(CoordinateChannels()(images))
+    assert out.shape == (2, 8, 4, 5)
+    np.testing.assert_array_equal(out[..., :3], images)
+    np.testing.assert_allclose(out[0, :, 0, 3], np.linspace(-1, 1, 8), atol=1e-6)  # rows, top to bottom
+    np.testing.assert_allclose(out[1, 0, :, 4], np.linspace(-1, 1, 4), atol=1e-6)  # columns, left to right
+    assert (out[:, :, :, 3] == out[:, :, :1, 3]).all()  # a row's value is the same in every column
+
+
+def test_coordinates_keep_the_input_three_channels_and_survive_saving(tmp_path):
+    model = build_cae((64, 32, 3), (2, 4, 4), skip_connections=True, coordinates=True, dtype="mixed_bfloat16")
+    assert model.input_shape == (None, 64, 32, 3)
+    assert tuple(model.get_layer("coordinates").output.shape[1:]) == (64, 32, 5)
+    assert tuple(model.get_layer("decoder3_skip").output.shape[1:]) == (64, 32, 4 + 5)
+    frames = np.random.default_rng(1).random((1, 64, 32, 3)).astype("float32")
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    np.testing.assert_allclose(loaded.predict(frames, verbose=0), model.predict(frames, verbose=0))
+
+
+def test_preset_coordinates_reach_the_model_at_both_progressive_sizes():
+    from cae_tutorial.presets import get_preset
+    from cae_tutorial.training import build_model
+
+    preset = get_preset("cpu", height=64, width=32, filters=(2, 4, 4), coordinates=True)
+    model = build_model(preset)
+    assert "coordinates" in [layer.name for layer in model.layers]
+    assert model(np.zeros((1, 32, 16, 3), "float32")).shape == (1, 32, 16, 1)  # the small size
+    assert "coordinates" not in [layer.name for layer in build_model(preset.with_(coordinates=False)).layers]
 
 
 @pytest.mark.parametrize("shape", [(100, 50, 3), (64, 32)])
