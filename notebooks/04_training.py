@@ -75,8 +75,24 @@ display(Markdown(
     f"Besides the frame size and the number of epochs (set by this notebook's parameters), the `{preset.name}` "
     "preset differs from the seed's recipe in: " + (", ".join(
         f"`{name}` {getattr(seed_recipe, name)!r} -> {getattr(preset, name)!r}" for name in changed) or "nothing")
-    + ". Notebook 3 showed the lighter filters and the skip connections; the next sections show the augmentation "
-      "and the learning-rate schedule."))
+    + ". Notebook 3 showed the lighter filters and the skip connections; the next sections show the coordinate "
+      "channels, the augmentation, the learning-rate schedule, progressive resizing and the number format."))
+
+# %% [markdown]
+# ## Coordinate channels
+# A convolution sees a small window and not where that window is in the frame. With `coordinates=True` the model's
+# first layer, `CoordinateChannels`, appends two channels to the frame: each pixel's row and column, scaled to
+# [-1, 1]. The network can then learn *where* a person tends to be (the dancer stays near the middle of the video),
+# as notebook 6's per-pixel classifier does with its (y, x) features. The input is still the (H, W, 3) frame:
+
+# %%
+from cae_tutorial.model import CoordinateChannels
+
+with_positions = CoordinateChannels()(np.zeros((1, *preset.size, 3), np.float32))  # a blank frame, to see the channels
+print(f"frame {tuple(preset.size) + (3,)} -> {tuple(with_positions.shape[1:])}: row channel from "
+      f"{float(with_positions[0, 0, 0, 3]):+.1f} (top) to {float(with_positions[0, -1, 0, 3]):+.1f} (bottom), column "
+      f"from {float(with_positions[0, 0, 0, 4]):+.1f} (left) to {float(with_positions[0, 0, -1, 4]):+.1f} (right)")
+print(f"coordinates={preset.coordinates} in this preset")
 
 # %%
 record = load_record(resolve_data(DATA), RECORD, size=preset.size)
