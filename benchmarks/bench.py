@@ -91,14 +91,14 @@ def full_resolution_scores(record, probabilities) -> tuple[float, float]:
     return float(sum(ious) / len(ious)), float(sum(dices) / len(dices))
 
 
-def tape_step(model, preset, compiled: bool):
-    """The seed's loop: one GradientTape step with Dice + focal loss and Adam, eager or in a tf.function."""
+def tape_step(model, preset, compiled: bool, optimizer=None):
+    """The seed's loop: one GradientTape step with Dice + focal loss and Adam (or `optimizer`), eager or compiled."""
     import keras
     import tensorflow as tf
 
     from cae_tutorial.losses import dice_focal_loss
 
-    loss_fn, optimizer = dice_focal_loss(), keras.optimizers.Adam(preset.learning_rate)
+    loss_fn, optimizer = dice_focal_loss(), optimizer or keras.optimizers.Adam(preset.learning_rate)
 
     def step(x, y):
         with tf.GradientTape() as tape:
@@ -256,7 +256,6 @@ def measure_fit_path(dtype: str = "float32", rounds: int = 4, epochs: int = 10) 
     """Seconds per epoch of the cpu preset's model at 128x64: fit with/without metrics and steps_per_execution,
     against a tf.function tape loop, in interleaved rounds so that load changes hit every path alike."""
     import keras
-    import tensorflow as tf
 
     from cae_tutorial.losses import dice_focal_loss, training_metrics
     from cae_tutorial.pipeline import training_dataset
@@ -286,16 +285,8 @@ def measure_fit_path(dtype: str = "float32", rounds: int = 4, epochs: int = 10) 
         return model, training_dataset(part.images, part.masks, preset)
 
     paths = {"fit": fitted(1, True), "fit spe=4": fitted(steps, True), "fit spe=4 no metrics": fitted(steps, False)}
-    loop_model, optimizer, loss_fn = build_model(preset), make_optimizer(preset, steps, 100), dice_focal_loss()
+    step = tape_step(build_model(preset), preset, compiled=True, optimizer=make_optimizer(preset, steps, 100))
     batches = iter(training_dataset(part.images, part.masks, preset))
-
-    @tf.function
-    def step(x, y):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(y, loop_model(x, training=True))
-        grads = tape.gradient(loss, loop_model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, loop_model.trainable_variables))
-        return loss
 
     times = {name: [] for name in [*paths, "tape-function"]}
     for round_ in range(rounds):  # round 0 traces and warms up: not counted
