@@ -39,6 +39,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
+from cae_tutorial.model import CoordinateChannels  # the `coordinates` option, taught in notebook 4
 from cae_tutorial.plots import architecture_diagram
 from cae_tutorial.presets import get_preset
 import keras
@@ -131,16 +132,19 @@ print(f"{'output (mask)':<16}{tuple(x.shape[1:])}")
 # %% [markdown]
 # ## The whole model
 # `build_cae` puts the blocks together with the functional API. The latent space has no layer of its own in the
-# seed: it is the connection between the last encoder block and the first decoder block.
+# seed: it is the connection between the last encoder block and the first decoder block. Two options are off in
+# the seed: `skip_connections` (below) and `coordinates` (notebook 4: two position channels added to the frame).
 
 # %%
 def build_cae(input_shape: tuple[int, int, int] = (1024, 512, 3), filters: tuple[int, ...] = SEED_FILTERS,
               kernel_size: int = 3, activation: str = "swish", dropout: tuple[float, float] = (0.1, 0.25),
               skip_connections: bool = False, dtype: str | None = None, name: str | None = None,
-              batch_norm: bool = False) -> keras.Model:
+              batch_norm: bool = False, coordinates: bool = False) -> keras.Model:
     """The seed's CAE (or, with skip_connections=True, its U-Net-style variant) as a functional Keras model.
 
-    ``dtype`` is a Keras dtype policy for every layer but the output, e.g. "mixed_bfloat16".
+    ``dtype`` is a Keras dtype policy for every layer but the output, e.g. "mixed_bfloat16". ``coordinates``
+    appends the pixel's row and column position to the 3 colour channels inside the model (the input stays
+    (height, width, 3)).
     """
     if len(input_shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
@@ -151,7 +155,8 @@ def build_cae(input_shape: tuple[int, int, int] = (1024, 512, 3), filters: tuple
         raise ValueError(f"input_shape={tuple(input_shape)!r}: height and width must divide by {factor} "
                          f"({len(filters)} stride-2 encoder blocks halve them); resize the frames, e.g. to (256, 128)")
     inputs = keras.Input(shape=tuple(input_shape), name="frame")
-    x, skips = inputs, [inputs]
+    x = CoordinateChannels(name="coordinates", dtype=dtype)(inputs) if coordinates else inputs
+    skips = [x]
     for i, f in enumerate(filters, start=1):
         x = encoder_block(x, f, kernel_size, activation, dropout, name=f"encoder{i}", dtype=dtype,
                           batch_norm=batch_norm)
