@@ -432,6 +432,9 @@ def train(model: keras.Model, record: Record | RecordFiles, split: Split, preset
         compiled = compile_for_training(model, preset, steps, epochs, probe, loss=loss, optimizer=optimizer,
                                         metrics=metrics, from_logits=from_logits)
     extra, first = ([EpochProgress()] if progress else []), []
+    for callback in callbacks:
+        if isinstance(callback, PredictionSnapshots):  # e.g. a live scrubber's: it must show probabilities too
+            callback.from_logits = compiled["from_logits"]
     if backup_dir is not None:
         snapshots = ResumableSnapshots(backup_dir, shown.ids, shown.images, snapshot_every, snapshot_epochs,
                                        from_logits=compiled["from_logits"])

@@ -102,6 +102,16 @@ def test_size_agnostic_logits_model_trains_and_predicts_probabilities(tiny_recor
     assert 0.0 <= table.mean("iou") <= 1.0
 
 
+def test_live_scrubber_of_a_logits_model_shows_probabilities(tiny_record, tiny_preset):
+    from cae_tutorial.widgets import EpochScrubber
+
+    keras.utils.set_random_seed(0)
+    scrubber = EpochScrubber.live(tiny_record, seed_split(tiny_record))
+    result = quick(tiny_record, tiny_preset, fcn(), callbacks=[scrubber.callback])
+    assert scrubber.callback.from_logits is True
+    assert np.array_equal(scrubber.callback.stacked(), result.snapshots.predictions)
+
+
 def test_models_outside_the_contract_are_refused_in_one_line(tiny_record, tiny_preset):
     cases = [
         (fcn(2, "softmax"), ModelContractError,
