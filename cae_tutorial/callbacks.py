@@ -42,15 +42,40 @@ class PredictionSnapshots(keras.callbacks.Callback):
         self.epochs: list[int] = []
         self.predictions: list[np.ndarray] = []
         self.listeners: list = []
+        self.source: PredictionSnapshots | None = None
+
+    def same_schedule(self, other: PredictionSnapshots) -> bool:
+        """True when both record at the same epochs (so one can take the other's predictions)."""
+        return (self.every, self.wanted) == (other.every, other.wanted)
+
+    def follow(self, source: PredictionSnapshots) -> bool:
+        """Take predictions from `source` (same schedule, frames a subset of its own) instead of predicting again.
+
+        train() does this for a live scrubber's callback, so each snapshot epoch predicts the frames once.
+        Returns False, changing nothing, when the schedules or frames do not match.
+        """
+        if not self.same_schedule(source) or not set(self.frame_ids) <= set(source.frame_ids):
+            return False
+        rows = [source.frame_ids.index(frame_id) for frame_id in self.frame_ids]
+        self.source = source
+        for epoch, predictions in zip(source.epochs, source.predictions):  # a resumed run's earlier epochs
+            self._add(epoch, predictions[rows])
+        source.listeners.append(lambda epoch, predictions: self._add(epoch, predictions[rows]))
+        return True
 
     def _record(self, epoch: int) -> None:
+        if self.source is not None:  # the source records this epoch and hands it over
+            return
         batches = [self.model.predict_on_batch(self.images[i:i + self.batch_size])
                    for i in range(0, len(self.images), self.batch_size)]
         outputs = np.concatenate(batches)
+        self._add(epoch, to_uint8(sigmoid(outputs) if self.from_logits else outputs)[..., 0])
+
+    def _add(self, epoch: int, predictions: np.ndarray) -> None:
         self.epochs.append(epoch)
-        self.predictions.append(to_uint8(sigmoid(outputs) if self.from_logits else outputs)[..., 0])
+        self.predictions.append(predictions)
         for listener in self.listeners:
-            listener(epoch, self.predictions[-1])
+            listener(epoch, predictions)
 
     def stacked(self) -> np.ndarray:
         """All recorded predictions as one uint8 array (n_epochs, n_frames, H, W)."""
@@ -69,6 +94,29 @@ class PredictionSnapshots(keras.callbacks.Callback):
         last = done == self.params.get("epochs")
         if (done in self.wanted) if self.wanted is not None else (done % self.every == 0 or last):
             self._record(done)
+
+
+def append_logs(history: dict, logs: dict) -> None:
+    """Add one epoch's logs to history (key -> list per epoch); a key missing this epoch gets NaN there.
+
+    With train(validate_every=N) the held-out scores (val_*) arrive every N epochs only; NaN keeps every list
+    one value per epoch, so epoch e is always index e - 1.
+    """
+    done = max((len(values) for values in history.values()), default=0)
+    for key in {*history, *(logs or {})}:
+        history.setdefault(key, [math.nan] * done).append(float((logs or {}).get(key, math.nan)))
+
+
+class EpochLogs(keras.callbacks.Callback):
+    """Keras' History with one value per epoch for every key (NaN where a key was not logged that epoch)."""
+
+    def __init__(self):
+        super().__init__()
+        self.history: dict[str, list[float]] = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Keras hook: keep this epoch's logs."""
+        append_logs(self.history, logs)
 
 
 class EpochProgress(keras.callbacks.Callback):

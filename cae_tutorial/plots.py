@@ -141,15 +141,22 @@ def training_grid(images: np.ndarray, masks: np.ndarray, frame_ids, split=None) 
     return fig
 
 
+def _scored(values) -> tuple[np.ndarray, np.ndarray]:
+    """(epochs, values) of the epochs that have a value: held-out scores may come every few epochs only."""
+    values = np.asarray(values, dtype=float)
+    epochs = np.arange(1, len(values) + 1)
+    kept = ~np.isnan(values)
+    return epochs[kept], values[kept]
+
+
 def loss_curves(history) -> plt.Figure:
     """Training and held-out loss per epoch (of a history or a TrainingResult); a widening gap means overfitting."""
     loss = getattr(history, "config", {}).get("compile", {}).get("loss", "dice_focal")
     history = getattr(history, "history", history)
     fig, ax = plt.subplots(figsize=(7, 4))
-    epochs = np.arange(1, len(history["loss"]) + 1)
-    ax.plot(epochs, history["loss"], label="training")
+    ax.plot(*_scored(history["loss"]), label="training")
     if "val_loss" in history:
-        ax.plot(epochs, history["val_loss"], label="held-out")
+        ax.plot(*_scored(history["val_loss"]), label="held-out")
     ax.set(xlabel="epoch", ylabel="Dice + focal loss" if loss == "dice_focal" else f"loss ({loss})", title="Loss")
     ax.legend()
     ax.grid(alpha=0.3)
@@ -161,14 +168,13 @@ def metric_curves(history, metrics=("iou", "dice", "accuracy")) -> plt.Figure:
     """Each metric per epoch (names as in the tables, any case), training (solid) and held-out (dashed)."""
     history = getattr(history, "history", history)
     fig, ax = plt.subplots(figsize=(7, 4))
-    epochs = np.arange(1, len(history["loss"]) + 1)
     metrics = [history_key(history, metric, "training") for metric in metrics]
     for i, metric in enumerate(metrics):
         colour = f"C{i}"
         name = METRIC_HEADINGS.get(metric, metric)
-        ax.plot(epochs, history[metric], color=colour, label=f"{name} (training)")
+        ax.plot(*_scored(history[metric]), color=colour, label=f"{name} (training)")
         if f"val_{metric}" in history:
-            ax.plot(epochs, history[f"val_{metric}"], "--", color=colour, label=f"{name} (held-out)")
+            ax.plot(*_scored(history[f"val_{metric}"]), "--", color=colour, label=f"{name} (held-out)")
     ax.set(xlabel="epoch", ylabel="score", ylim=(0, 1.02), title="Metrics (threshold 0.5)")
     ax.legend(fontsize=9, ncol=2)
     ax.grid(alpha=0.3)

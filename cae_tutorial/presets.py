@@ -51,6 +51,9 @@ class Preset:
     #: Append each pixel's row and column position (scaled to [-1, 1]) as two more input channels inside the
     #: model (model.CoordinateChannels): position is a strong cue on a fixed-camera clip.
     coordinates: bool = False
+    #: Extra weight of the focal loss term on pixels along the true outline (losses.DiceFocalLoss); 0 is the
+    #: seed's plain Dice + focal.
+    boundary_weight: float = 0.0
 
     @property
     def size(self) -> tuple[int, int]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from cae_tutorial.callbacks import PredictionSnapshots
+from cae_tutorial.callbacks import PredictionSnapshots, append_logs
 
 PARTIAL = "snapshots-partial.npz"
 
@@ -48,8 +48,7 @@ class ResumableSnapshots(PredictionSnapshots):
     def on_epoch_end(self, epoch, logs=None):
         """Keras hook: record as usual, keep the logs, then write the state beside Keras' backup."""
         super().on_epoch_end(epoch, logs)
-        for key, value in (logs or {}).items():
-            self.history.setdefault(key, []).append(float(value))
+        append_logs(self.history, logs)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp.npz")
         np.savez(temporary, epochs=np.array(self.epochs, int), predictions=self.stacked(),

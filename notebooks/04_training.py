@@ -249,15 +249,19 @@ scrubber
 # %% [markdown]
 # `train` compiles the model with the loss, Adam on the schedule above and three metrics (pixel accuracy at 0.5,
 # IoU and Dice of the person) unless you compiled it yourself, builds the augmented input pipeline, and calls
-# `model.fit` with the held-out frames as validation data, so every epoch logs training and held-out scores.
+# `model.fit` with the held-out frames as validation data. Every epoch logs training scores; the held-out frames are
+# scored every `SNAPSHOT_EVERY` epochs (with the snapshots) and after the last one: scoring them after every
+# epoch would add about a fifth to a short run (`validate_every=1` does it).
 
 # %%
 model = build_model(preset, seed=SEED)
 print(f"{model.name}: {model.count_params():,} parameters")
-result = train(model, record, split, preset, seed=SEED, snapshot_every=SNAPSHOT_EVERY, callbacks=[scrubber.callback])
+result = train(model, record, split, preset, seed=SEED, snapshot_every=SNAPSHOT_EVERY, validate_every=SNAPSHOT_EVERY,
+               callbacks=[scrubber.callback])
 result.save(Path(OUTPUT_DIR) / "run", overwrite=True)
 print(f"trained {result.config['epochs']} epochs in {result.config['train_seconds']:.0f} s (the whole model.fit: "
-      f"tracing, validation, a snapshot every {SNAPSHOT_EVERY} epoch(s) and the live scrubber); saved to {OUTPUT_DIR}/run")
+      f"tracing, held-out scores and a snapshot every {SNAPSHOT_EVERY} epoch(s), the live scrubber); saved to "
+      f"{OUTPUT_DIR}/run")
 
 # %% [markdown]
 # ## Loss and metric curves
@@ -275,7 +279,8 @@ if preset.small_epochs:
         f"{preset.small_size[0]} x {preset.small_size[1]} to {preset.height} x {preset.width}. The training loss jumps "
         "for a few epochs (finer detail to learn), and the held-out scores, measured at the model's full size from "
         "then on, rise."))
-first, last = 0, len(result.history["loss"]) - 1
+scored = [epoch for epoch, value in enumerate(result.history["val_iou"]) if not np.isnan(value)]
+first, last = scored[0], scored[-1]
 print(f"held-out after epoch {first + 1}: accuracy {result.history['val_accuracy'][first]:.3f}, "
       f"IoU {result.history['val_iou'][first]:.3f}; after epoch {last + 1}: accuracy "
       f"{result.history['val_accuracy'][last]:.3f}, IoU {result.history['val_iou'][last]:.3f}")

@@ -85,3 +85,25 @@ def test_per_frame_table():
     assert table.mean("iou") == pytest.approx((1 / 3 + 1) / 2)
     assert "mean" in str(table) and "<table>" in table._repr_html_()
     assert table.to_dict()["b"]["dice"] == 1.0
+
+
+def test_boundary_aware_loss_weights_the_outline():
+    from cae_tutorial.losses import outline_band
+
+    truth = np.zeros((1, 12, 12, 1), np.float32)
+    truth[0, 3:9, 3:9] = 1
+    band = np.asarray(outline_band(truth))[0, ..., 0]
+    assert band[3, 3] == band[2, 5] == 1 and band[5, 5] == 0 and band[0, 0] == 0  # both sides of the outline
+    # An error on the outline costs more with boundary_weight > 0; the same error far inside costs less.
+    on_outline, inside = np.where(truth > 0, 0.9, 0.1), np.where(truth > 0, 0.9, 0.1)
+    on_outline[0, 3, 5], inside[0, 5, 5] = 0.2, 0.2
+    plain, aware = dice_focal_loss(), dice_focal_loss(boundary_weight=4.0)
+    assert float(aware(truth, on_outline)) > float(plain(truth, on_outline))
+    assert float(aware(truth, inside)) < float(plain(truth, inside))
+    assert float(dice_focal_loss(boundary_weight=0.0)(truth, on_outline)) == float(plain(truth, on_outline))
+    # Saved with the model: the weight round-trips, and logits give the same loss as their probabilities.
+    restored = keras.losses.deserialize(keras.losses.serialize(aware))
+    assert restored.boundary_weight == 4.0 and restored.boundary_width == 3
+    logits = np.log(on_outline / (1 - on_outline))
+    assert float(dice_focal_loss(boundary_weight=4.0, from_logits=True)(truth, logits)) == pytest.approx(
+        float(aware(truth, on_outline)), rel=1e-4)

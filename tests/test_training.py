@@ -123,3 +123,25 @@ def test_real_record_beats_the_all_background_guess():
     # The all-background guess scores IoU 0 (and pixel accuracy ~0.9): demand a clear margin over it.
     assert table.mean("iou") > 0.5
     assert table.mean("accuracy") > 0.93
+
+
+def test_validate_every_scores_held_out_frames_every_n_epochs_and_at_the_end(tiny_record, tiny_preset):
+    import math
+
+    from cae_tutorial.data import seed_split
+    from cae_tutorial.plots import loss_curves, metric_curves
+    from cae_tutorial.training import build_model, train
+
+    result = train(build_model(tiny_preset, seed=0), tiny_record, seed_split(tiny_record),
+                   tiny_preset.with_(epochs=5), seed=0, progress=False, validate_every=2, snapshot_epochs=[])
+    scored = [not math.isnan(v) for v in result.history["val_iou"]]
+    assert scored == [False, True, False, True, True]  # epochs 2 and 4, and the last one always
+    assert all(len(values) == 5 for values in result.history.values())
+    assert not math.isnan(result.final("iou")) and not math.isnan(result.final("loss"))
+    lines = metric_curves(result).axes[0].get_lines()
+    assert [len(line.get_xdata()) for line in lines] == [5, 3] * 3  # training every epoch, held-out when scored
+    assert len(loss_curves(result).axes[0].get_lines()[1].get_xdata()) == 3
+    for bad in (0, 1.5, True):
+        with pytest.raises(TypeError, match="validate_every"):
+            train(build_model(tiny_preset, seed=0), tiny_record, seed_split(tiny_record), tiny_preset,
+                  validate_every=bad)

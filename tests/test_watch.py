@@ -208,3 +208,26 @@ def test_scrub_page_notebook_and_errors(tiny_result, tmp_path, capsys):
     assert page.cells[0].source.endswith(f"scrub_page({str(run)!r});")
     command = voila_command(tmp_path / "scrub.ipynb", 8999)
     assert "--Voila.ip=127.0.0.1" in command and "--port=8999" in command and "--no-browser" in command
+
+
+def test_live_scrubber_takes_trains_snapshots_instead_of_predicting_again(tiny_record, tiny_preset):
+    from cae_tutorial.data import seed_split
+    from cae_tutorial.training import build_model, train
+
+    split = seed_split(tiny_record)
+    model = build_model(tiny_preset, seed=0)
+    calls = []
+    original = model.predict_on_batch
+    model.predict_on_batch = lambda x: calls.append(len(x)) or original(x)
+    scrubber = EpochScrubber.live(tiny_record, split, frame_ids=SHOWN, height=32, every=2)
+    result = train(model, tiny_record, split, tiny_preset.with_(epochs=4), seed=0, progress=False,
+                   snapshot_every=2, callbacks=[scrubber.callback])
+    assert scrubber.callback.source is not None and scrubber.epochs == [0, 2, 4]
+    assert sum(calls) == 3 * len(tiny_record)  # one prediction of each frame per snapshot epoch, not two
+    assert [(e, p.tolist()) for e, p in _live_feed(scrubber, result)] == [
+        (e, p.tolist()) for e, p in zip(scrubber.callback.epochs, scrubber.callback.predictions)]
+    # A scrubber on another schedule cannot take them: it predicts for itself.
+    other = EpochScrubber.live(tiny_record, split, frame_ids=SHOWN, height=32, every=1)
+    train(build_model(tiny_preset, seed=0), tiny_record, split, tiny_preset.with_(epochs=2), seed=0,
+          progress=False, snapshot_every=2, callbacks=[other.callback])
+    assert other.callback.source is None and other.epochs == [0, 1, 2]
