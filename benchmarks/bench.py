@@ -39,30 +39,34 @@ SPEED_VARIANTS = {
     "fit+xla+bf16": {"loop": "fit", "jit_compile": True, "dtype": "mixed_bfloat16"},
     "tape-function+bf16": {"loop": "function", "dtype": "mixed_bfloat16"},
 }
-#: The cpu preset before this round's cross-validation (256 x 128, no coordinate channels), for the history rows.
-PREVIOUS_CPU = {"height": 256, "width": 128, "coordinates": False}
+#: The cpu preset of the second round (200 epochs, 160 + 40, plain Dice + focal): the base of the third round's
+#: candidates, and of the older rows below.
+ROUND2 = {"epochs": 200, "progressive_fraction": 0.8, "boundary_weight": 0.0}
+#: The cpu preset of the first round (256 x 128, no coordinate channels), for the history rows.
+PREVIOUS_CPU = {**ROUND2, "height": 256, "width": 128, "coordinates": False}
 QUALITY_MODELS = {
     "cpu preset": ("cpu", {}),
     "cpu preset, float32": ("cpu", {"dtype": "float32"}),
     "cpu preset, 256x128 throughout": ("cpu", {**PREVIOUS_CPU, "progressive_scale": 1, "epochs": 150}),
     "cpu preset, 300 epochs": ("cpu", {**PREVIOUS_CPU, "epochs": 300}),
-    "old cpu preset @128x64": ("cpu", {"height": 128, "width": 64, "coordinates": False, "progressive_scale": 1,
-                                       "epochs": 150}),
+    "old cpu preset @128x64": ("cpu", {**ROUND2, "height": 128, "width": 64, "coordinates": False,
+                                       "progressive_scale": 1, "epochs": 150}),
     # Candidates screened by cross-validation (benchmarks/README.md records what each gave).
+    # Second round: from the first round's preset.
     "previous cpu preset (256x128)": ("cpu", PREVIOUS_CPU),
-    "cpu preset @256x144": ("cpu", {"height": 256, "width": 144, "coordinates": False}),
+    "cpu preset @256x144": ("cpu", {**ROUND2, "height": 256, "width": 144, "coordinates": False}),
     "cpu preset + coordinates": ("cpu", {**PREVIOUS_CPU, "coordinates": True}),
-    "cpu preset @256x144 + coordinates": ("cpu", {"height": 256, "width": 144, "coordinates": True}),
-    "cpu preset @256x144 + coordinates, 140+60 epochs": ("cpu", {"height": 256, "width": 144, "coordinates": True,
-                                                                "progressive_fraction": 0.7}),
-    "cpu preset + boundary loss 2": ("cpu", {"boundary_weight": 2.0}),
-    "cpu preset + boundary loss 5": ("cpu", {"boundary_weight": 5.0}),
-    "cpu preset, 180+60 epochs": ("cpu", {"epochs": 240, "progressive_fraction": 0.75}),
-    "cpu preset, 180+60 epochs + boundary loss 2": ("cpu", {"epochs": 240, "progressive_fraction": 0.75,
-                                                           "boundary_weight": 2.0}),
+    "cpu preset @256x144 + coordinates": ("cpu", {**ROUND2, "height": 256, "width": 144, "coordinates": True}),
+    "cpu preset @256x144 + coordinates, 140+60 epochs": ("cpu", {**ROUND2, "progressive_fraction": 0.7}),
+    # Third round: from the second round's preset (256 x 144 + coordinates, 160 + 40 epochs).
+    "cpu preset + boundary loss 2": ("cpu", {**ROUND2, "boundary_weight": 2.0}),
+    "cpu preset + boundary loss 5": ("cpu", {**ROUND2, "boundary_weight": 5.0}),
+    "cpu preset + boundary loss 10": ("cpu", {**ROUND2, "boundary_weight": 10.0}),
+    "cpu preset, 180+60 epochs": ("cpu", {**ROUND2, "epochs": 240, "progressive_fraction": 0.75}),
     "cpu preset, 180+60 epochs + boundary loss 5": ("cpu", {"epochs": 240, "progressive_fraction": 0.75,
                                                            "boundary_weight": 5.0}),
-    "cpu preset + boundary loss 10": ("cpu", {"boundary_weight": 10.0}),
+    "cpu preset, 180+60 epochs + boundary loss 10": ("cpu", {"epochs": 240, "progressive_fraction": 0.75,
+                                                            "boundary_weight": 10.0}),
     "seed recipe @256x128": ("seed", {"height": 256, "width": 128}),
     "seed recipe + skips @256x128": ("seed", {"height": 256, "width": 128, "skip_connections": True}),
 }

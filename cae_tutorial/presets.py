@@ -3,9 +3,10 @@
 ``seed`` is the seed project's recipe, exactly. ``cpu`` is the course default, chosen on a 2-core CPU by
 cross-validation over the real frames with benchmarks/ (see benchmarks/README.md for the measurements behind it):
 lighter filters (16, 32, 64) with skip connections, coordinate channels (each pixel's row and column position as
-two more inputs), augmentation with 4 batches per epoch, Adam 3e-3 with cosine decay over 200 epochs, progressive
-resizing (the first 160 epochs at 128 x 72, the last 40 at 256 x 144: the frames' own 16:9 shape, 960 x 540 scaled
-down), and the dtype policy that is fastest on the machine ("auto": bfloat16 where the CPU has bf16 instructions).
+two more inputs), augmentation with 4 batches per epoch, Adam 3e-3 with cosine decay over 240 epochs, progressive
+resizing (the first 180 epochs at 128 x 72, the last 60 at 256 x 144: the frames' own 16:9 shape, 960 x 540 scaled
+down), a boundary-aware loss (the focal term counts pixels along the true outline 6 times), and the dtype policy
+that is fastest on the machine ("auto": bfloat16 where the CPU has bf16 instructions).
 """
 
 from __future__ import annotations
@@ -126,9 +127,9 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "seed": Preset(name="seed"),
     "cpu": Preset(
-        name="cpu", height=256, width=144, epochs=200, batch_size=3, learning_rate=3e-3, schedule="cosine",
+        name="cpu", height=256, width=144, epochs=240, batch_size=3, learning_rate=3e-3, schedule="cosine",
         filters=(16, 32, 64), skip_connections=True, coordinates=True, augment=True, steps_per_epoch=4,
-        progressive_scale=2, progressive_fraction=0.8,
+        progressive_scale=2, progressive_fraction=0.75, boundary_weight=5.0,
     ),
 }
 

@@ -416,7 +416,7 @@ def train(model: keras.Model, record: Record | RecordFiles, split: Split, preset
     the preset's batch x replicas; backup_dir: resume from / back up to this folder (resume.py);
     cache: for RecordFiles, where decoded frames are cached ("auto", "memory", None or a file path);
     validate_every: score the held-out frames every N epochs (Keras' validation_freq) and after the last one;
-    the history holds NaN at the epochs between (scoring after every epoch is a fifth of a short run's time).
+    the history holds NaN at the epochs between (scoring after every epoch took 18 % of notebook 4's fit).
     """
     preset = get_preset(preset).resolved()  # the run saves the dtype it really used, not "auto"
     epochs = preset.epochs if epochs is None else epochs

@@ -113,8 +113,8 @@ def test_progressive_dataset_starts_small_then_full_size(tiny_record):
 def test_progressive_sizes_follow_overrides():
     from cae_tutorial.presets import get_preset
 
-    assert get_preset("cpu").small_size == (128, 72) and get_preset("cpu").small_epochs == 160
-    assert get_preset("cpu", epochs=40).small_epochs == 32
+    assert get_preset("cpu").small_size == (128, 72) and get_preset("cpu").small_epochs == 180
+    assert get_preset("cpu", epochs=40).small_epochs == 30
     assert get_preset("cpu", height=512, width=256).small_size == (256, 128)
     tiny = get_preset("cpu", height=48, width=24)  # half of it (24 x 12) does not divide by 8
     assert tiny.small_size is None and tiny.small_epochs == 0
