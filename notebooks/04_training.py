@@ -293,20 +293,38 @@ print(f"trained {result.config['epochs']} epochs in {result.config['train_second
 
 # %% [markdown]
 # ## Loss and metric curves
-# Held-out loss rising while training loss falls is overfitting. Pixel accuracy counts the background too, so it
-# sits above IoU and Dice all along (notebook 1).
+# Held-out loss rising while training loss falls is the classic sign of overfitting, when both are measured on
+# frames of the same size (with progressive resizing they are not, until the switch: see below). Pixel accuracy
+# counts the background too, so it sits above IoU and Dice all along (notebook 1).
 
 # %%
 fig = loss_curves(result.history)
 
 # %%
 fig = metric_curves(result.history)
-if preset.small_epochs:
+loss, heldout_loss = np.array(result.history["loss"]), np.array(result.history["val_loss"])
+switch = min(preset.small_epochs, len(loss) - 1)  # index of the first full-size epoch
+small_scored = [e for e in range(switch) if not np.isnan(heldout_loss[e])]
+full_scored = [e for e in range(switch, len(loss)) if not np.isnan(heldout_loss[e])]
+if preset.small_epochs and small_scored and full_scored:
+    best_small = min(small_scored, key=lambda e: heldout_loss[e])
+    last_small, first_full = small_scored[-1], full_scored[0]
+    rose = heldout_loss[last_small] > heldout_loss[best_small] + 0.02
     display(Markdown(
-        f"The step in every curve at epoch {preset.small_epochs} is progressive resizing: there the frames switch from "
-        f"{preset.small_size[0]} x {preset.small_size[1]} to {preset.height} x {preset.width}. The training loss jumps "
-        "for a few epochs (finer detail to learn), and the held-out scores, measured at the model's full size from "
-        "then on, rise."))
+        f"The step in every curve at epoch {switch} is progressive resizing: the training frames switch from "
+        f"{preset.small_size[0]} x {preset.small_size[1]} to {preset.height} x {preset.width} there. The held-out "
+        f"frames are always scored at {preset.height} x {preset.width}, so before the switch they measure the model "
+        f"at twice the scale it is learning at: their loss was lowest at epoch {best_small + 1} "
+        f"({heldout_loss[best_small]:.3f}) and {heldout_loss[last_small]:.3f} at epoch {last_small + 1}, while the "
+        f"training loss, on small frames, went from {loss[best_small]:.3f} to {loss[last_small]:.3f}. After the "
+        "switch the training loss "
+        f"{'jumps' if loss[switch] > loss[switch - 1] else 'moves'} (from {loss[switch - 1]:.3f} to "
+        f"{loss[switch]:.3f} at epoch {switch + 1}: finer detail to learn), and the held-out loss is "
+        f"{heldout_loss[first_full]:.3f} by epoch {first_full + 1}, {heldout_loss[-1]:.3f} at the end."
+        + (" So the held-out rise before the switch says that the small-frame model does not carry over to big "
+           f"frames as it is, more than that it overfits: {first_full - switch + 1} epoch(s) at full size bring the "
+           f"held-out loss below its best before the switch." if rose and heldout_loss[first_full] <
+           heldout_loss[best_small] else "")))
 scored = [epoch for epoch, value in enumerate(result.history["val_iou"]) if not np.isnan(value)]
 first, last = scored[0], scored[-1]
 print(f"held-out after epoch {first + 1}: accuracy {result.history['val_accuracy'][first]:.3f}, "
