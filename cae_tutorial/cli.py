@@ -98,6 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--output", type=Path,
                        help="new (or empty) folder for model.keras and the saved run, written whole at the end")
     train.add_argument("--overwrite", action="store_true", help="replace an earlier run saved in --output")
+    train.add_argument("--validate-every", type=_positive_int, default=1, metavar="N",
+                       help="score the held-out frames every N epochs and after the last (default 1: every epoch)")
     train.add_argument("--tensorboard", type=Path, metavar="DIR",
                        help="also log loss, metrics and prediction images per epoch here (tensorboard --logdir DIR)")
 
@@ -163,7 +165,7 @@ def _check_data(data: str | None) -> None:
 
 #: The options a resumed run reuses, saved in its work folder when it starts.
 TRAIN_OPTIONS = ("data", "record", "preset", "epochs", "seed", "train_ids", "split", "holdout", "stream",
-                 "devices", "height", "width", "output", "overwrite", "tensorboard")
+                 "devices", "height", "width", "output", "overwrite", "tensorboard", "validate_every")
 
 
 def work_folder(output: Path) -> Path:
@@ -254,7 +256,7 @@ def run_train(args) -> int:
     with strategy.scope():
         model = build_model(preset, args.seed)
     result = train(model, record, split, preset, seed=args.seed, strategy=strategy, backup_dir=work / "backup",
-                   tensorboard=args.tensorboard)
+                   tensorboard=args.tensorboard, validate_every=args.validate_every)
     result.save(args.output, overwrite=args.overwrite)
     shutil.rmtree(work, ignore_errors=True)
     print(f"saved {args.output / 'model.keras'} and the run ({result.config['train_seconds']:.1f} s of training)")

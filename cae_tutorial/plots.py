@@ -141,8 +141,12 @@ def training_grid(images: np.ndarray, masks: np.ndarray, frame_ids, split=None) 
     return fig
 
 
-def _scored(values) -> tuple[np.ndarray, np.ndarray]:
-    """(epochs, values) of the epochs that have a value: held-out scores may come every few epochs only."""
+def scored_epochs(values) -> tuple[np.ndarray, np.ndarray]:
+    """(epochs, values) of the epochs (from 1) that have a value: held-out scores may come every few epochs only.
+
+    Plot a history's curve with ax.plot(*scored_epochs(result.history["val_iou"])): a plain ax.plot of a list with
+    NaN between the scored epochs draws no line at all.
+    """
     values = np.asarray(values, dtype=float)
     epochs = np.arange(1, len(values) + 1)
     kept = ~np.isnan(values)
@@ -154,9 +158,9 @@ def loss_curves(history) -> plt.Figure:
     loss = getattr(history, "config", {}).get("compile", {}).get("loss", "dice_focal")
     history = getattr(history, "history", history)
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(*_scored(history["loss"]), label="training")
+    ax.plot(*scored_epochs(history["loss"]), label="training")
     if "val_loss" in history:
-        ax.plot(*_scored(history["val_loss"]), label="held-out")
+        ax.plot(*scored_epochs(history["val_loss"]), label="held-out")
     ax.set(xlabel="epoch", ylabel="Dice + focal loss" if loss == "dice_focal" else f"loss ({loss})", title="Loss")
     ax.legend()
     ax.grid(alpha=0.3)
@@ -172,9 +176,9 @@ def metric_curves(history, metrics=("iou", "dice", "accuracy")) -> plt.Figure:
     for i, metric in enumerate(metrics):
         colour = f"C{i}"
         name = METRIC_HEADINGS.get(metric, metric)
-        ax.plot(*_scored(history[metric]), color=colour, label=f"{name} (training)")
+        ax.plot(*scored_epochs(history[metric]), color=colour, label=f"{name} (training)")
         if f"val_{metric}" in history:
-            ax.plot(*_scored(history[f"val_{metric}"]), "--", color=colour, label=f"{name} (held-out)")
+            ax.plot(*scored_epochs(history[f"val_{metric}"]), "--", color=colour, label=f"{name} (held-out)")
     ax.set(xlabel="epoch", ylabel="score", ylim=(0, 1.02), title="Metrics (threshold 0.5)")
     ax.legend(fontsize=9, ncol=2)
     ax.grid(alpha=0.3)
@@ -183,14 +187,33 @@ def metric_curves(history, metrics=("iou", "dice", "accuracy")) -> plt.Figure:
 
 
 def evolution_grid(snapshots, every: int | None = None, frame_ids=None, max_columns: int = 8,
-                   split=None) -> plt.Figure:
-    """Predictions over training: one row per frame (marked train / held out), one column per recorded epoch."""
-    epochs = [int(e) for e in snapshots.epochs]
-    if every is None:
-        every = max(1, (epochs[-1] + max_columns - 2) // (max_columns - 1))
-    chosen = [e for e in epochs if e % every == 0 or e == epochs[-1]][-max_columns:]
-    if chosen[0] != epochs[0] and len(chosen) < max_columns:
-        chosen.insert(0, epochs[0])
+                   split=None, epochs=None) -> plt.Figure:
+    """Predictions over training: one row per frame (marked train / held out), one column per recorded epoch.
+
+    Columns: `epochs` (recorded ones) if given; else every `every`-th epoch (the last max_columns of them); else
+    max_columns epochs spread evenly over the recorded ones, the first and the last included.
+    """
+    recorded = [int(e) for e in snapshots.epochs]
+    if epochs is not None:
+        chosen = [int(e) for e in epochs]
+        missing = [e for e in chosen if e not in recorded]
+        if missing or not chosen:
+            raise ValueError(f"epochs {missing or chosen} were not recorded; recorded: {recorded[:5]} ... "
+                             f"{recorded[-1]}")
+        return _evolution_figure(snapshots, chosen, frame_ids, split)
+    epochs = recorded
+    if every is None:  # evenly spread over the recorded epochs, first and last included
+        picks = np.linspace(0, len(epochs) - 1, min(max_columns, len(epochs))).round().astype(int)
+        chosen = [epochs[i] for i in dict.fromkeys(picks)]
+    else:
+        chosen = [e for e in epochs if e % every == 0 or e == epochs[-1]][-max_columns:]
+        if chosen[0] != epochs[0] and len(chosen) < max_columns:
+            chosen.insert(0, epochs[0])
+    return _evolution_figure(snapshots, chosen, frame_ids, split)
+
+
+def _evolution_figure(snapshots, chosen, frame_ids, split) -> plt.Figure:
+    """The evolution grid of the chosen epochs."""
     frame_ids = list(frame_ids or snapshots.frame_ids)
     rows = [snapshots.frame_ids.index(i) for i in frame_ids]
     fig, axes = _grid(len(rows), len(chosen) + 1, cell=(1.7, 3.0))

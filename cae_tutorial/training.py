@@ -476,7 +476,8 @@ def train(model: keras.Model, record: Record | RecordFiles, split: Split, preset
         snapshots.finish()
     config = {"preset": preset.to_dict(), "epochs": epochs, "seed": seed, "steps_per_epoch": steps,
               "record_root": None if record.root is None else record.root.name, "size": list(record.size),
-              "train_seconds": round(seconds, 3), "parameters": model.count_params(), "compile": compiled,
+              "train_seconds": round(seconds, 3), "validate_every": validate_every,
+              "parameters": model.count_params(), "compile": compiled,
               "replicas": replicas(strategy), "global_batch_size": batch, "records": split_records(split)}
     config = json.loads(json.dumps(config))  # JSON types now, so a saved and reloaded config compares equal
     return TrainingResult(

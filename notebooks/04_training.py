@@ -20,7 +20,7 @@
 # - the Dice + focal loss, as equations and with small numbers you can check by hand;
 # - what the training recipe adds to the seed's: **augmentation** (one augmented batch, shown) and a **cosine
 #   learning-rate schedule** (plotted), before they are used;
-# - how to train the CAE with Keras `model.fit`, scoring the held-out frames after every epoch, while a live
+# - how to train the CAE with Keras `model.fit`, scoring the held-out frames every few epochs, while a live
 #   scrubber shows the predictions forming;
 # - how to read loss and metric curves, and why the training curve can sit *below* the held-out one.
 
@@ -32,7 +32,7 @@ IMAGE_HEIGHT = None  # None: the preset's frame size
 IMAGE_WIDTH = None
 EPOCHS = None  # None: the preset's number of epochs
 SEED = 0
-SNAPSHOT_EVERY = 4  # record predictions every N epochs (1: every epoch, slower: each snapshot predicts every frame)
+SNAPSHOT_EVERY = 4  # record predictions and score the held-out frames every N epochs (1: every epoch, slower)
 OUTPUT_DIR = "outputs"
 
 # %%
@@ -49,7 +49,7 @@ from cae_tutorial.callbacks import PredictionSnapshots
 from cae_tutorial.data import load_record, seed_split
 from cae_tutorial.datasets import resolve_data
 from cae_tutorial.pipeline import training_dataset
-from cae_tutorial.plots import augmentation_grid, evolution_grid, loss_curves, metric_curves
+from cae_tutorial.plots import augmentation_grid, evolution_grid, loss_curves, metric_curves, scored_epochs
 from cae_tutorial.presets import get_preset
 from cae_tutorial.training import build_model, make_optimizer, train
 from cae_tutorial.widgets import EpochScrubber, evolution_html
@@ -187,11 +187,22 @@ for ax, picture, title in zip(axes, (train_part.masks[0, ..., 0], shown_band), (
     ax.set(title=f"{train_part.ids[0]}: {title}", xticks=[], yticks=[])
 fig.tight_layout()
 plt.show()
-weight = preset.boundary_weight
-share = (1 + weight) * band.mean() / ((1 + weight) * band.mean() + 1 - band.mean())
+weight, scale = preset.boundary_weight, preset.progressive_scale if preset.small_epochs else 1
+
+
+def weight_share(band_share):
+    """The band's share of the focal term's weight when its pixels count (1 + weight) times."""
+    return (1 + weight) * band_share / ((1 + weight) * band_share + 1 - band_share)
+
+
+small_band = np.asarray(outline_band(train_part.masks[:1, ::scale, ::scale]))[0, ..., 0]
 display(Markdown(
-    f"The band is {band.mean():.1%} of this frame's pixels. With `boundary_weight={weight:g}` "
-    + (f"(this preset) it carries {share:.0%} of the focal term's weight instead of {band.mean():.1%}."
+    f"The band is {band.mean():.1%} of this frame's pixels at {preset.height} x {preset.width}. With "
+    f"`boundary_weight={weight:g}` "
+    + ((f"(this preset) it carries {weight_share(band.mean()):.0%} of the focal term's weight there"
+        + (f"; in the first {preset.small_epochs} epochs, at {preset.small_size[0]} x {preset.small_size[1]}, the "
+           f"same outline is {small_band.mean():.1%} of the pixels and {weight_share(small_band.mean()):.0%} of the "
+           "weight." if scale > 1 else "."))
        if weight else "(this preset) the term is the seed's plain focal loss; try 5.")))
 
 # %% [markdown]
@@ -279,7 +290,8 @@ scrubber
 # IoU and Dice of the person) unless you compiled it yourself, builds the augmented input pipeline, and calls
 # `model.fit` with the held-out frames as validation data. Every epoch logs training scores; the held-out frames are
 # scored every `SNAPSHOT_EVERY` epochs (with the snapshots) and after the last one: scoring them after every
-# epoch took 18 % of `model.fit`'s time in a profile of this run (`validate_every=1` does it).
+# epoch took 18 % of `model.fit`'s time in a profile of an earlier version of this notebook (`benchmarks/README.md`;
+# `validate_every=1` does it).
 
 # %%
 model = build_model(preset, seed=SEED)
@@ -318,13 +330,13 @@ if preset.small_epochs and small_scored and full_scored:
         f"({heldout_loss[best_small]:.3f}) and {heldout_loss[last_small]:.3f} at epoch {last_small + 1}, while the "
         f"training loss, on small frames, went from {loss[best_small]:.3f} to {loss[last_small]:.3f}. After the "
         "switch the training loss "
-        f"{'jumps' if loss[switch] > loss[switch - 1] else 'moves'} (from {loss[switch - 1]:.3f} to "
-        f"{loss[switch]:.3f} at epoch {switch + 1}: finer detail to learn), and the held-out loss is "
-        f"{heldout_loss[first_full]:.3f} by epoch {first_full + 1}, {heldout_loss[-1]:.3f} at the end."
-        + (" So the held-out rise before the switch says that the small-frame model does not carry over to big "
-           f"frames as it is, more than that it overfits: {first_full - switch + 1} epoch(s) at full size bring the "
-           f"held-out loss below its best before the switch." if rose and heldout_loss[first_full] <
-           heldout_loss[best_small] else "")))
+        f"{'jumps' if loss[switch] > loss[switch - 1] else 'moves'} (from {loss[switch - 1]:.3f} in epoch {switch} "
+        f"to {loss[switch]:.3f} in epoch {switch + 1}: the small-frame model meets full-size frames), and the "
+        f"held-out loss is {heldout_loss[first_full]:.3f} by epoch {first_full + 1}, {heldout_loss[-1]:.3f} at the end."
+        + (f" {first_full - switch + 1} epoch(s) at full size bring the held-out loss below its best before the "
+           "switch, so its rise before the switch is mostly the change of scale, not lost generalisation (to be "
+           "sure, one would also score the held-out frames at the small size)." if rose and
+           heldout_loss[first_full] < heldout_loss[best_small] else "")))
 scored = [epoch for epoch, value in enumerate(result.history["val_iou"]) if not np.isnan(value)]
 first, last = scored[0], scored[-1]
 print(f"held-out after epoch {first + 1}: accuracy {result.history['val_accuracy'][first]:.3f}, "
@@ -335,7 +347,8 @@ print(f"held-out after epoch {first + 1}: accuracy {result.history['val_accuracy
 # ## Training vs held-out, measured the same way
 # The two curves are not measured alike. Each epoch's **training** numbers are averages over its batches, taken
 # *while* the weights change, on **augmented** frames, with **dropout active** (it silences features at random).
-# The **held-out** numbers are computed once at the end of the epoch, on plain frames, with dropout off. So a
+# The **held-out** numbers are computed at the end of an epoch (every `SNAPSHOT_EVERY`-th here), on plain frames, with
+# dropout off. So a
 # training curve below the held-out one does not mean the model knows unseen frames better. To compare like with
 # like, score the training frames exactly as the held-out ones: the final model, plain frames, no dropout.
 
@@ -345,8 +358,7 @@ heldout_scores = result.evaluate(record)
 print("training frames\n", train_scores, "\n\nheld-out frames\n", heldout_scores, sep="")
 last_train_curve, last_heldout_curve = result.history["iou"][-1], result.history["val_iou"][-1]
 gap = train_scores.mean("iou") - heldout_scores.mean("iou")
-every = [row.iou for row in [*train_scores, *heldout_scores]]
-spread = max(every) - min(every)
+train_ious, heldout_ious = [row.iou for row in train_scores], [row.iou for row in heldout_scores]
 display(Markdown(
     f"On the last epoch the curves read IoU {last_train_curve:.3f} (training, augmented, dropout on) and "
     f"{last_heldout_curve:.3f} (held out), at the model's size. Measured the same way, both tables above score the "
@@ -354,13 +366,16 @@ display(Markdown(
     f"{train_scores.mean('iou'):.3f}, the held-out frames {heldout_scores.mean('iou'):.3f}. "
     + (f"The model is better on the frames it learned from by {gap:.3f} IoU: the generalisation gap"
        if gap > 0 else f"The held-out frames score as well as the training ones ({gap:+.3f} IoU)")
-    + (f", small next to the spread between single frames ({spread:.3f}), so with so few frames it is barely "
-       "measurable." if abs(gap) < spread else ".")))
+    + (f": every training frame ({min(train_ious):.3f} or more) scores above every held-out frame "
+       f"({max(heldout_ious):.3f} or less), so the gap is small but consistent." if gap > 0 and min(train_ious) >
+       max(heldout_ious) else f", smaller than the differences between single frames (training {min(train_ious):.3f}"
+       f" to {max(train_ious):.3f}, held out {min(heldout_ious):.3f} to {max(heldout_ious):.3f})." if gap > 0
+       else ".")))
 
 # %% [markdown]
 # ## The evolution of the predictions
-# The seed plotted the predictions every 50 epochs. Here every column is an epoch recorded by the callback; each row
-# is marked train or held out.
+# The seed plotted the predictions every 50 epochs. Here the columns are 8 of the epochs the callback recorded,
+# spread evenly from before training to the end; each row is marked train or held out.
 
 # %%
 fig = evolution_grid(result.snapshots, frame_ids=[*split.train_ids, *split.heldout_ids[:2]], split=split)
@@ -386,8 +401,9 @@ results
 # - Dice + focal: Dice judges the overlap regardless of imbalance; focal, $-(1 - p_t)^\gamma \log p_t$, keeps the
 #   cross-entropy of the pixels the model gets wrong and discounts the ones it already gets right.
 # - Augmentation draws new batches from 3 frames; a cosine schedule takes big steps first and small ones last.
-# - `model.fit` with the held-out frames as validation data gives both curves for every epoch; to compare training
-#   and held-out frames, score both the same way (`result.evaluate(record, frame_ids)`).
+# - `model.fit` with the held-out frames as validation data gives both curves (the held-out one every
+#   `validate_every` epochs); to compare training and held-out frames, score both the same way
+#   (`result.evaluate(record, frame_ids)`).
 # - A callback can record anything during training; uint8 snapshots make the training replayable.
 #
 # ## Exercises
@@ -403,8 +419,8 @@ results
 # seed_run = train(build_model(seed_preset, seed=SEED), record, split, seed_preset, seed=SEED,
 #                  snapshot_epochs=[], progress=False)
 # fig, ax = plt.subplots(figsize=(7, 4))
-# ax.plot(result.history["val_iou"], label=f"{preset.name} preset")
-# ax.plot(seed_run.history["val_iou"], label="seed preset")
+# ax.plot(*scored_epochs(result.history["val_iou"]), label=f"{preset.name} preset")  # NaN between scored epochs
+# ax.plot(*scored_epochs(seed_run.history["val_iou"]), label="seed preset")
 # ax.set(xlabel="epoch", ylabel="held-out IoU", ylim=(0, 1))
 # ax.legend()
 # plt.show()
@@ -417,12 +433,15 @@ results
 # from cae_tutorial.losses import dice_focal_loss, training_metrics
 #
 # dice_only = build_model(preset, seed=SEED)
-# dice_only.compile(optimizer=keras.optimizers.Adam(preset.learning_rate), loss=dice_focal_loss(1, 0),
-#                   metrics=training_metrics())
-# dice_run = train(dice_only, record, split, preset, seed=SEED, snapshot_epochs=[], progress=False)
+# steps = preset.steps_per_epoch or int(np.ceil(len(train_part) / preset.batch_size))
+# dice_only.compile(optimizer=make_optimizer(preset, steps, preset.epochs),  # the same schedule: one change only
+#                   loss=dice_focal_loss(1, 0, boundary_weight=preset.boundary_weight), metrics=training_metrics())
+# dice_run = train(dice_only, record, split, preset, seed=SEED, snapshot_epochs=[], progress=False,
+#                  validate_every=SNAPSHOT_EVERY)
 # print("loss used:", type(dice_run.model.loss).__name__, "focal weight", dice_run.model.loss.focal_weight)
 # for name, run in (("Dice + focal", result), ("Dice only", dice_run)):
-#     print(f"{name:<13} held-out IoU, first epochs: {np.round(run.history['val_iou'][:5], 3)}")
+#     epochs, ious = scored_epochs(run.history["val_iou"])
+#     print(f"{name:<13} held-out IoU at epochs {epochs[:5].tolist()}: {np.round(ious[:5], 3)}")
 # ```
 # Without the focal term the loss gives weak, noisy gradients while the overlap is still near zero: the first
 # epochs usually move more slowly.
@@ -431,10 +450,13 @@ results
 # <details><summary>Solution 3</summary>
 #
 # ```python
-# passed = [epoch for epoch, iou in enumerate(result.history["val_iou"], start=1) if iou > 0.5]
-# print(f"held-out IoU first passes 0.5 at epoch {passed[0]}" if passed else "held-out IoU never passed 0.5")
-# if passed:
+# epochs, ious = scored_epochs(result.history["val_iou"])  # scored every SNAPSHOT_EVERY epochs
+# passed = [int(epoch) for epoch, iou in zip(epochs, ious) if iou > 0.5]
+# print(f"held-out IoU first passes 0.5 by epoch {passed[0]} (scored every {SNAPSHOT_EVERY})" if passed
+#       else "held-out IoU never passed 0.5")
+# if passed:  # the recorded epochs up to twice that one, at most 8 of them
+#     early = [int(e) for e in result.snapshots.epochs if e <= 2 * passed[0]]
 #     fig = evolution_grid(result.snapshots, frame_ids=split.heldout_ids[:2], split=split,
-#                          every=max(1, passed[0] // 4))
+#                          epochs=early[:: max(1, len(early) // 8)][:8])
 # ```
 # </details>

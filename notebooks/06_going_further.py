@@ -32,6 +32,7 @@ IMAGE_WIDTH = None
 EPOCHS = None  # None: the preset's number of epochs
 SEED = 0
 RUN_DIR = "outputs/run"  # notebook 4's saved run, reused when it matches this notebook's recipe
+VALIDATE_EVERY = 4  # score the held-out frames every N epochs, as notebook 4 does (its SNAPSHOT_EVERY)
 OUTPUT_DIR = "outputs"
 
 # %%
@@ -48,7 +49,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from cae_tutorial.data import load_record, seed_split
 from cae_tutorial.datasets import resolve_data
 from cae_tutorial.losses import iou_score, per_frame_metrics
-from cae_tutorial.plots import PREDICTION_COLOUR, TRUTH_COLOUR, frame_title, overlay
+from cae_tutorial.plots import PREDICTION_COLOUR, TRUTH_COLOUR, frame_title, overlay, scored_epochs
 from cae_tutorial.presets import get_preset
 from cae_tutorial.training import TrainingResult, build_model, predict, train
 
@@ -65,8 +66,8 @@ train_part, heldout = record.subset(split.train_ids), record.subset(split.heldou
 # %% [markdown]
 # ## Skip connections, measured
 # Notebook 3 drew the two models: the plain CAE rebuilds every edge from the 1/8-resolution latent space; with skip
-# connections the decoder also receives the encoder's same-size features. Same data, same recipe, same seed; only
-# the connections differ. Notebook 4 already trained one of the two and saved it in `RUN_DIR`: it is reused when
+# connections the decoder also receives the encoder's same-size features. Same data, same recipe, same seed, the
+# held-out frames scored as often (every `VALIDATE_EVERY` epochs); only the connections differ. Notebook 4 already trained one of the two and saved it in `RUN_DIR`: it is reused when
 # its recipe, data and seed are the ones asked for here, and trained afresh otherwise (the cell says which).
 
 # %%
@@ -91,14 +92,15 @@ for name, skip in (("plain CAE", False), ("CAE + skips", True)):
     else:
         print(f"--- {name}: training ---")
         runs[name], provenance[name] = train(build_model(variant, SEED), record, split, variant, seed=SEED,
-                                             snapshot_epochs=[]), "trained here"
+                                             snapshot_epochs=[], validate_every=VALIDATE_EVERY), "trained here"
     print(f"{name}: {provenance[name]}; model.fit took {runs[name].config['train_seconds']:.1f} s")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 for i, (name, result) in enumerate(runs.items()):
-    axes[0].plot(result.history["val_loss"], color=f"C{i}", label=name)
-    axes[1].plot(result.history["val_iou"], color=f"C{i}", label=name)
+    # Held-out scores exist every few epochs only (NaN between): plot the scored epochs.
+    axes[0].plot(*scored_epochs(result.history["val_loss"]), color=f"C{i}", label=name)
+    axes[1].plot(*scored_epochs(result.history["val_iou"]), color=f"C{i}", label=name)
 axes[0].set(xlabel="epoch", ylabel="held-out loss", title="Held-out loss")
 axes[1].set(xlabel="epoch", ylabel="held-out IoU", title="Held-out IoU", ylim=(0, 1))
 for ax in axes:
@@ -189,7 +191,8 @@ print(f"pixel classifier: fitted in {fit_seconds:.1f} s, held-out IoU {scores['p
 # The seconds below are each run's own measurement: for the networks, the duration of `model.fit` recorded in the
 # run (`config["train_seconds"]`, saved with it, so a reused run shows the time it took when notebook 4 trained
 # it); for the classifier, the fit timed above. Not like for like: notebook 4's run also recorded a snapshot of
-# every frame at every epoch and drove the live scrubber, while the run trained here records none.
+# every frame every 4 epochs and drove the live scrubber, while a run trained here records none; both score the
+# held-out frames every `VALIDATE_EVERY` epochs. This machine's speed also varies from run to run.
 
 # %%
 print(f"{'approach':<18}{'held-out IoU':>13}{'edge accuracy':>15}{'seconds':>9}  source")
@@ -240,7 +243,7 @@ display(Markdown(
        f"network ({net_best}) by {versus:.3f} IoU" if versus > 0 else
        f"The best network ({net_best}) is ahead of the per-pixel classifier by {-versus:.3f} IoU")
     + f" (all scored at the model's size, {heldout.images.shape[1]} x {heldout.images.shape[2]}; per frame the "
-    + f"difference runs from {min(per_frame_gap):+.3f} to {max(per_frame_gap):+.3f}). "
+    + f"difference, classifier minus network, runs from {min(per_frame_gap):+.3f} to {max(per_frame_gap):+.3f}). "
     + ("On this few frames and one seed that is within the frame-to-frame spread: call it a draw, and see "
        "`benchmarks/README.md` for several seeds and cross-validation at full resolution."
        if min(per_frame_gap) < 0 < max(per_frame_gap) else

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import math
+
 from PIL import Image
 
 from cae_tutorial.cli import main
@@ -10,9 +13,12 @@ from cae_tutorial.data import embedded_record_path
 
 def test_train_then_predict(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", "--epochs", "2", "--height", "64", "--width", "32", "--output", str(out)]) == 0
+    assert main(["train", "--epochs", "3", "--height", "64", "--width", "32", "--validate-every", "2",
+                 "--output", str(out)]) == 0
     printed = capsys.readouterr().out
     assert (out / "model.keras").is_file() and (out / "snapshots.npz").is_file()
+    heldout_loss = json.loads((out / "history.json").read_text())["val_loss"]
+    assert [math.isnan(v) for v in heldout_loss] == [True, False, False]  # epoch 2, and the last
     assert "held-out metrics" in printed and "mean" in printed
     frames = [str(embedded_record_path() / "images" / "dance_00060.png")]
     assert main(["predict", "--model", str(out / "model.keras"), "--input", *frames,

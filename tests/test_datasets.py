@@ -35,7 +35,7 @@ def _origin_tree(root: Path) -> list[tuple[str, int, str]]:
         sources += [(p, "val_mask") for p in sorted((REAL_RECORD / "masks").glob("*.png"))]
     else:
         generated = root / "generated"
-        generated.mkdir()
+        generated.mkdir(parents=True)
         rng = np.random.default_rng(0)
         sources = []
         for number in ("00090", "00120", "00210"):

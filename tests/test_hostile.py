@@ -355,6 +355,7 @@ def test_ctrl_c_is_one_line_and_status_130(tmp_path, capsys, monkeypatch):
 
 @pytest.mark.parametrize("argv, words", [
     (["train", "--epochs", "0"], ["--epochs", "positive"]),
+    (["train", "--validate-every", "0"], ["--validate-every", "positive"]),
     (["train", "--epochs", "two"], ["--epochs", "int"]),
     (["train", "--height", "0"], ["--height", "positive multiple of 8"]),
     (["train", "--height", "-8"], ["--height", "positive multiple of 8"]),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import matplotlib
 import numpy as np
+import pytest
 from PIL import Image
 
 from cae_tutorial import plots
@@ -66,3 +67,22 @@ def test_static_gif_fallback(tiny_result, tmp_path):
     path = save_evolution_gif(tiny_result, tmp_path / "evolution.gif", frame_ids=["dance_00090"], height=48)
     gif = Image.open(path)
     assert gif.format == "GIF" and gif.n_frames == 4
+
+
+def test_evolution_grid_columns_are_recorded_epochs_spread_evenly(tiny_result):
+    from types import SimpleNamespace
+
+    snapshots = tiny_result.snapshots
+    every_fourth = SimpleNamespace(epochs=np.arange(0, 241, 4), frame_ids=snapshots.frame_ids, images=snapshots.images,
+                                   at=lambda epoch: snapshots.at(0))
+
+    def titles(fig):
+        return [ax.get_title() for ax in fig.axes if ax.get_title().startswith("epoch")]
+
+    spread = titles(plots.evolution_grid(every_fourth))
+    assert len(spread) == 8 and spread[0] == "epoch 0" and spread[-1] == "epoch 240"
+    assert all(int(t.split()[1]) % 4 == 0 for t in spread)  # only epochs that were recorded
+    assert titles(plots.evolution_grid(every_fourth, epochs=[0, 8, 16])) == ["epoch 0", "epoch 8", "epoch 16"]
+    with pytest.raises(ValueError, match="not recorded"):
+        plots.evolution_grid(every_fourth, epochs=[0, 2])
+    matplotlib.pyplot.close("all")
