@@ -364,9 +364,9 @@ display(Markdown(
     f"{last_heldout_curve:.3f} (held out), at the model's size. Measured the same way, both tables above score the "
     f"final model on plain frames at {heldout_scores.resolution} (what a user sees): the training frames "
     f"{train_scores.mean('iou'):.3f}, the held-out frames {heldout_scores.mean('iou'):.3f}. "
-    + (f"The model is better on the frames it learned from by {gap:.3f} IoU: the generalisation gap"
+    + (f"The model is better on the frames it learned from by {gap:.3f} IoU, the generalisation gap"
        if gap > 0 else f"The held-out frames score as well as the training ones ({gap:+.3f} IoU)")
-    + (f": every training frame ({min(train_ious):.3f} or more) scores above every held-out frame "
+    + (f". Every training frame ({min(train_ious):.3f} or more) scores above every held-out frame "
        f"({max(heldout_ious):.3f} or less), so the gap is small but consistent." if gap > 0 and min(train_ious) >
        max(heldout_ious) else f", smaller than the differences between single frames (training {min(train_ious):.3f}"
        f" to {max(train_ious):.3f}, held out {min(heldout_ious):.3f} to {max(heldout_ious):.3f})." if gap > 0
