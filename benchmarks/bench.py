@@ -91,16 +91,10 @@ def _record(size, fold: str | None = None):
 
 def full_resolution_scores(record, probabilities) -> tuple[float, float]:
     """Mean IoU and Dice of probabilities (at model size) resized bilinearly to the frames' original size."""
-    from cae_tutorial.data import resize_probabilities
-    from cae_tutorial.losses import dice_score, iou_score
-    from cae_tutorial.training import original_masks
+    from cae_tutorial.training import original_masks, score_at_original_size
 
-    ious, dices = [], []
-    for mask, probability in zip(original_masks(record), probabilities):
-        full = resize_probabilities(probability, mask.shape[:2])[None]
-        ious.append(iou_score(mask[None], full)[0])
-        dices.append(dice_score(mask[None], full)[0])
-    return float(sum(ious) / len(ious)), float(sum(dices) / len(dices))
+    table = score_at_original_size(record.ids, original_masks(record), probabilities)
+    return float(table.mean("iou")), float(table.mean("dice"))
 
 
 def tape_step(model, preset, compiled: bool, optimizer=None):

@@ -21,18 +21,15 @@ import time
 import webbrowser
 from pathlib import Path
 
+from cae_tutorial.folders import check_saved_run
+
 #: Seconds an idle kernel without a connected page lives on.
 CULL_IDLE_SECONDS = 300
 
 
 def check_run(run_dir: str | Path) -> Path:
     """The run folder, resolved, or a FileNotFoundError naming what is missing and the fix."""
-    run_dir = Path(run_dir).resolve()
-    for name in ("history.json", "snapshots.npz", "split.json"):
-        if not (run_dir / name).is_file():
-            raise FileNotFoundError(f"{run_dir} holds no saved training run ({name} is missing); pass the folder "
-                                    "given to `cae-tutorial train --output` or TrainingResult.save")
-    return run_dir
+    return check_saved_run(Path(run_dir).resolve())
 
 
 @contextlib.contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -151,9 +150,9 @@ def _check_data(data: str | None) -> None:
     """--data must be a known name or an existing folder (checked before any work)."""
     if data is None:
         return
-    from cae_tutorial.datasets import known_names
+    from cae_tutorial.datasets import EMBEDDED_NAMES, known_names
 
-    if data in known_names() or data == "dance":
+    if data in (*known_names(), *EMBEDDED_NAMES):
         return
     path = Path(data)
     if path.is_file():
@@ -409,7 +408,6 @@ def run_download(args) -> int:
 
 def main(argv=None) -> int:
     """Entry point of the console script: every failure is one line on stderr and exit status 2; Ctrl-C is 130."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from cae_tutorial.data import DataError
 
     command = "cae-tutorial"

@@ -409,9 +409,10 @@ class Frames:
 
 def find_frames(paths) -> tuple[dict[str, Path], tuple[str, ...]]:
     """{id: file} of the frames named by files or folders (earlier predictions skipped), and notes."""
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     files: dict[str, Path] = {}
     skipped = _notes()
-    for path in map(Path, [paths] if isinstance(paths, (str, Path)) else paths):
+    for path in map(Path, paths):
         if path.is_dir():
             found = _skip_predictions(_scan(path, None, skipped), skipped)
         elif path.is_file():
@@ -424,7 +425,7 @@ def find_frames(paths) -> tuple[dict[str, Path], tuple[str, ...]]:
                                 "would overwrite each other; rename one or predict them separately")
             files[frame_id] = file
     if not files:
-        raise DataError(f"no {'/'.join(IMAGE_SUFFIXES)} frames found in {_names(map(str, [paths] if isinstance(paths, (str, Path)) else paths))}; "
+        raise DataError(f"no {'/'.join(IMAGE_SUFFIXES)} frames found in {_names(map(str, paths))}; "
                         "pass image files or a folder of them")
     return files, tuple(_summarise(skipped, _SKIPPED))
 

@@ -17,6 +17,19 @@ from pathlib import Path
 RUN_FILES = ("model.keras", "history.json", "config.json", "split.json", "snapshots.npz")
 
 
+def check_saved_run(folder: str | Path) -> Path:
+    """The folder of a saved run, or a FileNotFoundError naming what is missing and the fix (model.keras optional)."""
+    folder = Path(folder)
+    if not (folder / "history.json").is_file():
+        raise FileNotFoundError(f"{folder} holds no saved training run (history.json is missing); pass the folder "
+                                "given to `cae-tutorial train --output` or TrainingResult.save")
+    missing = [name for name in ("config.json", "split.json", "snapshots.npz") if not (folder / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder} is not a complete saved run ({', '.join(missing)} missing); "
+                                "train again into a new folder")
+    return folder
+
+
 def check_writable(folder: str | Path, what: str = "output folder") -> Path:
     """Create folder's parents and check a file can be written beside it; an OSError naming it otherwise."""
     folder = Path(folder)

@@ -7,6 +7,7 @@ GPUs with tensor cores (compute capability 7.0 and newer).
 
 from __future__ import annotations
 
+import functools
 import platform
 from pathlib import Path
 
@@ -79,25 +80,20 @@ def describe() -> dict:
     """CPU model, CPU count, the flags that matter for speed, GPUs and the dtype chosen: for benchmark reports."""
     import os
 
-    flags = cpu_flags()
+    flags, devices = _cpu_flags_now(), _gpus_now()
     speed_flags = sorted(f for f in flags if f.startswith(("avx", "amx", "fma")))
-    return {"cpu_model": cpu_model(), "cpus": os.cpu_count(), "cpu_flags": speed_flags, "gpus": _gpus_now(),
-            "auto_dtype": choose_dtype(flags, _gpus_now())}
+    return {"cpu_model": cpu_model(), "cpus": os.cpu_count(), "cpu_flags": speed_flags, "gpus": devices,
+            "auto_dtype": choose_dtype(flags, devices)}
 
 
 # The machine's own answers, looked up once (choose_dtype is called at every build).
-_CACHE: dict = {}
-
-
+@functools.cache
 def _cpu_flags_now() -> frozenset[str]:
     """cpu_flags() of this machine, cached."""
-    if "flags" not in _CACHE:
-        _CACHE["flags"] = cpu_flags()
-    return _CACHE["flags"]
+    return cpu_flags()
 
 
+@functools.cache
 def _gpus_now() -> list[dict]:
     """gpus() of this machine, cached."""
-    if "gpus" not in _CACHE:
-        _CACHE["gpus"] = gpus()
-    return _CACHE["gpus"]
+    return gpus()

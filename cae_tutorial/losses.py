@@ -16,6 +16,7 @@ defined everywhere, so a false alarm on an empty-truth frame still shows there.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -176,6 +177,11 @@ def _dice(tp, fp, fn) -> np.ndarray:
     return np.where(tp + fn > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), np.nan)
 
 
+def _accuracy(fp, fn, pixels) -> np.ndarray:
+    """1 - (fp + fn) / pixels: the share of pixels classified right."""
+    return 1.0 - (fp + fn) / pixels
+
+
 def iou_score(y_true, y_prob, threshold: float = THRESHOLD) -> np.ndarray:
     """IoU of the person class per frame, |pred ∩ true| / |pred ∪ true|; NaN (with a warning) for empty truth."""
     tp, fp, fn, _ = _confusion(y_true, y_prob, threshold)
@@ -193,7 +199,7 @@ def dice_score(y_true, y_prob, threshold: float = THRESHOLD) -> np.ndarray:
 def pixel_accuracy(y_true, y_prob, threshold: float = THRESHOLD) -> np.ndarray:
     """Share of pixels classified right, per frame (all-background already scores ~0.9)."""
     tp, fp, fn, pixels = _confusion(y_true, y_prob, threshold)
-    return 1.0 - (fp + fn) / pixels
+    return _accuracy(fp, fn, pixels)
 
 
 @dataclass(frozen=True)
@@ -262,20 +268,19 @@ class MetricsTable(list):
                   for r in self]
         lines.append(f"{'mean':<16}{self._mean('iou'):>12.3f}{self._mean('dice'):>12.3f}"
                      f"{self._mean('accuracy'):>10.3f}")
-        return "\n".join(lines + ([self._note()] if self._note() else []))
+        note = self._note()
+        return "\n".join(lines + ([note] if note else []))
 
     def _repr_html_(self) -> str:
-        def cell(value):
-            """A score, or "empty truth" where it is undefined."""
-            return "empty truth" if math.isnan(value) else f"{value:.3f}"
-
+        cell = functools.partial(self._cell, width=0)
         head = "<tr><th>frame</th><th>IoU</th><th>Dice</th><th>pixel accuracy</th></tr>"
         body = "".join(f"<tr><td>{r.frame_id}</td><td>{cell(r.iou)}</td><td>{cell(r.dice)}</td>"
                        f"<td>{r.accuracy:.3f}</td></tr>" for r in self)
         mean = (f"<tr><th>mean</th><th>{self._mean('iou'):.3f}</th><th>{self._mean('dice'):.3f}</th>"
                 f"<th>{self._mean('accuracy'):.3f}</th></tr>")
-        note = f"<caption style='caption-side: bottom'>{self._note()}</caption>" if self._note() else ""
-        return f"<table>{head}{body}{mean}{note}</table>"
+        note = self._note()
+        caption = f"<caption style='caption-side: bottom'>{note}</caption>" if note else ""
+        return f"<table>{head}{body}{mean}{caption}</table>"
 
 
 def per_frame_metrics(frame_ids, y_true, y_prob, threshold: float = THRESHOLD) -> MetricsTable:
@@ -289,6 +294,6 @@ def per_frame_metrics(frame_ids, y_true, y_prob, threshold: float = THRESHOLD) -
                          "(height, width); predict at the masks' size")
     tp, fp, fn, pixels = _confusion(y_true, y_prob, threshold)
     _warn_empty_truth(tp, fn, frame_ids)
-    ious, dices, accs = _iou(tp, fp, fn), _dice(tp, fp, fn), 1.0 - (fp + fn) / pixels
+    ious, dices, accs = _iou(tp, fp, fn), _dice(tp, fp, fn), _accuracy(fp, fn, pixels)
     return MetricsTable(FrameScores(str(i), float(a), float(b), float(c))
                         for i, a, b, c in zip(frame_ids, ious, dices, accs))

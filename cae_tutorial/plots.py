@@ -186,6 +186,11 @@ def metric_curves(history, metrics=("iou", "dice", "accuracy")) -> plt.Figure:
     return fig
 
 
+def spread_indices(count: int, wanted: int) -> np.ndarray:
+    """Up to `wanted` indices spread evenly over range(count), first and last included."""
+    return np.unique(np.linspace(0, count - 1, min(count, wanted)).round().astype(int))
+
+
 def evolution_grid(snapshots, every: int | None = None, frame_ids=None, max_columns: int = 8,
                    split=None, epochs=None) -> plt.Figure:
     """Predictions over training: one row per frame (marked train / held out), one column per recorded epoch.
@@ -200,20 +205,12 @@ def evolution_grid(snapshots, every: int | None = None, frame_ids=None, max_colu
         if missing or not chosen:
             raise ValueError(f"epochs {missing or chosen} were not recorded; recorded: {recorded[:5]} ... "
                              f"{recorded[-1]}")
-        return _evolution_figure(snapshots, chosen, frame_ids, split)
-    epochs = recorded
-    if every is None:  # evenly spread over the recorded epochs, first and last included
-        picks = np.linspace(0, len(epochs) - 1, min(max_columns, len(epochs))).round().astype(int)
-        chosen = [epochs[i] for i in dict.fromkeys(picks)]
+    elif every is None:
+        chosen = [recorded[i] for i in spread_indices(len(recorded), max_columns)]
     else:
-        chosen = [e for e in epochs if e % every == 0 or e == epochs[-1]][-max_columns:]
-        if chosen[0] != epochs[0] and len(chosen) < max_columns:
-            chosen.insert(0, epochs[0])
-    return _evolution_figure(snapshots, chosen, frame_ids, split)
-
-
-def _evolution_figure(snapshots, chosen, frame_ids, split) -> plt.Figure:
-    """The evolution grid of the chosen epochs."""
+        chosen = [e for e in recorded if e % every == 0 or e == recorded[-1]][-max_columns:]
+        if chosen[0] != recorded[0] and len(chosen) < max_columns:
+            chosen.insert(0, recorded[0])
     frame_ids = list(frame_ids or snapshots.frame_ids)
     rows = [snapshots.frame_ids.index(i) for i in frame_ids]
     fig, axes = _grid(len(rows), len(chosen) + 1, cell=(1.7, 3.0))

@@ -72,8 +72,10 @@ class Preset:
         if self.progressive_scale <= 1:
             return None
         size = (self.height // self.progressive_scale, self.width // self.progressive_scale)
+        from cae_tutorial.data import SIZE_MULTIPLE
+
         # Too small to halve three times: the whole run trains at full size instead.
-        return size if all(v > 0 and v % 8 == 0 and v * self.progressive_scale == full
+        return size if all(v > 0 and v % SIZE_MULTIPLE == 0 and v * self.progressive_scale == full
                            for v, full in zip(size, self.size)) else None
 
     @property

@@ -28,6 +28,7 @@ from cae_tutorial.callbacks import (  # noqa: F401
     PredictionSnapshots,
     TimeBudget,
     sigmoid,
+    tensorboard_callbacks,
     to_uint8,
 )
 from cae_tutorial.contract import (
@@ -39,7 +40,7 @@ from cae_tutorial.contract import (
 )
 from cae_tutorial.data import IMAGE_SUFFIXES, DataError, Record, Split, read_mask, resize_probabilities
 from cae_tutorial.distribute import global_batch_size, replicas
-from cae_tutorial.folders import write_whole
+from cae_tutorial.folders import check_saved_run, write_whole
 from cae_tutorial.losses import (
     MetricsTable,
     dice_focal_loss,
@@ -88,13 +89,24 @@ def make_optimizer(preset: Preset, steps_per_epoch: int, epochs: int) -> keras.o
     return keras.optimizers.Adam(rate)
 
 
+def package_loss(preset: Preset, from_logits: bool = False) -> keras.losses.Loss:
+    """The package's loss for a preset: Dice + focal, with the preset's boundary weight."""
+    return dice_focal_loss(from_logits=from_logits, boundary_weight=preset.boundary_weight)
+
+
+def package_metrics(from_logits: bool = False) -> list:
+    """The package's training metrics, thresholded at probability 0.5 (logit 0 for a logits model)."""
+    return training_metrics(0.0 if from_logits else 0.5)
+
+
 def compile_model(model: keras.Model, preset: Preset, steps_per_epoch: int = 1, epochs: int | None = None,
                   loss=None, from_logits: bool = False) -> None:
     """Compile with Dice + focal loss (or `loss`), the training metrics and the preset's optimiser."""
     model.compile(optimizer=make_optimizer(preset, steps_per_epoch, epochs or preset.epochs),
-                  loss=loss or dice_focal_loss(from_logits=from_logits, boundary_weight=preset.boundary_weight),
-                  metrics=training_metrics(0.0 if from_logits else 0.5), jit_compile=preset.jit_compile)
-    model._cae_tutorial_compile = model._compile_config
+                  loss=loss or package_loss(preset, from_logits), metrics=package_metrics(from_logits),
+                  jit_compile=preset.jit_compile)
+    if loss is None:  # a loss of the caller's is theirs: train() keeps it
+        model._cae_tutorial_compile = model._compile_config
 
 
 def _user_compile(model: keras.Model) -> dict:
@@ -133,8 +145,7 @@ def compile_for_training(model: keras.Model, preset: Preset, steps_per_epoch: in
     user_loss, loss_from = ((loss, "train(loss=...)") if loss is not None else
                             (own.get("loss"), "model.compile") if own.get("loss") is not None else (None, "package"))
     logits = resolve_from_logits(model, probe, user_loss, from_logits)
-    chosen_loss = (user_loss if user_loss is not None else
-                   dice_focal_loss(from_logits=logits, boundary_weight=preset.boundary_weight))
+    chosen_loss = user_loss if user_loss is not None else package_loss(preset, logits)
     if optimizer is not None:
         chosen_optimizer, optimizer_from = keras.optimizers.get(optimizer), "train(optimizer=...)"
     elif own:
@@ -144,8 +155,8 @@ def compile_for_training(model: keras.Model, preset: Preset, steps_per_epoch: in
     given = metrics if metrics is not None else own.get("metrics")
     user_metrics = [given] if isinstance(given, (str, keras.metrics.Metric)) or callable(given) else list(given or [])
     names = {_metric_name(m) for m in user_metrics}
-    package_metrics = [m for m in training_metrics(0.0 if logits else 0.5) if m.name not in names]
-    model.compile(optimizer=chosen_optimizer, loss=chosen_loss, metrics=[*user_metrics, *package_metrics],
+    added = [m for m in package_metrics(logits) if m.name not in names]
+    model.compile(optimizer=chosen_optimizer, loss=chosen_loss, metrics=[*user_metrics, *added],
                   loss_weights=own.get("loss_weights"), weighted_metrics=own.get("weighted_metrics"),
                   run_eagerly=own.get("run_eagerly", False), steps_per_execution=own.get("steps_per_execution", 1),
                   jit_compile=own.get("jit_compile", preset.jit_compile))
@@ -153,7 +164,7 @@ def compile_for_training(model: keras.Model, preset: Preset, steps_per_epoch: in
         model._cae_tutorial_compile = model._compile_config
     return {"loss": loss_name(chosen_loss), "loss_from": loss_from, "optimizer": type(chosen_optimizer).__name__,
             "optimizer_from": optimizer_from,
-            "metrics": [*map(_metric_name, user_metrics), *(m.name for m in package_metrics)],
+            "metrics": [*map(_metric_name, user_metrics), *(m.name for m in added)],
             "from_logits": logits, "loss_config": _json_or_name(chosen_loss),
             "optimizer_config": _json_or_name(chosen_optimizer)}
 
@@ -240,14 +251,7 @@ class TrainingResult:
     @classmethod
     def load(cls, folder: str | Path, load_model: bool = True) -> "TrainingResult":
         """Read back a folder written by save()."""
-        folder = Path(folder)
-        if not (folder / "history.json").is_file():
-            raise FileNotFoundError(f"{folder} holds no saved training result (history.json is missing); "
-                                    "pass the folder given to TrainingResult.save or `cae-tutorial train --output`")
-        missing = [name for name in ("config.json", "split.json", "snapshots.npz") if not (folder / name).is_file()]
-        if missing:
-            raise FileNotFoundError(f"{folder} is not a complete saved run ({', '.join(missing)} missing); "
-                                    "train again into a new folder")
+        folder = check_saved_run(folder)
         with np.load(folder / "snapshots.npz") as npz:
             snapshots = Snapshots(npz["epochs"], tuple(str(i) for i in npz["frame_ids"]), npz["images"],
                                   npz["masks"], npz["predictions"])
@@ -334,8 +338,13 @@ def evaluate(model: keras.Model, record: Record, frame_ids=None, threshold: floa
         table = per_frame_metrics(part.ids, part.masks, probabilities, threshold)
         table.resolution = "model {} x {}".format(*part.size)
         return table
+    return score_at_original_size(part.ids, originals, probabilities, threshold)
+
+
+def score_at_original_size(frame_ids, originals, probabilities: np.ndarray, threshold: float = 0.5) -> MetricsTable:
+    """Per-frame metrics of probabilities (at model size) resized bilinearly to each original mask's size."""
     table = MetricsTable()
-    for frame_id, mask, probability in zip(part.ids, originals, probabilities):
+    for frame_id, mask, probability in zip(frame_ids, originals, probabilities):
         full = resize_probabilities(probability, mask.shape[:2])
         table.extend(per_frame_metrics([frame_id], mask[None], full[None], threshold))
     table.resolution = "original" + "".join(sorted({" {} x {}".format(*m.shape[:2]) for m in originals}))
@@ -450,22 +459,21 @@ def train(model: keras.Model, record: Record | RecordFiles, split: Split, preset
         # the run had never stopped.
         data = data.skip(finished_epochs(backup_dir) * steps)
         first = [backup_callback(backup_dir)]  # first: weights are restored before anything else runs
+        logs = snapshots  # it keeps the epoch logs too, saved with the backup
     else:
         snapshots = PredictionSnapshots(shown.ids, shown.images, snapshot_every, snapshot_epochs,
                                         from_logits=compiled["from_logits"])
+        logs = EpochLogs()
+        extra.append(logs)
     for callback in callbacks:
         if isinstance(callback, PredictionSnapshots):  # e.g. a live scrubber's: it must show probabilities too
             callback.from_logits = compiled["from_logits"]
             callback.follow(snapshots)  # same epochs and frames: predict them once, not twice
     if tensorboard is not None:
-        from cae_tutorial.callbacks import tensorboard_callbacks
-
         extra += tensorboard_callbacks(tensorboard, snapshots, shown.masks, split.heldout_ids)
-    logs = snapshots if backup_dir is not None else EpochLogs()
     start = time.perf_counter()
     model.fit(data, epochs=epochs, steps_per_epoch=steps, validation_data=validation, validation_freq=validate_every,
-              callbacks=[*first, snapshots, *([] if logs is snapshots else [logs]), *extra, *callbacks],
-              shuffle=False, verbose=0)
+              callbacks=[*first, snapshots, *extra, *callbacks], shuffle=False, verbose=0)
     seconds = time.perf_counter() - start
     history = logs.history
     if validation is not None and history.get("loss") and not _validated_last(history):

@@ -63,13 +63,6 @@ def _rows_of(recorded_ids, frame_ids) -> list[int]:
     return [recorded_ids.index(i) for i in frame_ids]
 
 
-def epoch_ious(snapshots, rows, threshold: float = 0.5) -> np.ndarray:
-    """IoU of each recorded epoch's prediction for the given frame rows: (n_epochs, n_rows)."""
-    truths = snapshots.masks[rows] / 255.0
-    return np.stack([iou_score(truths, predictions[rows] / 255.0, threshold)
-                     for predictions in snapshots.predictions])
-
-
 def error_map(image: np.ndarray, truth: np.ndarray, prediction: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """RGB uint8 (H, W, 3) of plots.error_map, from uint8 snapshots.
 
@@ -135,7 +128,8 @@ class EpochScrubber:
         self._setup(snapshots.frame_ids, snapshots.images, snapshots.masks, frame_ids,
                     split or getattr(result, "split", None), height, interval_ms, threshold)
         for epoch, predictions in zip(snapshots.epochs, snapshots.predictions):
-            self.add_epoch(int(epoch), predictions)
+            self._record(int(epoch), predictions)
+        self._show()  # once, for the finished run, not after every epoch
 
     @classmethod
     def live(cls, record, split, frame_ids=None, every: int = 1, height: int = 192, interval_ms: int = 150,
@@ -215,7 +209,13 @@ class EpochScrubber:
         return np.array(self._iou).reshape(len(self._iou), len(self._rows))
 
     def add_epoch(self, epoch: int, predictions: np.ndarray) -> None:
-        """Take one snapshot (uint8 (n_frames, H, W) of every recorded frame); a repeated epoch starts over."""
+        """Take one snapshot (uint8 (n_frames, H, W) of every recorded frame) and show it; a repeated epoch starts
+        over."""
+        self._record(epoch, predictions)
+        self._show()
+
+    def _record(self, epoch: int, predictions: np.ndarray) -> None:
+        """Keep one snapshot's scores and pictures and extend the slider's range (follow it if following)."""
         epoch = int(epoch)
         if self.epochs and epoch <= self.epochs[-1]:  # a new training run fed the same scrubber
             self.epochs.clear(), self._iou.clear(), self.heldout_iou.clear()
@@ -243,11 +243,12 @@ class EpochScrubber:
                 self.slider.value = epoch
         finally:
             self._quiet = False
-        self._show()
 
     def _slider_moved(self, change) -> None:
         """The learner (or Play) moved the slider: follow new epochs only while it sits on the newest."""
-        if not self._quiet and self.epochs:
+        if self._quiet:  # moved by _record: its caller shows the result
+            return
+        if self.epochs:
             self._following = change["new"] >= self.epochs[-1]
         self._show()
 
@@ -343,11 +344,6 @@ def evolution_frames(result, frame_ids=None, height: int = 160, threshold: float
     return pictures
 
 
-def _spread(count: int, wanted: int) -> np.ndarray:
-    """Up to `wanted` indices spread evenly over range(count), first and last included."""
-    return np.unique(np.linspace(0, count - 1, min(count, wanted)).round().astype(int))
-
-
 def _gif_bytes(pictures: list[Image.Image], duration_ms: int) -> bytes:
     """An animated, looping GIF of the pictures."""
     buffer = io.BytesIO()
@@ -361,7 +357,8 @@ def save_evolution_gif(result, path: str | Path, frame_ids=None, height: int = 1
     """An animated GIF of the evolution (at most max_epochs frames), labelled like the scrubber."""
     recorded = len(_snapshots_of(result).epochs)
     # Pick the epochs first, so only the pictures that go into the GIF are drawn.
-    pictures = evolution_frames(result, frame_ids, height, epoch_indices=_spread(recorded, max_epochs))
+    pictures = evolution_frames(result, frame_ids, height,
+                                epoch_indices=plots.spread_indices(recorded, max_epochs))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(_gif_bytes(pictures, duration_ms))
@@ -403,9 +400,9 @@ def evolution_html(result, frame_ids=None, height: int = 128, max_epochs: int = 
     epochs = [int(e) for e in _snapshots_of(result).epochs]
     if not epochs:
         raise ValueError("the run recorded no snapshots; train with snapshot_every=1 (the default) to animate it")
-    kept = _spread(len(epochs), max_epochs)
+    kept = plots.spread_indices(len(epochs), max_epochs)
     pictures = evolution_frames(result, frame_ids, height, epoch_indices=kept)
-    chosen = _spread(len(kept), strip_epochs)
+    chosen = plots.spread_indices(len(kept), strip_epochs)
     rows = [pictures[i] for i in chosen]
     strip = Image.new("RGB", (rows[0].width, sum(p.height for p in rows)), "white")
     for i, picture in enumerate(rows):

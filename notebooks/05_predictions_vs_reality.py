@@ -42,11 +42,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
-from PIL import Image, ImageFilter
 
 from cae_tutorial.data import embedded_record_path, load_record, seed_split
 from cae_tutorial.datasets import resolve_data
-from cae_tutorial.losses import dice_score, iou_score, per_frame_metrics
+from cae_tutorial.losses import dice_score, iou_score, outline_band, per_frame_metrics
 from cae_tutorial.plots import frame_title, iou_bars, overlays, threshold_grid
 from cae_tutorial.presets import get_preset
 from cae_tutorial.training import build_model, predict, train
@@ -149,19 +148,12 @@ missed, false_alarm = int((truth & ~predicted).sum()), int((~truth & predicted).
 print(f"{heldout.ids[worst]}: {missed} missed pixels, {false_alarm} false alarms, IoU {table[worst].iou:.3f}")
 
 # %% [markdown]
-# Where do the wrong pixels lie? Count those within 2 pixels of the true outline, on every held-out frame.
+# Where do the wrong pixels lie? Count those within 2 pixels of the true outline, on every held-out frame: the
+# outline band of notebook 4 (`outline_band`, the mask grown minus the mask shrunk), with a 5 x 5 window.
 
 # %%
-def near_outline(mask, width=2):
-    """Pixels within `width` of the person/background boundary of one mask (H, W) bool."""
-    picture = Image.fromarray((mask * 255).astype(np.uint8))
-    grown = np.asarray(picture.filter(ImageFilter.MaxFilter(2 * width + 1))) > 0
-    shrunk = np.asarray(picture.filter(ImageFilter.MinFilter(2 * width + 1))) > 0
-    return grown & ~shrunk
-
-
 wrong = (probabilities[..., 0] >= 0.5) != (heldout.masks[..., 0] > 0.5)
-edge = np.stack([near_outline(m) for m in heldout.masks[..., 0]])
+edge = np.asarray(outline_band(heldout.masks, width=5))[..., 0] > 0.5
 edge_share = wrong[edge].sum() / max(1, wrong.sum())
 missed_all = int(((heldout.masks[..., 0] > 0.5) & ~(probabilities[..., 0] >= 0.5)).sum())
 ious = [row.iou for row in table]
@@ -199,7 +191,7 @@ results["heldout_iou"]
 # 1. Which held-out frame is hardest? Find the training frame closest to it (mean absolute pixel difference).
 # 2. Use `cae-tutorial predict --model outputs/run/model.keras --input <frames> --output preds` on frames of your
 #    own and look at the overlay PNGs.
-# 3. Compute IoU only on the band of pixels near the true edge (`near_outline` above). How much lower is it?
+# 3. Compute IoU only on the band of pixels near the true edge (`edge` above). How much lower is it?
 #
 # <details><summary>Solution 1</summary>
 #

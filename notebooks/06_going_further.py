@@ -48,7 +48,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from cae_tutorial.data import load_record, seed_split
 from cae_tutorial.datasets import resolve_data
-from cae_tutorial.losses import iou_score, per_frame_metrics
+from cae_tutorial.losses import iou_score, outline_band, per_frame_metrics
 from cae_tutorial.plots import PREDICTION_COLOUR, TRUTH_COLOUR, frame_title, overlay, scored_epochs
 from cae_tutorial.presets import get_preset
 from cae_tutorial.training import TrainingResult, build_model, predict, train
@@ -114,18 +114,7 @@ plt.show()
 # changes within 2 pixels): that is where skip connections should help most.
 
 # %%
-def edge_band(masks, width=2):
-    """Pixels within `width` of a person/background boundary, per frame (N, H, W) bool."""
-    bands = []
-    for mask in masks[..., 0]:
-        picture = Image.fromarray((mask * 255).astype(np.uint8))
-        grown = np.asarray(picture.filter(ImageFilter.MaxFilter(2 * width + 1))) > 0
-        shrunk = np.asarray(picture.filter(ImageFilter.MinFilter(2 * width + 1))) > 0
-        bands.append(grown & ~shrunk)
-    return np.stack(bands)
-
-
-band = edge_band(heldout.masks)
+band = np.asarray(outline_band(heldout.masks, width=5))[..., 0] > 0.5  # notebook 4's band, 2 pixels each side
 probabilities = {name: predict(result.model, heldout.images) for name, result in runs.items()}
 scores = {}
 for name, probs in probabilities.items():
