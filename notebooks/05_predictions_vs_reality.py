@@ -168,7 +168,7 @@ display(Markdown(
     + f"Over all held-out frames, {edge_share:.0%} of the wrong pixels lie within 2 pixels of the true outline"
     + (": most of the error lies along the outline, the hardest place for any model. At "
        f"{heldout.images.shape[1]} x {heldout.images.shape[2]} a forearm or a hand is only a few pixels wide, so "
-       "this count also holds thin parts missed whole (look for them in yellow above); on the real frames "
+       "a thin part missed whole would count here too (look for one in yellow above); on the real frames "
        "the truth itself is least certain there too (the masks were drawn at another resolution and resized)."
        if edge_share > 0.5 else ": most of the error is away from the edges, whole regions missed or invented.")
     + f" Missed person pixels make up {missed_all / max(1, wrong.sum()):.0%} of all the wrong ones."))
