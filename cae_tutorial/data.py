@@ -34,7 +34,7 @@ SIZE_MULTIPLE = 8
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 
-class DataError(ValueError):
+class DataError(CaeTutorialError, ValueError):
     """A record that cannot be read as asked; the message names the file or argument and the fix."""
 
 

@@ -6,6 +6,8 @@ tables use; `history_key` finds a metric of the held-out or training frames in a
 
 from __future__ import annotations
 
+from cae_tutorial.errors import CaeTutorialError, UsageError
+
 #: The metric names every table, result and plot accepts, in any case, and the heading each prints under.
 METRIC_HEADINGS = {"iou": "IoU", "dice": "Dice", "accuracy": "pixel accuracy"}
 _ALIASES = {"pixel_accuracy": "accuracy", "acc": "accuracy", "binary_accuracy": "accuracy"}
@@ -14,17 +16,14 @@ _PARTS = {"held_out": HELD_OUT, "heldout": HELD_OUT, "val": HELD_OUT, "validatio
           "training": TRAINING, "train": TRAINING}
 
 
-class MetricNameError(KeyError):
-    """A metric name that is not known; the message lists the known ones."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
+class MetricNameError(CaeTutorialError, KeyError):
+    """A metric name that is not known; the message lists the known ones (still a KeyError, as it always was)."""
 
 
 def _spelling(name) -> str:
     """Lower case, with spaces and hyphens as underscores: 'Pixel accuracy' -> 'pixel_accuracy'."""
     if not isinstance(name, str):
-        raise TypeError(f"a metric name must be a str such as 'iou', got {name!r}")
+        raise MetricNameError(f"a metric name must be a str such as 'iou', got {name!r}")
     return name.strip().lower().replace("-", "_").replace(" ", "_")
 
 
@@ -50,7 +49,7 @@ def history_key(history: dict, metric: str = "iou", part: str = HELD_OUT) -> str
             key, part = key[len(prefix):], named_part
             break
     if _spelling(part) not in _PARTS:
-        raise ValueError(f"part must be 'held-out' or 'training', got {part!r}")
+        raise UsageError(f"part must be 'held-out' or 'training', got {part!r}")
     part = _PARTS[_spelling(part)]
     known = tuple(sorted(k for k in history if not k.startswith("val_")))
     base = metric_key(key, known)
