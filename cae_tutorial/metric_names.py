@@ -2,6 +2,12 @@
 
 "iou", "IoU", "Dice", "pixel accuracy", "accuracy" ... any case: `metric_key` turns a spelling into the key the
 tables use; `history_key` finds a metric of the held-out or training frames in a Keras history.
+
+One spelling of the two parts of a split, HELD_OUT = "held-out" and TRAINING = "training": every label, table,
+legend and result says them so ("held-out IoU"; "held out" only as a verb in a sentence: "3 frames held out").
+Keys stay as they were, for saved runs and user code: Keras' `val_` prefix in a history, `heldout_ids` in a saved
+split, `heldout_iou` in a notebook's results; `part=` and metric names accept any spelling ("held-out",
+"held out", "heldout", "val", "validation"; "training", "train").
 """
 
 from __future__ import annotations
