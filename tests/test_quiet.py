@@ -120,3 +120,42 @@ def test_the_course_passes_its_environment_to_the_kernel_only(tmp_path, monkeypa
     before = dict(os.environ)
     course.run_notebook(REPO / "notebooks" / "01_segmentation_masks.ipynb", tmp_path, {})
     assert seen == course.KERNEL_ENV and dict(os.environ) == before
+
+
+def _first_import_cell(notebook) -> str:
+    """The source of a notebook's first code cell that imports something."""
+    return next(c.source for c in notebook.cells if c.cell_type == "code" and re.search(r"^(import|from) ", c.source,
+                                                                                          re.M))
+
+
+def test_each_notebook_imports_tensorflow_quietly_before_anything_else():
+    """In a learner's own Jupyter kernel (not the course's), the notebook itself keeps the start-up lines out."""
+    import nbformat
+
+    for path in sorted((REPO / "notebooks").glob("0*.ipynb")):
+        source = _first_import_cell(nbformat.read(path, as_version=4))
+        code = [line for line in source.splitlines() if line.strip() and not line.startswith("#")]
+        assert code[:2] == ["from cae_tutorial.quiet import import_tensorflow", "import_tensorflow()"], path.name
+
+
+def test_a_plain_jupyter_kernel_shows_no_tensorflow_lines_after_the_notebooks_first_lines(tmp_path):
+    """ipykernel shows what the process writes to fd 2 in the cell's output; the notebooks' first lines prevent it."""
+    import nbformat
+    import nbclient
+
+    cell = "from cae_tutorial.quiet import import_tensorflow\n\nimport_tensorflow()\nimport keras\nprint('ok')"
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)])
+    env = _env()
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)  # the kernel inherits this environment: no TF_* variables, the working tree's package
+    try:
+        client = nbclient.NotebookClient(notebook, kernel_name="python3", timeout=300,
+                                         resources={"metadata": {"path": str(tmp_path)}})
+        client.execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    outputs = notebook.cells[0].outputs
+    assert [o.get("text") for o in outputs if o.get("name") == "stdout"] == ["ok\n"], outputs
+    assert not [o for o in outputs if o.get("name") == "stderr"], outputs
