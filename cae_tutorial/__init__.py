@@ -18,11 +18,11 @@ Bring your own loss (compile the model yourself, or ``train(..., loss=...)``) or
 TensorFlow, and it changes no global state (no import hook, no environment variable).
 
 Saved models: the package's layers, losses and metrics (CoordinateChannels, DiceFocalLoss, PersonIoU, BinaryDice)
-are registered with Keras whenever Keras and the package are both imported, so ``import keras, cae_tutorial`` (in
-that order: Keras first) then ``keras.models.load_model("run/model.keras")`` works in a fresh process, as does any
-load after a package name that uses Keras (``cae_tutorial.build_model``, ``cae_tutorial.losses`` ...). Keras 3
-imports a saved class's module by itself only for its own packages, so ``import cae_tutorial, keras`` (package
-first, nothing else used) needs ``import cae_tutorial.keras_objects`` before loading.
+are registered with Keras by ``import cae_tutorial`` when Keras is already loaded, and by the first top-level name
+that loads it (``cae_tutorial.build_model``, ``cae_tutorial.losses`` ...). So ``import keras, cae_tutorial`` then
+``keras.models.load_model("run/model.keras")`` works in a fresh process. Keras 3 imports a saved class's module by
+itself only for its own packages (keras, keras_hub ...), so with the package imported first and nothing of it used
+yet, ``import cae_tutorial.keras_objects`` before loading.
 """
 
 import importlib as _importlib
@@ -49,8 +49,8 @@ _EXPORTS = {
     "show_results": "plots",
     "EpochScrubber": "widgets",
 }
-_SUBMODULES = ("baseline", "callbacks", "contract", "data", "errors", "keras_objects", "losses", "metric_names", "model", "pipeline",
-               "plots", "presets", "synthetic", "training", "widgets")
+_SUBMODULES = ("baseline", "callbacks", "contract", "data", "errors", "keras_objects", "losses", "metric_names", "model",
+               "pipeline", "plots", "presets", "synthetic", "training", "widgets")
 
 
 def _register_keras_objects() -> None:
