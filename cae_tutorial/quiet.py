@@ -5,9 +5,10 @@ while it loads, before ``TF_CPP_MIN_LOG_LEVEL`` is read, so the variable alone d
 oneDNN off (``TF_ENABLE_ONEDNN_OPTS=0``) would, at a cost in speed; instead the import runs with file
 descriptor 2 pointed at /dev/null. Python-level errors still raise as usual.
 
-Only processes the package runs itself are quietened: the `cae-tutorial` command (cli.main, for the duration of
-the command) and the course's notebook kernels (course.py). ``import cae_tutorial`` changes nothing: a user's own
-process keeps TensorFlow's log lines, error lines included, and its import machinery as it was.
+Only what asks for it is quietened: the `cae-tutorial` command (cli.main, for the duration of the command), the
+course's notebook kernels (course.py) and the notebooks themselves (their first lines call import_tensorflow).
+``import cae_tutorial`` changes nothing: a user's own process keeps TensorFlow's log lines, error lines included,
+and its import machinery as it was.
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ def stderr_silenced():
 
 
 def import_tensorflow():
-    """Import TensorFlow once, quietly (a no-op when it is already imported); for the course's kernels.
+    """Import TensorFlow once, quietly (a no-op when it is already imported): the course's kernels and notebooks.
 
-    It sets TF_CPP_MIN_LOG_LEVEL=3 in the calling process (unless set), so call it only in a process the package
-    started for itself.
+    It also sets TF_CPP_MIN_LOG_LEVEL=3 in the calling process (unless set): call it where that is chosen, as the
+    course's kernels do before their first cell and each notebook does in its first lines (in Jupyter, what a
+    kernel writes to file descriptor 2 shows in red under the cell).
     """
     # Level 3: oneDNN also logs a harmless "E0000 ... supports DT_INT32 only" line at ERROR level while training.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
