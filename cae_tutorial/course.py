@@ -79,7 +79,7 @@ def course_parameters(data=None, record=None, epochs=None, size=None, height=Non
                       fast=False, data_dir=None) -> dict:
     """Notebook parameters (uppercase names) from the command-line options; unset options keep the defaults.
 
-    data (a name such as "record-136", or a folder; data_dir is its old alias) becomes DATA, and DATA_DIR the
+    data (a name such as "record-136", or a folder; data_dir: its old name, deprecated) becomes DATA, and DATA_DIR the
     folder it stands for where that is known without downloading, for notebooks that read DATA_DIR.
     """
     parameters = dict(FAST) if fast else {}
@@ -92,6 +92,11 @@ def course_parameters(data=None, record=None, epochs=None, size=None, height=Non
             if not isinstance(value, int) or value <= 0:
                 raise TypeError(f"{name.lower()} must be a positive int, got {value!r}")
             parameters[name] = value
+    if data_dir is not None:
+        import warnings
+
+        warnings.warn("course_parameters(data_dir=...) is deprecated and will be removed; pass data=...",
+                      DeprecationWarning, stacklevel=2)
     data = data if data is not None else data_dir
     if data is not None:
         parameters.update(_data_parameters(data))
