@@ -47,7 +47,7 @@ _EXPORTS = {
     "EpochScrubber": "widgets",
 }
 _SUBMODULES = ("baseline", "callbacks", "contract", "data", "losses", "metric_names", "model", "pipeline", "plots",
-               "presets", "synthetic", "training", "widgets")
+               "presets", "reading", "synthetic", "training", "widgets")
 
 __all__ = [*_EXPORTS, "__version__"]
 
