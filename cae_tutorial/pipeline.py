@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,7 +138,8 @@ class RecordFiles:
         return len(self) * self.size[0] * self.size[1] * 4
 
     def __repr__(self) -> str:
-        line = f"RecordFiles({len(self)} frames of {len(self.records)} records, read at {self.size[0]} x {self.size[1]})"
+        line = (f"RecordFiles({len(self)} frames of {len(self.records)} records, read at "
+                f"{self.size[0]} x {self.size[1]})")
         return "\n".join([line, *(f"  note: {note}" for note in self.notes)])
 
 
@@ -159,8 +161,8 @@ def list_record_files(root: str | Path | None = None, record: str | None = None,
     ids = tuple(sorted(images))
     image_paths, mask_paths = tuple(str(images[i]) for i in ids), tuple(str(masks[i]) for i in ids)
     read_notes, empty = reading.check_listed_pairs(image_paths, mask_paths, size)
-    return RecordFiles(ids, image_paths, mask_paths, size, root, tuple(skipped_notes + summarise(read_notes, READ_NOTES)),
-                       frozenset(i for i, e in zip(ids, empty) if e))
+    notes = tuple(skipped_notes + summarise(read_notes, READ_NOTES))
+    return RecordFiles(ids, image_paths, mask_paths, size, root, notes, frozenset(i for i, e in zip(ids, empty) if e))
 
 
 #: Errors of files that failed to decode while streaming, by message: `named_file_errors` raises them again.
@@ -171,7 +173,7 @@ _STREAM_FAILURES_LOCK = threading.Lock()
 def _read_streamed_pair(image_path: bytes, mask_path: bytes, size: tuple[int, int]):
     """One pair decoded by the reader for tf.numpy_function: uint8 frame and mask, a DataError remembered."""
     try:
-        return reading.read_pair(image_path.decode(), mask_path.decode(), size)
+        return reading.read_pair(os.fsdecode(image_path), os.fsdecode(mask_path), size)
     except DataError as error:
         with _STREAM_FAILURES_LOCK:
             _STREAM_FAILURES[str(error)] = error
