@@ -13,6 +13,9 @@ runs in a fresh Python process, so its peak resident memory (ru_maxrss) is its o
 
 All three apply the cpu preset's augmentation and batch of 3. For comparison, `train step` is the time of one
 training step of the cpu preset's CAE at the same size (model.fit, batch of 3), as frames per second.
+Beside frames per second (wall clock, diluted when other jobs share the cores), each row records the CPU time
+its process spent per frame drawn (all threads), and each stream row the seconds list_record_files took to list
+and check the whole folder (frame headers read, masks decoded at the size).
 Prints a table with the CPU model, its flags and the load average; writes benchmarks/results/<name>.json.
 """
 
@@ -39,6 +42,15 @@ def peak_memory_mb() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system, every thread) this process has used: unlike frames per second, not diluted by
+    other jobs sharing the cores."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def cpu_description() -> dict:
@@ -79,7 +91,9 @@ def measure_input(folder: str, count: int, mode: str, size: tuple[int, int]) -> 
     from cae_tutorial.presets import get_preset
 
     preset = get_preset("cpu", height=size[0], width=size[1])
-    files = list_record_files(folder, size=size)
+    start = time.perf_counter()
+    files = list_record_files(folder, size=size)  # every frame of the folder: the listing's checks, timed
+    list_seconds, listed_frames = time.perf_counter() - start, len(files)
     files = files.subset(files.ids[:count])
     assert len(files) == count, f"{len(files)} frames listed, {count} wanted"
     start = time.perf_counter()
@@ -92,12 +106,14 @@ def measure_input(folder: str, count: int, mode: str, size: tuple[int, int]) -> 
     next(batches)
     ready = time.perf_counter() - start
     frames = max(count, 300)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), cpu_seconds()
     for _ in range(frames // preset.batch_size):
         next(batches)
-    seconds = time.perf_counter() - start
-    return {"frames_per_second": frames // preset.batch_size * preset.batch_size / seconds,
-            "first_batch_seconds": ready, "peak_mb": peak_memory_mb()}
+    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
+    drawn = frames // preset.batch_size * preset.batch_size
+    return {"frames_per_second": drawn / seconds, "cpu_ms_per_frame": cpu / drawn * 1000,
+            "first_batch_seconds": ready, "peak_mb": peak_memory_mb(), "list_seconds": list_seconds,
+            "listed_frames": listed_frames}
 
 
 def measure_step(size: tuple[int, int], steps: int = 12) -> dict:
@@ -180,6 +196,12 @@ def main(argv=None) -> int:
         mine = {r["mode"]: r for r in rows if r["frames"] == count}
         print(f"| {count} | " + " | ".join(f"{mine[m]['frames_per_second']:.0f}" for m in args.modes) + " | "
               + " | ".join(f"{mine[m]['peak_mb']:.0f}" for m in args.modes) + " |")
+    print("\nCPU time per frame drawn (ms, all threads; not diluted by other jobs): " + "; ".join(
+        f"{m} " + ", ".join(f"{r['cpu_ms_per_frame']:.1f}" for r in rows if r["mode"] == m) for m in args.modes))
+    listed = [r for r in rows if r["mode"] == "stream"]
+    if listed:
+        print(f"\nlisting and checking the folder's {listed[0]['listed_frames']} frames (list_record_files): "
+              + ", ".join(f"{r['list_seconds']:.2f} s" for r in listed) + " (once per stream row)")
     print(f"\ntraining step of the cpu preset at {size[0]} x {size[1]}: {step['step_seconds'] * 1000:.0f} ms "
           f"(batch of 3: {step['frames_per_second']:.1f} frames/s)")
     for mode in args.modes:

@@ -50,7 +50,7 @@ _EXPORTS = {
     "EpochScrubber": "widgets",
 }
 _SUBMODULES = ("baseline", "callbacks", "contract", "data", "errors", "keras_objects", "losses", "metric_names", "model",
-               "pipeline", "plots", "presets", "synthetic", "training", "widgets")
+               "pipeline", "plots", "presets", "reading", "synthetic", "training", "widgets")
 
 
 def _register_keras_objects() -> None:

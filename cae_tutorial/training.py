@@ -52,6 +52,7 @@ from cae_tutorial.model import build_cae
 from cae_tutorial.pipeline import (  # noqa: F401
     RecordFiles,
     augment_pair,
+    named_file_errors,
     split_records,
     streaming_dataset,
     training_dataset,
@@ -356,8 +357,6 @@ def check_split(record: Record, split: Split) -> None:
     if not split.train_ids:
         raise DataError("the training split is empty; name at least one frame id to train on")
     train_part, heldout_part = record.subset(split.train_ids), record.subset(split.heldout_ids)
-    if not isinstance(record, Record):  # frames streamed from files: their masks are read as training goes
-        return
     empty = train_part.empty_masks()
     if len(empty) == len(train_part):
         raise DataError(f"every training mask is all background ({list(empty)}): the model could only learn that "
@@ -472,12 +471,15 @@ def train(model: keras.Model, record: Record | RecordFiles, split: Split, preset
     if tensorboard is not None:
         extra += tensorboard_callbacks(tensorboard, snapshots, shown.masks, split.heldout_ids)
     start = time.perf_counter()
-    model.fit(data, epochs=epochs, steps_per_epoch=steps, validation_data=validation, validation_freq=validate_every,
-              callbacks=[*first, snapshots, *extra, *callbacks], shuffle=False, verbose=0)
+    with named_file_errors():  # a streamed file that fails to decode: the DataError naming it, not TF's trace
+        model.fit(data, epochs=epochs, steps_per_epoch=steps, validation_data=validation,
+                  validation_freq=validate_every, callbacks=[*first, snapshots, *extra, *callbacks], shuffle=False,
+                  verbose=0)
     seconds = time.perf_counter() - start
     history = logs.history
     if validation is not None and history.get("loss") and not _validated_last(history):
-        scores = model.evaluate(validation, verbose=0, return_dict=True)  # the last epoch is always scored
+        with named_file_errors():
+            scores = model.evaluate(validation, verbose=0, return_dict=True)  # the last epoch is always scored
         for key, value in scores.items():
             history.setdefault(f"val_{key}", [math.nan] * len(history["loss"]))[-1] = float(value)
     if backup_dir is not None:

@@ -84,8 +84,11 @@ for height, width in ((128, 64), (256, 128), (1024, 512)):
 
 # %% [markdown]
 # ## Listing the files once
-# `list_record_files` pairs `images/` and `masks/` by name, as `load_record` does, and reads **no pixel**: a
-# `RecordFiles` is a list of ids and paths. Every record prefix (the part before `_`) is one dancer's video.
+# `list_record_files` pairs `images/` and `masks/` by name, as `load_record` does, and decodes **no frame**: it
+# checks each frame from its file's header (readable, its size as shown) and reads the masks, small files, for what
+# `load_record` would say of them (their notes, a mask of another size than its frame, a mask with no person). A
+# `RecordFiles` is a list of ids and paths, with those notes. Every record prefix (the part before `_`) is one
+# dancer's video.
 
 # %%
 data_dir = Path(DATA_DIR) if DATA_DIR else None
@@ -102,17 +105,17 @@ print("first frames:", files.ids[:3])
 
 # %% [markdown]
 # ## The streaming pipeline
-# `streaming_dataset(files, preset)` is a `tf.data` pipeline: `tf.io.read_file` and `tf.io.decode_image` on
-# several cores at once (`num_parallel_calls`), a bilinear resize (antialiased, like PIL's), masks resized then
-# thresholded at one half, then **the same augmentation** as the in-memory path (`augment_pair`), batching and
-# prefetching, so the next batch is ready while the model trains on this one. Decoded frames are cached in memory
-# (as uint8, a quarter of float32) only when they fit a budget, else not at all or in a cache file you name.
+# `streaming_dataset(files, preset)` is a `tf.data` pipeline: each pair of files is read by the package's one
+# reader (`cae_tutorial.reading`, the one `load_record` uses, called through `tf.numpy_function`) on several cores
+# at once (`num_parallel_calls`), then **the same augmentation** as the in-memory path (`augment_pair`), batching
+# and prefetching, so the next batch is ready while the model trains on this one. Decoded frames are cached in
+# memory (as uint8, a quarter of float32) only when they fit a budget, else not at all or in a cache file you name.
 #
 # Does it read the same pixels as `load_record`? Compare one frame both ways:
 
 # %%
 streamed_image, streamed_mask = next(iter(decoded_dataset(files.subset(files.ids[:1]), cache=None)))
-loaded = files.load(files.ids[:1])  # exactly load_record's reading (PIL)
+loaded = files.load(files.ids[:1])  # exactly load_record's reading
 pixel_difference = float(np.abs(streamed_image.numpy() - loaded.images[0]).max() * 255)
 mask_difference = float(np.mean(streamed_mask.numpy() != loaded.masks[0]))
 print(f"largest difference: {pixel_difference:.1f} grey level(s); masks differ on {mask_difference:.4%} of pixels")
