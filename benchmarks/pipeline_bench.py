@@ -9,7 +9,7 @@ runs in a fresh Python process, so its peak resident memory (ru_maxrss) is its o
 
 - `stream`: pipeline.streaming_dataset from the files, no cache (what the full dataset uses);
 - `stream+cache`: the same, decoded frames cached in memory (cache="auto": they fit the default budget);
-- `in-memory`: every frame loaded as float32 first (load_record's path) and pipeline.training_dataset.
+- `in-memory`: every frame loaded as float32 first (load_record's path) and pipeline.frames_dataset.
 
 All three apply the cpu preset's augmentation and batch of 3. For comparison, `train step` is the time of one
 training step of the cpu preset's CAE at the same size (model.fit, batch of 3), as frames per second.
@@ -86,7 +86,7 @@ def measure_input(folder: str, count: int, mode: str, size: tuple[int, int]) -> 
     from cae_tutorial.pipeline import (
         list_record_files,
         streaming_dataset,
-        training_dataset,
+        frames_dataset,
     )
     from cae_tutorial.presets import get_preset
 
@@ -99,7 +99,7 @@ def measure_input(folder: str, count: int, mode: str, size: tuple[int, int]) -> 
     start = time.perf_counter()
     if mode == "in-memory":
         record = files.load()
-        data = training_dataset(record.images, record.masks, preset, seed=0)
+        data = frames_dataset(record.images, record.masks, preset, seed=0)
     else:
         data = streaming_dataset(files, preset, seed=0, cache="auto" if mode == "stream+cache" else None)
     batches = iter(data.repeat())
@@ -121,16 +121,16 @@ def measure_step(size: tuple[int, int], steps: int = 12) -> dict:
     import keras
     import numpy as np
 
-    from cae_tutorial.pipeline import training_dataset
+    from cae_tutorial.pipeline import frames_dataset
     from cae_tutorial.presets import get_preset
-    from cae_tutorial.training import build_model, compile_model
+    from cae_tutorial.training import build_model, compile_settings
 
     preset = get_preset("cpu", height=size[0], width=size[1])
     rng = np.random.default_rng(0)
     images = rng.random((24, *size, 3), dtype=np.float32)
     masks = (rng.random((24, *size, 1)) > 0.8).astype(np.float32)
     model = build_model(preset, seed=0)
-    compile_model(model, preset, steps, 2)
+    model.compile(**compile_settings(preset.with_(epochs=2), steps))
     times = []
 
     class Clock(keras.callbacks.Callback):
@@ -140,7 +140,7 @@ def measure_step(size: tuple[int, int], steps: int = 12) -> dict:
         def on_epoch_end(self, epoch, logs=None):
             times[-1] = time.perf_counter() - times[-1]
 
-    model.fit(training_dataset(images, masks, preset, 0), epochs=2, steps_per_epoch=steps, callbacks=[Clock()],
+    model.fit(frames_dataset(images, masks, preset, 0), epochs=2, steps_per_epoch=steps, callbacks=[Clock()],
               verbose=0)
     step = times[1] / steps
     return {"step_seconds": step, "frames_per_second": preset.batch_size / step, "peak_mb": peak_memory_mb()}

@@ -1,15 +1,25 @@
 """cae-tutorial: image segmentation masks with a convolutional autoencoder (CAE) in TensorFlow / Keras 3.
 
-The course is the notebooks, in order: ``notebooks/01_segmentation_masks.ipynb`` to ``06_going_further``
-(``jupyter lab notebooks/``, or ``cae-tutorial course`` to run them headless). The library in four calls::
+The course is the notebooks, in order: ``notebooks/01_segmentation_masks.ipynb`` to ``07_full_dataset``
+(``jupyter lab notebooks/``, or ``cae-tutorial course`` to run them headless). The library is Keras pieces that
+compose with your own ``model.fit``::
 
     import cae_tutorial as cae
 
     preset = cae.get_preset("cpu")                        # print(preset) shows every setting
     record = cae.load_record(size=preset.size)            # the embedded record, or load_record(DIR, "136", ...)
     split = cae.seed_split(record)                        # or cae.split_by_ids(record, ["136_00090", ...])
-    result = cae.train(cae.build_model(preset), record, split, preset)
-    result.evaluate(record)                               # per-frame IoU / Dice / pixel accuracy
+    model = cae.build_model(preset, seed=0)
+    model.compile(**cae.compile_settings(preset))         # or compile_settings(preset, loss=..., optimizer=...)
+    logs, snapshots = cae.EpochLogs(), cae.PredictionSnapshots(record)
+    model.fit(cae.training_dataset(record, split, preset, seed=0, model=model), epochs=preset.epochs,
+              steps_per_epoch=cae.steps_per_epoch(split, preset),
+              validation_data=cae.validation_dataset(record, split), callbacks=[snapshots, logs], verbose=0)
+    result = cae.TrainingResult.from_fit(model, logs, split, snapshots, preset=preset, record=record, seed=0)
+
+    result = cae.train(cae.build_model(preset), record, split, preset)   # the same, in one call
+    cae.evaluate(result, record)                          # per-frame IoU / Dice / accuracy, held-out frames
+    cae.predict(result, frames, size="original")          # probabilities at each frame's own size
     cae.show_results(result, record)                      # frame, truth, prediction, errors, IoU per frame
     cae.EpochScrubber(result)                             # in Jupyter: scrub the predictions over epochs
 
@@ -42,15 +52,28 @@ _EXPORTS = {
     "split_by_ids": "data",
     "build_cae": "model",
     "build_model": "training",
+    "compile_settings": "training",
+    "package_metrics": "training",
+    "training_dataset": "training",
+    "validation_dataset": "training",
+    "steps_per_epoch": "training",
     "train": "training",
-    "TrainingResult": "training",
-    "predict": "training",
-    "evaluate": "training",
+    "TrainOptions": "training",
+    "PredictionSnapshots": "callbacks",
+    "EpochLogs": "callbacks",
+    "ScoreLastEpoch": "callbacks",
+    "TrainingResult": "results",
+    "Snapshots": "results",
+    "predict": "evaluation",
+    "predict_masks": "evaluation",
+    "evaluate": "evaluation",
+    "Predictor": "evaluation",
     "show_results": "plots",
     "EpochScrubber": "widgets",
 }
-_SUBMODULES = ("baseline", "callbacks", "contract", "data", "errors", "keras_objects", "losses", "metric_names", "model",
-               "pipeline", "plots", "presets", "reading", "synthetic", "training", "widgets")
+_SUBMODULES = ("baseline", "callbacks", "contract", "data", "errors", "evaluation", "keras_objects", "losses",
+               "metric_names", "model", "pipeline", "plots", "presets", "reading", "results", "synthetic",
+               "training", "widgets")
 
 
 def _register_keras_objects() -> None:

@@ -251,7 +251,7 @@ def run_train(args) -> int:
     from cae_tutorial.distribute import (
         choose_strategy,  # TensorFlow only once the data is known to be good
     )
-    from cae_tutorial.training import build_model, train
+    from cae_tutorial.training import TrainOptions, build_model, train
 
     strategy = choose_strategy(args.devices)
     print(record)
@@ -268,8 +268,9 @@ def run_train(args) -> int:
                              f"`cae-tutorial train --resume {args.output}`")
     with strategy.scope():
         model = build_model(preset, args.seed)
-    result = train(model, record, split, preset, seed=args.seed, strategy=strategy, backup_dir=work / "backup",
-                   tensorboard=args.tensorboard, validate_every=args.validate_every)
+    options = TrainOptions(strategy=strategy, backup_dir=work / "backup", tensorboard=args.tensorboard,
+                           validate_every=args.validate_every)
+    result = train(model, record, split, preset, seed=args.seed, options=options)
     result.save(args.output, overwrite=args.overwrite)
     shutil.rmtree(work, ignore_errors=True)
     print(f"saved {args.output / 'model.keras'} and the run ({result.config['train_seconds']:.1f} s of training)")
@@ -347,32 +348,42 @@ def run_predict(args) -> int:
     from PIL import Image
 
     from cae_tutorial.callbacks import to_uint8
-    from cae_tutorial.data import (
-        check_size,
-        read_frames,
-        read_image,
-        resize_probabilities,
-    )
+    from cae_tutorial.data import check_size, read_frames, read_image
+    from cae_tutorial.evaluation import model_size, predict_masks
     from cae_tutorial.plots import overlay
-    from cae_tutorial.training import predict
 
     model = _load_model(model_path)
-    size = tuple(model.input_shape[1:3])
-    if None in size or len(model.input_shape) != 4 or model.input_shape[-1] != 3:
-        raise UsageError(f"--model {model_path} takes input {model.input_shape}; predict needs a model of fixed "
+    if len(model.input_shape) != 4 or model.input_shape[-1] != 3:
+        raise UsageError(f"--model {model_path} takes input {model.input_shape}; predict needs a model of "
                          "(height, width, 3) frames such as the ones `cae-tutorial train` writes")
+    size = model_size(model, size=_trained_size(model_path))
+    if size is None:
+        raise UsageError(f"--model {model_path} takes frames of any size and no config.json beside it says the size "
+                         "it trained at; pass the run folder written by `cae-tutorial train`")
     frames = read_frames(list(files.values()), check_size(size, "the model's input size"))
     for note in skipped + frames.notes:
         print(f"note: {note}")
     args.interrupted_note = f"the predictions written so far are in {args.output}"
-    probabilities = predict(model, frames.images)
-    for frame_id, path, frame_size, probability in zip(frames.ids, frames.paths, frames.sizes, probabilities):
-        mask = (resize_probabilities(probability, frame_size)[..., 0] >= args.threshold).astype(np.uint8) * 255
+    masks = predict_masks(model, frames, args.threshold, size="original")
+    for frame_id, path, frame_size, person in zip(frames.ids, frames.paths, frames.sizes, masks):
+        mask = person.astype(np.uint8) * 255
         Image.fromarray(mask).save(args.output / f"{frame_id}_mask.png")
         Image.fromarray(to_uint8(overlay(read_image(path), mask))).save(args.output / f"{frame_id}_overlay.png")
         print(f"{frame_id}: {mask.mean() / 2.55:.1f} % person, {frame_size[1]} x {frame_size[0]} -> "
               f"{args.output / (frame_id + '_mask.png')}")
     return 0
+
+
+def _trained_size(model_path: Path):
+    """The (height, width) a run trained at, from the config.json beside its model.keras (None if absent)."""
+    import json
+
+    config = model_path.parent / "config.json"
+    try:
+        size = json.loads(config.read_text()).get("size") if config.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        return None
+    return tuple(size) if isinstance(size, list) and len(size) == 2 else None
 
 
 def run_course(args) -> int:

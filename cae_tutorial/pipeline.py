@@ -1,6 +1,6 @@
 """The input pipeline: training pairs as a tf.data dataset, augmented on the fly.
 
-The course's small records live in memory (``training_dataset``); frames are
+The course's small records live in memory (``frames_dataset``); frames are
 shuffled each pass and, when the preset says so, flipped, shifted, zoomed and
 colour-jittered, frame and mask together.
 
@@ -53,8 +53,8 @@ def augment_pair(image, mask, seed_layers):
     return tf.clip_by_value(image, 0.0, 1.0), mask
 
 
-def training_dataset(images: np.ndarray, masks: np.ndarray, preset: Preset, seed: int = 0,
-                     batch_size: int | None = None) -> tf.data.Dataset:
+def frames_dataset(images: np.ndarray, masks: np.ndarray, preset: Preset, seed: int = 0,
+                   batch_size: int | None = None) -> tf.data.Dataset:
     """Batches of training pairs: the frames stay in memory, shuffled each pass, augmented if the preset says so.
 
     batch_size: the global batch (default: the preset's; several devices split it, see distribute.py).
@@ -253,7 +253,7 @@ def decoded_dataset(files: RecordFiles, cache="auto", cache_budget: int = CACHE_
 def streaming_dataset(files: RecordFiles, preset: Preset, seed: int = 0, cache="auto",
                       cache_budget: int = CACHE_BUDGET_BYTES, batch_size: int | None = None,
                       training: bool = True) -> tf.data.Dataset:
-    """Batches read from files as training goes: shuffled and augmented as training_dataset does (training=True).
+    """Batches read from files as training goes: shuffled and augmented as frames_dataset does (training=True).
 
     batch_size: the global batch (default: the preset's); training=False gives the frames in order, unaugmented.
     """
@@ -314,6 +314,6 @@ def progressive_dataset(images: np.ndarray, masks: np.ndarray, preset: Preset, s
         raise ValueError(f"preset {preset.name!r}: progressive resizing needs steps_per_epoch set (the batches of "
                          "both sizes come from one endless dataset)")
     flat = preset.with_(progressive_scale=1)
-    full = training_dataset(images, masks, flat, seed, batch_size)
-    small = training_dataset(*shrink_pairs(images, masks, preset.small_size), flat, seed, batch_size)
+    full = frames_dataset(images, masks, flat, seed, batch_size)
+    small = frames_dataset(*shrink_pairs(images, masks, preset.small_size), flat, seed, batch_size)
     return small.take(preset.small_epochs * preset.steps_per_epoch).concatenate(full)

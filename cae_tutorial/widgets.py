@@ -4,7 +4,7 @@ Every image the scrubber can show is encoded to PNG once, when its epoch arrives
 only swaps bytes: no model runs, nothing is recomputed.
 
     scrubber = EpochScrubber.live(record, split, frame_ids=[...])   # shows now, grows while training runs
-    result = train(model, record, split, preset, callbacks=[scrubber.callback])
+    model.fit(..., callbacks=[scrubber.callback])   # or train(model, record, split, preset, callbacks=[...])
     EpochScrubber(result)                                           # the same widget for a finished run
     evolution_html(result)                                          # the static fallback (GIF + PNG strip)
 """
@@ -119,7 +119,8 @@ class EpochScrubber:
     errors), the frame's id, part (training or held-out) and IoU, plus the held-out mean IoU curve.
 
     EpochScrubber(result) shows a finished run; EpochScrubber.live(record, split) shows at once and grows as its
-    `callback` receives epochs during `train(..., callbacks=[scrubber.callback])`.
+    `callback` (a PredictionSnapshots) receives epochs during `model.fit(..., callbacks=[scrubber.callback])`
+    or `train(..., callbacks=[scrubber.callback])`.
     """
 
     def __init__(self, result, frame_ids=None, height: int = 192, interval_ms: int = 150, threshold: float = 0.5,
@@ -134,7 +135,7 @@ class EpochScrubber:
     @classmethod
     def live(cls, record, split, frame_ids=None, every: int = 1, height: int = 192, interval_ms: int = 150,
              threshold: float = 0.5, epochs=None) -> EpochScrubber:
-        """An empty scrubber for a run about to start; pass `scrubber.callback` to train(callbacks=[...])."""
+        """An empty scrubber for a run about to start; pass `scrubber.callback` to fit (or train) callbacks=[...]."""
         from cae_tutorial.callbacks import PredictionSnapshots, to_uint8
 
         shown = list(frame_ids or record.ids)
@@ -145,7 +146,7 @@ class EpochScrubber:
         scrubber = cls.__new__(cls)
         scrubber._setup(part.ids, to_uint8(part.images), to_uint8(part.masks[..., 0]), shown, split, height,
                         interval_ms, threshold)
-        scrubber.callback = PredictionSnapshots(part.ids, part.images, every, epochs)
+        scrubber.callback = PredictionSnapshots(part, every=every, epochs=epochs)
         scrubber.callback.listeners.append(scrubber.add_epoch)
         return scrubber
 

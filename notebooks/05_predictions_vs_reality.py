@@ -53,7 +53,8 @@ from cae_tutorial.datasets import resolve_data
 from cae_tutorial.losses import dice_score, iou_score, outline_band, per_frame_metrics
 from cae_tutorial.plots import frame_title, iou_bars, overlays, threshold_grid
 from cae_tutorial.presets import get_preset
-from cae_tutorial.training import build_model, predict, train
+from cae_tutorial.evaluation import predict
+from cae_tutorial.training import TrainOptions, build_model, train
 import keras
 
 Path(OUTPUT_DIR).mkdir(exist_ok=True)
@@ -64,7 +65,7 @@ if not model_path.is_file():
     print(f"{model_path} is missing (run notebook 4 first to reuse its model); training one now")
     preset = get_preset(PRESET, height=IMAGE_HEIGHT, width=IMAGE_WIDTH, epochs=EPOCHS)
     record = load_record(resolve_data(DATA), RECORD, size=preset.size)
-    train(build_model(preset, SEED), record, seed_split(record), preset, seed=SEED, snapshot_epochs=[]).save(RUN_DIR, overwrite=True)
+    train(build_model(preset, SEED), record, seed_split(record), preset, seed=SEED, options=TrainOptions(snapshot_epochs=())).save(RUN_DIR, overwrite=True)
 
 # %% [markdown]
 # ## Reload the model

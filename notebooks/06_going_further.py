@@ -56,7 +56,9 @@ from cae_tutorial.datasets import resolve_data
 from cae_tutorial.losses import iou_score, outline_band, per_frame_metrics
 from cae_tutorial.plots import PREDICTION_COLOUR, TRUTH_COLOUR, frame_title, overlay, scored_epochs
 from cae_tutorial.presets import get_preset
-from cae_tutorial.training import TrainingResult, build_model, predict, train
+from cae_tutorial.evaluation import predict
+from cae_tutorial.results import TrainingResult
+from cae_tutorial.training import TrainOptions, build_model, train
 
 BLUR_RADII = (2, 8)  # as in cae_tutorial.baseline
 
@@ -96,8 +98,9 @@ for name, skip in (("plain CAE", False), ("CAE + skips", True)):
         runs[name], provenance[name] = saved, f"reused from {RUN_DIR} (trained by notebook 4)"
     else:
         print(f"--- {name}: training ---")
+        options = TrainOptions(snapshot_epochs=(), validate_every=VALIDATE_EVERY)
         runs[name], provenance[name] = train(build_model(variant, SEED), record, split, variant, seed=SEED,
-                                             snapshot_epochs=[], validate_every=VALIDATE_EVERY), "trained here"
+                                             options=options), "trained here"
     print(f"{name}: {provenance[name]}; model.fit took {runs[name].config['train_seconds']:.1f} s")
 
 # %%
@@ -287,13 +290,13 @@ Path(OUTPUT_DIR, "06_going_further.json").write_text(json.dumps(results, indent=
 #
 # ```python
 # from cae_tutorial.model import build_cae
-# from cae_tutorial.training import compile_model
+# from cae_tutorial.training import compile_settings
 #
 # def with_probability(images):
 #     return np.concatenate([images, predict_pixel_classifier(classifier, images)], axis=-1)
 #
 # stacked = build_cae((*preset.size, 4), preset.filters, skip_connections=preset.skip_connections)
-# compile_model(stacked, preset.with_(augment=False))
+# stacked.compile(**compile_settings(preset))
 # train_x, heldout_x = with_probability(train_part.images), with_probability(heldout.images)
 # stacked.fit(train_x, train_part.masks, epochs=preset.epochs, batch_size=preset.batch_size, verbose=0)
 # print(f"CAE on RGB + classifier probability: held-out IoU "

@@ -65,7 +65,7 @@ from cae_tutorial.pipeline import (
 )
 from cae_tutorial.presets import get_preset
 from cae_tutorial.synthetic import write_dataset
-from cae_tutorial.training import build_model, train
+from cae_tutorial.training import TrainOptions, build_model, train
 
 Path(OUTPUT_DIR).mkdir(exist_ok=True)
 # Every epoch at the final size: with this few epochs, a progressive start at half size would leave too few.
@@ -164,7 +164,7 @@ print(f"held-out frames of training dancers: {len(seen_heldout)} frames {list(se
 strategy = choose_strategy("all")
 with strategy.scope():
     model = build_model(preset, SEED)
-result = train(model, files, split, preset, seed=SEED, strategy=strategy, snapshot_epochs=[])
+result = train(model, files, split, preset, seed=SEED, options=TrainOptions(strategy=strategy, snapshot_epochs=()))
 print(f"{strategy.num_replicas_in_sync} device(s), global batch {global_batch_size(preset, strategy)}, "
       f"{result.config['train_seconds']:.0f} s")
 
@@ -221,7 +221,7 @@ display(Markdown(f"Held-out frames of seen dancers: IoU {seen:.3f}; unseen dance
 #   scaling rule does not apply as such (`cae_tutorial.distribute` explains; `strategy_preset(...,
 #   scale_learning_rate=True)` scales it anyway).
 # - **Several machines** (`MultiWorkerMirroredStrategy`) with Keras 3 `fit` has known breakage: not supported.
-# - **Resuming**: every epoch, `train(..., backup_dir=...)` writes Keras' `BackupAndRestore` checkpoint and the
+# - **Resuming**: every epoch, `TrainOptions(backup_dir=...)` (or `resume.backup_callback` in your own fit) writes Keras' `BackupAndRestore` checkpoint and the
 #   snapshots so far; a resumed run on a CPU gives exactly the weights and history of an uninterrupted one
 #   (`tests/test_scale.py`).
 
@@ -250,7 +250,7 @@ Path(OUTPUT_DIR, "07_full_dataset.json").write_text(json.dumps(results, indent=1
 # 1. Raise `N_RECORDS` to 10 and 20 with the same number of frames in total. How does the unseen-dancer IoU move?
 # 2. Split the same data by frame (a random half of every record's frames in training, the rest held out) and compare its held-out
 #    IoU with the split by dancer. Which would you publish?
-# 3. Time one epoch with `cache="memory"` and with `cache=None` (`train(..., cache=...)`). When is the cache
+# 3. Time one epoch with `cache="memory"` and with `cache=None` (`TrainOptions(cache=...)`). When is the cache
 #    worth its memory?
 #
 # <details><summary>Solution 1</summary>
@@ -263,7 +263,8 @@ Path(OUTPUT_DIR, "07_full_dataset.json").write_text(json.dumps(results, indent=1
 #                            size=(GENERATED_HEIGHT, GENERATED_WIDTH), seed=SEED)
 #     more = list_record_files(folder, size=preset.size)
 #     held = split_by_records(more, holdout=HOLDOUT, seed=SEED)
-#     run = train(build_model(preset, SEED), more, held, preset, seed=SEED, snapshot_epochs=[], progress=False)
+#     run = train(build_model(preset, SEED), more, held, preset, seed=SEED, progress=False,
+#                 options=TrainOptions(snapshot_epochs=()))
 #     print(f"{n_records} dancers: unseen-dancer IoU {run.evaluate(more.load(held.heldout_ids)).mean('iou'):.3f}")
 # ```
 # </details>
@@ -277,7 +278,8 @@ Path(OUTPUT_DIR, "07_full_dataset.json").write_text(json.dumps(results, indent=1
 #     ids = [i for i in files.ids if record_of(i) == record_name]
 #     by_frame_train += list(rng.choice(ids, size=max(1, len(ids) // 2), replace=False))
 # by_frame = Split(tuple(sorted(by_frame_train)), tuple(i for i in files.ids if i not in by_frame_train))
-# run = train(build_model(preset, SEED), files, by_frame, preset, seed=SEED, snapshot_epochs=[], progress=False)
+# run = train(build_model(preset, SEED), files, by_frame, preset, seed=SEED, progress=False,
+#             options=TrainOptions(snapshot_epochs=()))
 # print(f"split by frame:  held-out IoU {run.evaluate(files.load(by_frame.heldout_ids)).mean('iou'):.3f}")
 # print(f"split by dancer: held-out IoU {scores['held-out dancers']:.3f} (unseen dancers, above)")
 # ```

@@ -41,7 +41,10 @@ def train_tiny(record, split):
     """One epoch on the record, no progress lines."""
     from cae_tutorial.training import build_model, train
 
-    return train(build_model(tiny_preset()), record, split, tiny_preset(), progress=False, snapshot_epochs=[1])
+    from cae_tutorial.training import TrainOptions
+
+    return train(build_model(tiny_preset()), record, split, tiny_preset(), progress=False,
+                 options=TrainOptions(snapshot_epochs=(1,)))
 
 
 def one_line_error(capsys, *words) -> str:
@@ -172,7 +175,7 @@ def test_training_on_every_frame_works_says_so_and_explains_missing_heldout_scor
         result.evaluate(record)
     assert len(result.evaluate(record, frame_ids=IDS[:1])) == 1
     result.save(tmp_path / "run")
-    from cae_tutorial.training import TrainingResult
+    from cae_tutorial.results import TrainingResult
 
     with pytest.raises(KeyError, match="held out no frames"):
         TrainingResult.load(tmp_path / "run", load_model=False).final()
@@ -258,7 +261,7 @@ def test_train_output_holding_a_run_needs_overwrite_and_is_checked_before_traini
 
 
 def test_save_is_whole_or_nothing_and_replacing_is_explicit(tmp_path, tiny_result_small):
-    from cae_tutorial.training import TrainingResult
+    from cae_tutorial.results import TrainingResult
 
     result = tiny_result_small
     folder = result.save(tmp_path / "run")

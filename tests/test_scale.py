@@ -26,7 +26,8 @@ from cae_tutorial.pipeline import (
 )
 from cae_tutorial.presets import get_preset
 from cae_tutorial.synthetic import write_dataset
-from cae_tutorial.training import TrainingResult, build_model, train
+from cae_tutorial.results import TrainingResult
+from cae_tutorial.training import TrainOptions, build_model, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -172,7 +173,9 @@ TWO_REPLICAS = textwrap.dedent("""
     from cae_tutorial.data import load_record, split_by_ids
     from cae_tutorial.distribute import choose_strategy
     from cae_tutorial.presets import get_preset
-    from cae_tutorial.training import TrainingResult, build_model, predict, train
+    from cae_tutorial.evaluation import predict
+    from cae_tutorial.results import TrainingResult
+    from cae_tutorial.training import TrainOptions, build_model, train
 
     replicas, out = int(sys.argv[1]), sys.argv[2]
     record = load_record(size=(64, 32))
@@ -183,7 +186,8 @@ TWO_REPLICAS = textwrap.dedent("""
     strategy = choose_strategy(["/cpu:0", "/cpu:1"] if replicas == 2 else 1)
     with strategy.scope():
         model = build_model(preset, seed=0)
-    result = train(model, record, split, preset, seed=0, strategy=strategy, progress=False, snapshot_epochs=[])
+    result = train(model, record, split, preset, seed=0, progress=False,
+                   options=TrainOptions(strategy=strategy, snapshot_epochs=()))
     result.save(out)
     again = TrainingResult.load(out)
     same = float(np.abs(predict(again.model, record.images[:2]) - predict(result.model, record.images[:2])).max())
@@ -226,13 +230,13 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, tiny_record):
     preset = get_preset("cpu", height=TINY[0], width=TINY[1], epochs=4)
     split = seed_split(tiny_record)
     whole = train(build_model(preset, 0), tiny_record, split, preset, seed=0, progress=False,
-                  backup_dir=tmp_path / "whole")
+                  options=TrainOptions(backup_dir=tmp_path / "whole"))
     with pytest.raises(KeyboardInterrupt):
         train(build_model(preset, 0), tiny_record, split, preset, seed=0, progress=False,
-              backup_dir=tmp_path / "cut", callbacks=[StopAfter(2)])
+              options=TrainOptions(backup_dir=tmp_path / "cut"), callbacks=[StopAfter(2)])
     assert {p.name for p in (tmp_path / "cut").iterdir()} >= {"snapshots-partial.npz", "training_metadata.json"}
     resumed = train(build_model(preset, 0), tiny_record, split, preset, seed=0, progress=False,
-                    backup_dir=tmp_path / "cut")
+                    options=TrainOptions(backup_dir=tmp_path / "cut"))
     assert not (tmp_path / "cut").exists(), "a finished run removes its backup"
     assert resumed.history == whole.history  # exactly, every metric of every epoch
     assert resumed.snapshots.epochs.tolist() == [0, 1, 2, 3, 4]

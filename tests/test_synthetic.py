@@ -74,7 +74,8 @@ def test_embedded_record_is_as_hard_as_the_real_one():
     from cae_tutorial.baseline import fit_pixel_classifier, predict_pixel_classifier
     from cae_tutorial.data import seed_split
     from cae_tutorial.presets import get_preset
-    from cae_tutorial.training import build_model, predict, train
+    from cae_tutorial.evaluation import predict
+    from cae_tutorial.training import TrainOptions, build_model, train
 
     record = load_record(size=(64, 32))
     split = seed_split(record)
@@ -85,7 +86,7 @@ def test_embedded_record_is_as_hard_as_the_real_one():
     for name in ("seed", "cpu"):
         preset = get_preset(name, height=64, width=32, epochs=EPOCHS[name])
         result = train(build_model(preset, seed=0), record, split, preset, seed=0, progress=False,
-                       snapshot_epochs=[])
+                       options=TrainOptions(snapshot_epochs=()))
         scores[name] = _heldout_iou(record, split, lambda _, heldout: predict(result.model, heldout.images))
     assert scores["seed"] + 0.05 < scores["cpu"], scores
 
