@@ -203,6 +203,60 @@ def prepare_notebook(notebook):
     return notebook
 
 
+_EMPHASIS = re.compile(r"(?<![\w*])(\*\*?)(?=[^\s*])([^*]+?)(?<=[^\s*])\1(?![\w*])")
+
+
+def rst_safe(line: str) -> str:
+    """A docstring line written as the package writes them (Markdown-like) made safe for reStructuredText.
+
+    Outside `code`, a `|` is no substitution, `name_` no link target and a lone `*` (`*.py`, `ax.plot(*xs)`) no
+    emphasis; *emphasis* and **strong** stay.
+    """
+    parts = re.split(r"(`[^`]*`)", line)
+    for i in range(0, len(parts), 2):
+        text = parts[i].replace("|", "\\|")
+        text = re.sub(r"(\w)_(?=\W|$)", r"\1\\_", text)
+        kept = []
+        text = _EMPHASIS.sub(lambda m: kept.append(m.group(0)) or f"\0{len(kept) - 1}\0", text)
+        text = text.replace("*", "\\*")
+        parts[i] = re.sub(r"\0(\d+)\0", lambda m: kept[int(m.group(1))], text)
+    return "".join(parts)
+
+
+def _process_docstring(app, what, name, obj, options, lines) -> None:
+    """autodoc hook: every docstring line through rst_safe."""
+    lines[:] = [rst_safe(line) for line in lines]
+
+
+def _mathjax_folder() -> Path:
+    """MathJax 3 as the sphinx-mathjax-offline package ships it (scripts and fonts)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sphinx-mathjax-offline")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("the site needs sphinx-mathjax-offline: pip install -e '.[site]'")
+    return Path(spec.origin).parent / "static" / "mathjax"
+
+
+def _copy_mathjax(app, error) -> None:
+    """build-finished hook: MathJax into _static/mathjax, so equations typeset with no network."""
+    if error is None:
+        from sphinx.util.fileutil import copy_asset
+
+        copy_asset(str(_mathjax_folder()), str(Path(app.outdir) / "_static" / "mathjax"))
+
+
+def sphinx_setup(app) -> dict:
+    """What the generated conf.py's setup() does: docstrings made safe for reStructuredText, MathJax bundled.
+
+    (sphinx-mathjax-offline's own extension does the same copy but does not declare itself safe for parallel
+    reading, which would make Sphinx read the pages one at a time.)
+    """
+    app.connect("autodoc-process-docstring", _process_docstring)
+    app.connect("build-finished", _copy_mathjax)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
 def _home_page(readme: str, notebooks: list[Path]) -> str:
     """index.md: the README, then the table of contents (hidden: the sidebar shows it)."""
     pages = "\n".join(f"notebooks/{path.stem}" for path in notebooks)
@@ -234,23 +288,23 @@ sys.path.insert(0, {root!r})
 
 project = "cae-tutorial"
 copyright = "the cae-tutorial authors"
-extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx_copybutton",
-              "sphinx-mathjax-offline"]
+extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx_copybutton"]
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 nb_execution_mode = "off"                 # the committed outputs, never re-executed
 nb_render_markdown_format = "myst"        # display(Markdown(...)) outputs keep their math
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
 suppress_warnings = ["myst.header", "mystnb.unknown_mime_type"]
-mathjax_path = "mathjax/tex-chtml.js"     # bundled by sphinx-mathjax-offline: typeset with no network
+mathjax_path = "mathjax/tex-chtml.js"     # copied from sphinx-mathjax-offline: typeset with no network
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 default_role = "literal"                  # `name` in a docstring is code, as in the notebooks
 copybutton_exclude = ".linenos, .gp, .go"
 html_theme = "sphinx_book_theme"
 html_title = "cae-tutorial"
-html_copy_source = False
+html_copy_source = True                   # the download button offers each notebook's .ipynb
 html_show_sourcelink = False
+html_context = {{"default_mode": "light"}}
 html_theme_options = {{
     "repository_url": {repository!r},
     "repository_branch": {branch!r},
@@ -261,6 +315,14 @@ html_theme_options = {{
     "navigation_with_keys": False,
 }}
 html_static_path = ["_static"]
+
+
+def setup(app):
+    from cae_tutorial.site import sphinx_setup
+
+    return sphinx_setup(app)
+
+
 html_css_files = ["cae-site.css"]
 '''
 
