@@ -175,7 +175,8 @@ def prepare_notebook(notebook):
 
     - a widget view, which needs a kernel, gives way to the static image or HTML of the same output; a widget
       whose committed output is only the placeholder text shows the notebook's static scrubber image instead;
-    - a code cell tagged `solution` is collapsed (MyST-NB's `hide-input`); `<details>` solutions stay as they are;
+    - a code cell tagged `solution` is collapsed, code and output (MyST-NB's `hide-cell`); `<details>` solutions
+      stay collapsed as they are;
     - widget state is dropped, so no page loads a widget manager from the network.
     """
     notebook = copy.deepcopy(notebook)
@@ -183,8 +184,8 @@ def prepare_notebook(notebook):
     fallback = None
     for cell in notebook.cells:
         tags = cell.metadata.get("tags", [])
-        if cell.cell_type == "code" and SOLUTION_TAG in tags and "hide-input" not in tags:
-            cell.metadata["tags"] = [*tags, "hide-input"]
+        if cell.cell_type == "code" and SOLUTION_TAG in tags and "hide-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "hide-cell"]  # code and output behind one toggle
         for output in cell.get("outputs", []):
             data = output.get("data")
             if not data:
@@ -287,11 +288,14 @@ import sys
 sys.path.insert(0, {root!r})
 
 project = "cae-tutorial"
+author = "the cae-tutorial authors"
 copyright = "the cae-tutorial authors"
 extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx_copybutton"]
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 nb_execution_mode = "off"                 # the committed outputs, never re-executed
 nb_render_markdown_format = "myst"        # display(Markdown(...)) outputs keep their math
+nb_code_prompt_show = "Show the solution"  # only solution cells are collapsed (tag `solution`)
+nb_code_prompt_hide = "Hide the solution"
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
 suppress_warnings = ["myst.header", "mystnb.unknown_mime_type"]
@@ -313,6 +317,7 @@ html_theme_options = {{
     "use_download_button": True,
     "show_toc_level": 2,
     "navigation_with_keys": False,
+    "navbar_persistent": [],              # one search box: the sidebar's
 }}
 html_static_path = ["_static"]
 

@@ -121,7 +121,7 @@ def test_solution_cells_are_collapsed_and_widgets_give_way_to_their_static_view(
     notebook.cells = [solution, widget, placeholder, fallback]
     notebook.metadata["widgets"] = {"state": {}}
     shown = site.prepare_notebook(notebook)
-    assert shown.cells[0].metadata["tags"] == ["solution", "hide-input"]
+    assert shown.cells[0].metadata["tags"] == ["solution", "hide-cell"]
     assert set(shown.cells[1].outputs[0].data) == {"image/png", "text/plain"}
     assert '<img src="data:image/gif;base64,R0" alt="a">' in shown.cells[2].outputs[0].data["text/html"]
     assert "widgets" not in shown.metadata and "widgets" in notebook.metadata, "the original is left alone"
@@ -159,9 +159,9 @@ def built_site(tmp_path_factory):
             cell.execution_count = 99
             notebook.cells.append(cell)
         nbformat.write(notebook, books / path.name)
-    (books.parent / "README.md").write_text((REPO / "README.md").read_text())
+    (books / "README.md").write_text((REPO / "README.md").read_text())
     built = site.build_site(tmp_path_factory.mktemp("site") / "site", notebooks_dir=books,
-                            readme=books.parent / "README.md")
+                            readme=books / "README.md")
     print(built)
     return built
 
@@ -245,8 +245,10 @@ def test_every_page_in_a_browser(built_site, served_site, tmp_path):
                 page.goto(base + name, wait_until="load")
                 page.wait_for_function("() => !window.MathJax || (MathJax.startup && MathJax.startup.promise)")
                 page.evaluate("() => window.MathJax ? MathJax.startup.promise : null")
-                shot = tmp_path / (name.replace("/", "_").replace(".html", "") + ".png")
-                page.screenshot(path=str(shot), full_page=True)
+                shot = tmp_path / name.replace("/", "_").replace(".html", "")
+                page.screenshot(path=str(shot.with_suffix(".png")))  # the first screen
+                if name.startswith("notebooks/") or name == "index.html":  # and the whole page, lighter as JPEG
+                    page.screenshot(path=str(shot.with_suffix(".full.jpg")), full_page=True, type="jpeg", quality=70)
                 state = page.evaluate(_PAGE_STATE)
                 problems += [f"{name}: console: {e}" for e in errors]
                 problems += [f"{name}: image not loaded: {src[:80]}" for src in state["unloaded"]]
@@ -277,12 +279,17 @@ def test_every_page_in_a_browser(built_site, served_site, tmp_path):
             page.screenshot(path=str(tmp_path / "04_training_scrubber.png"))
             # The tagged solution cell of the last notebook is collapsed, and opens.
             page.goto(base + f"notebooks/{NAMES[-1]}.html", wait_until="load")
-            tagged = page.locator("details.hide.above-input").last
-            assert not tagged.evaluate("d => d.open")
-            tagged.locator("summary").click()
-            assert page.get_by_text("a worked solution as a code cell").first.is_visible()
-            # Search.
-            page.goto(base + "search.html?q=Dice", wait_until="load")
+            answer = page.get_by_text("a worked solution as a code cell").first
+            assert not answer.is_visible(), "a solution cell starts collapsed, its output too"
+            page.get_by_text("Show the solution").last.click()
+            assert answer.is_visible()
+            # Search, typed into the search box as a reader would.
+            page.goto(base + "index.html", wait_until="load")
+            page.locator("button.search-button__button:visible").first.click()  # opens the search dialog
+            box = page.locator("#pst-search-dialog input[type=search]")
+            box.fill("Dice")
+            box.press("Enter")
+            page.wait_for_url("**/search.html?q=Dice*")
             page.wait_for_selector("#search-results ul.search li a", timeout=30_000)
             found = page.locator("#search-results ul.search li a").all_inner_texts()
             page.screenshot(path=str(tmp_path / "search.png"), full_page=True)
