@@ -297,6 +297,7 @@ nb_render_markdown_format = "myst"        # display(Markdown(...)) outputs keep 
 nb_code_prompt_show = "Show the solution"  # only solution cells are collapsed (tag `solution`)
 nb_code_prompt_hide = "Hide the solution"
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
+myst_dmath_double_inline = True           # $$...$$ inside a paragraph, as Jupyter shows it
 myst_heading_anchors = 3
 suppress_warnings = ["myst.header", "mystnb.unknown_mime_type"]
 mathjax_path = "mathjax/tex-chtml.js"     # copied from sphinx-mathjax-offline: typeset with no network

@@ -314,15 +314,20 @@ def test_every_page_in_a_browser(built_site, served_site, tmp_path):
     assert not problems, "\n".join(problems[:30])
 
 
-_PAGE_STATE = """() => {
+_PAGE_STATE = r"""() => {
     const images = [...document.querySelectorAll('img')];
     const skip = el => el.closest('pre, code, script, style, mjx-container, .highlight, textarea');
     const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
     const raw = [];
     for (let node; (node = walker.nextNode());) {
         if (skip(node.parentElement)) continue;
-        const match = node.textContent.match(/\\$[^$\\s][^$]*\\$|\\\\\\(|\\\\\\[/);
-        if (match) raw.push(match[0].slice(0, 60));
+        // math left as text: a $...$ pair, a TeX command or delimiter, or a lone $ beside typeset math (mispaired)
+        const text = node.textContent;
+        const match = text.match(/\$[^$\s][^$]*\$|\\\(|\\\[|\\(frac|text|sum|mathcal|epsilon)\b/);
+        const typeset = n => n && n.nodeType === 1 && (n.matches('mjx-container') || n.querySelector('mjx-container'));
+        if (match) raw.push(text.slice(Math.max(0, match.index - 40), match.index + 40));
+        else if ((/\$\s*$/.test(text) && typeset(node.nextSibling)) || (/^\s*\$/.test(text) && typeset(node.previousSibling)))
+            raw.push(text.slice(0, 80));
     }
     return {
         unloaded: images.filter(img => !(img.complete && img.naturalWidth > 0)).map(img => img.src),
