@@ -294,6 +294,7 @@ extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx_co
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 nb_execution_mode = "off"                 # the committed outputs, never re-executed
 nb_render_markdown_format = "myst"        # display(Markdown(...)) outputs keep their math
+nb_merge_streams = True                   # one box for the lines a cell printed, as in Jupyter
 nb_code_prompt_show = "Show the solution"  # only solution cells are collapsed (tag `solution`)
 nb_code_prompt_hide = "Hide the solution"
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]

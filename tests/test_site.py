@@ -277,6 +277,11 @@ def test_every_page_in_a_browser(built_site, served_site, tmp_path):
             fallback.scroll_into_view_if_needed()
             assert fallback.evaluate("img => img.complete && img.naturalWidth > 0")
             page.screenshot(path=str(tmp_path / "04_training_scrubber.png"))
+            # A worked solution, opened.
+            page.goto(base + f"notebooks/{NAMES[0]}.html", wait_until="load")
+            solution = page.locator("details").first
+            solution.locator("summary").click()
+            solution.screenshot(path=str(tmp_path / "01_solution_opened.png"))
             # The tagged solution cell of the last notebook is collapsed, and opens.
             page.goto(base + f"notebooks/{NAMES[-1]}.html", wait_until="load")
             answer = page.get_by_text("a worked solution as a code cell").first
@@ -339,3 +344,14 @@ _PAGE_STATE = r"""() => {
         links: [...document.querySelectorAll('a[href]')].map(a => a.href),
     };
 }"""
+
+
+def test_cli_site_refuses_a_file_in_one_line(tmp_path, capsys):
+    from cae_tutorial.cli import main
+
+    target = tmp_path / "notes.txt"
+    target.write_text("mine")
+    assert main(["site", "--output", str(target)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "is a file; choose a folder for the site" in err
+    assert target.read_text() == "mine"
