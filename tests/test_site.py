@@ -166,6 +166,7 @@ def built_site(tmp_path_factory):
     return built
 
 
+@pytest.mark.slow
 def test_site_has_every_page_and_no_network_reference(built_site):
     root = built_site.path
     assert built_site.pages[0] == "index.html" and built_site.pages[1:8] == [f"notebooks/{n}.html" for n in NAMES]
