@@ -15,16 +15,19 @@ The course is the notebooks, in order: ``notebooks/01_segmentation_masks.ipynb``
 
 Bring your own loss (compile the model yourself, or ``train(..., loss=...)``) or your own model (see
 ``help(cae_tutorial.contract)``). Names below load on first use, so ``import cae_tutorial`` does not import
-TensorFlow.
+TensorFlow, and it changes no global state (no import hook, no environment variable).
+
+Saved models: the package's layers, losses and metrics (CoordinateChannels, DiceFocalLoss, PersonIoU, BinaryDice)
+are registered with Keras by ``import cae_tutorial`` when Keras is already loaded, and by the first top-level name
+that loads it (``cae_tutorial.build_model``, ``cae_tutorial.losses`` ...). So ``import keras, cae_tutorial`` then
+``keras.models.load_model("run/model.keras")`` works in a fresh process. Keras 3 imports a saved class's module by
+itself only for its own packages (keras, keras_hub ...), so with the package imported first and nothing of it used
+yet, ``import cae_tutorial.keras_objects`` before loading.
 """
 
-from cae_tutorial import quiet as _quiet
-
-# Before anything imports TensorFlow: keep notebooks and terminals free of its C++ start-up log lines.
-_quiet.install()
-
-import importlib as _importlib  # noqa: E402
-import importlib.metadata as _metadata  # noqa: E402
+import importlib as _importlib
+import importlib.metadata as _metadata
+import sys as _sys
 
 try:
     __version__ = _metadata.version("cae-tutorial")
@@ -46,8 +49,17 @@ _EXPORTS = {
     "show_results": "plots",
     "EpochScrubber": "widgets",
 }
-_SUBMODULES = ("baseline", "callbacks", "contract", "data", "losses", "metric_names", "model", "pipeline", "plots",
-               "presets", "synthetic", "training", "widgets")
+_SUBMODULES = ("baseline", "callbacks", "contract", "data", "errors", "keras_objects", "losses", "metric_names", "model",
+               "pipeline", "plots", "presets", "synthetic", "training", "widgets")
+
+
+def _register_keras_objects() -> None:
+    """Once Keras is loaded: import the modules whose classes carry @keras.saving.register_keras_serializable."""
+    if "keras" in _sys.modules:  # never imports Keras (and TensorFlow) itself
+        _importlib.import_module(f"{__name__}.keras_objects")
+
+
+_register_keras_objects()
 
 __all__ = [*_EXPORTS, "__version__"]
 
@@ -60,6 +72,7 @@ def __getattr__(name: str):
         value = _importlib.import_module(f"{__name__}.{name}")
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}; its top level is {sorted(_EXPORTS)}")
+    _register_keras_objects()  # the name may have loaded Keras: its saved models load from now on
     globals()[name] = value
     return value
 

@@ -1,4 +1,8 @@
-"""The `cae-tutorial` command: train, predict, course, download and scrub, thin layers over the library."""
+"""The `cae-tutorial` command: train, predict, course, download and scrub, thin layers over the library.
+
+A mistake in the options or the files (one of the package's own errors, cae_tutorial.errors.CaeTutorialError, or
+an OSError on a file) is one line on stderr and exit status 2; anything else is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from cae_tutorial.errors import CaeTutorialError, UsageError  # noqa: F401  (UsageError: also cli.UsageError)
 from cae_tutorial.presets import PRESETS
-
-
-class UsageError(ValueError):
-    """A bad command-line option; the message names the option and the fix."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -143,10 +144,23 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _data_argument(parser: argparse.ArgumentParser) -> None:
-    """--data NAME_OR_DIR (alias --data-dir), shared by train and course."""
-    parser.add_argument("--data", "--data-dir", dest="data", metavar="NAME_OR_DIR",
+    """--data NAME_OR_DIR, shared by train and course (--data-dir: its old name, deprecated and hidden)."""
+    parser.add_argument("--data", metavar="NAME_OR_DIR",
                         help="embedded (default), record-136 (downloaded once into the cache), kaggle, or a folder "
                              "holding images/ and masks/ (the unzipped Kaggle dataset too)")
+    parser.add_argument("--data-dir", dest="data_dir", metavar="DIR", help=argparse.SUPPRESS)
+
+
+def _deprecated_data_dir(args, command: str) -> None:
+    """--data-dir DIR (the old name of --data) still works, with a warning; both at once is an error."""
+    old = vars(args).pop("data_dir", None)
+    if old is None:
+        return
+    if args.data is not None:
+        raise UsageError(f"give --data only: --data-dir is its old name (got --data {args.data} and "
+                         f"--data-dir {old})")
+    print(f"{command}: warning: --data-dir is deprecated and will be removed; use --data {old}", file=sys.stderr)
+    args.data = old
 
 
 def _check_data(data: str | None) -> None:
@@ -386,8 +400,7 @@ def _one_line(error: BaseException) -> str:
     """An exception as one line: our messages as they are, a bare OSError with its file and reason."""
     if isinstance(error, OSError) and error.filename and error.strerror:
         return f"{error.filename}: {error.strerror.lower()}; check the path and its permissions"
-    text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
-    return " ".join(str(text).split()) or type(error).__name__
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 def run_scrub(args) -> int:
@@ -425,15 +438,22 @@ def run_download(args) -> int:
 
 
 def main(argv=None) -> int:
-    """Entry point of the console script: every failure is one line on stderr and exit status 2; Ctrl-C is 130."""
-    from cae_tutorial.data import DataError
+    """Entry point of the console script.
+
+    The package's own errors (CaeTutorialError: a bad option, data, model or preset) and an OSError on a file
+    are one line on stderr and exit status 2; Ctrl-C is 130; any other exception is a bug in the package and
+    propagates with its traceback (exit status 1). TensorFlow's C++ start-up lines are kept out of the terminal
+    for the duration of the command only (quiet.quiet_tensorflow).
+    """
+    from cae_tutorial.quiet import quiet_tensorflow
 
     command = "cae-tutorial"
     args = None
     try:
         args = _parser().parse_args(argv)
         command = f"cae-tutorial {args.command}"
-        with warnings.catch_warnings():
+        _deprecated_data_dir(args, command)
+        with quiet_tensorflow(), warnings.catch_warnings():
             warnings.showwarning = lambda message, *rest, **kw: print(f"{command}: warning: {message}",
                                                                       file=sys.stderr)
             return {"train": run_train, "predict": run_predict, "course": run_course, "scrub": run_scrub,
@@ -444,7 +464,7 @@ def main(argv=None) -> int:
         return 130
     except SystemExit as done:  # --help
         return done.code if isinstance(done.code, int) else 0
-    except (UsageError, DataError, OSError, ValueError, KeyError, TypeError) as error:
+    except (CaeTutorialError, OSError) as error:
         print(f"{command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
 

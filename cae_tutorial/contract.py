@@ -16,11 +16,12 @@ import keras
 import numpy as np
 
 from cae_tutorial.data import DataError
+from cae_tutorial.errors import CaeTutorialError
 
 FIX_OUTPUT = "end the model with keras.layers.Conv2D(1, 1, activation='sigmoid') (or no activation, for logits)"
 
 
-class ModelContractError(ValueError):
+class ModelContractError(CaeTutorialError, ValueError):
     """A model that train() cannot use as it is; the message names the fix."""
 
 

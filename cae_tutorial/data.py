@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from cae_tutorial.errors import CaeTutorialError
+
 #: Frame numbers the seed trained on (136_00090, 136_00210, 136_00420); the rest are held out.
 SEED_TRAIN_FRAMES = ("00090", "00210", "00420")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -34,7 +36,7 @@ SIZE_MULTIPLE = 8
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 
-class DataError(ValueError):
+class DataError(CaeTutorialError, ValueError):
     """A record that cannot be read as asked; the message names the file or argument and the fix."""
 
 

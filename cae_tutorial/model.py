@@ -13,6 +13,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from cae_tutorial.errors import UsageError
+
 SEED_FILTERS = (4, 32, 256)
 
 
@@ -94,12 +96,12 @@ def build_cae(input_shape: tuple[int, int, int] = (1024, 512, 3), filters: tuple
     (height, width, 3)).
     """
     if len(input_shape) != 3:
-        raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
+        raise UsageError(f"input_shape must be (height, width, channels), got {input_shape!r}")
     if not filters or not all(isinstance(f, int) and f > 0 for f in filters):
-        raise ValueError(f"filters must be positive ints, one per encoder block, got {filters!r}")
+        raise UsageError(f"filters must be positive ints, one per encoder block, got {filters!r}")
     factor = 2 ** len(filters)
     if any(not isinstance(v, int) or v <= 0 or v % factor for v in input_shape[:2]):
-        raise ValueError(f"input_shape={tuple(input_shape)!r}: height and width must divide by {factor} "
+        raise UsageError(f"input_shape={tuple(input_shape)!r}: height and width must divide by {factor} "
                          f"({len(filters)} stride-2 encoder blocks halve them); resize the frames, e.g. to (256, 128)")
     inputs = keras.Input(shape=tuple(input_shape), name="frame")
     x = CoordinateChannels(name="coordinates", dtype=dtype)(inputs) if coordinates else inputs

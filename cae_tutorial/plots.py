@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from cae_tutorial.metric_names import METRIC_HEADINGS, history_key
+from cae_tutorial.metric_names import HELD_OUT, METRIC_HEADINGS, TRAINING, history_key
 
 #: Azure: no object in the embedded or the real frames has this hue (the dancer's top is pink, the room warm).
 PREDICTION_COLOUR = (0.0, 0.6, 1.0)
@@ -45,10 +45,10 @@ def _grid(rows: int, cols: int, cell: tuple[float, float] = PANEL):
 
 
 def frame_role(frame_id: str, split=None) -> str:
-    """"train" or "held out" for a frame of the split ("" without a split)."""
+    """"training" or "held-out" (metric_names' part names) for a frame of the split ("" without a split)."""
     if split is None:
         return ""
-    return "train" if frame_id in split.train_ids else "held out"
+    return TRAINING if frame_id in split.train_ids else HELD_OUT
 
 
 def frame_title(frame_id: str, split=None) -> str:
@@ -324,8 +324,8 @@ def show_results(result, record, frame_ids=None, threshold: float = 0.5, max_fra
     ious = iou_score(part.masks, probabilities, threshold)
     fig, axes = _grid(4, len(frame_ids))
     for col, frame_id in enumerate(frame_ids):
-        role = ("training" if frame_id in split.train_ids else
-                "held-out" if frame_id in split.heldout_ids else "not in the split")
+        role = (TRAINING if frame_id in split.train_ids else
+                HELD_OUT if frame_id in split.heldout_ids else "not in the split")
         axes[0, col].imshow(part.images[col])
         axes[1, col].imshow(np.squeeze(part.masks[col]), cmap="gray", vmin=0, vmax=1)
         axes[2, col].imshow(np.squeeze(probabilities[col]), cmap="gray", vmin=0, vmax=1)

@@ -116,7 +116,7 @@ def iou_curve_svg(epochs, values, marker_epoch=None, width: int = 260, height: i
 
 class EpochScrubber:
     """A Play button and an epoch slider, linked, showing per frame: image, true mask, prediction (or its
-    errors), the frame's id, part (train or held out) and IoU, plus the held-out mean IoU curve.
+    errors), the frame's id, part (training or held-out) and IoU, plus the held-out mean IoU curve.
 
     EpochScrubber(result) shows a finished run; EpochScrubber.live(record, split) shows at once and grows as its
     `callback` receives epochs during `train(..., callbacks=[scrubber.callback])`.
@@ -155,7 +155,7 @@ class EpochScrubber:
         self._rows = _rows_of(recorded_ids, self.frame_ids)
         heldout = set(split.heldout_ids) if split is not None else set()
         self._heldout_rows = [r for r, i in enumerate(recorded_ids) if i in heldout]
-        self.parts = [("held out" if i in heldout else "train") if split is not None else "" for i in self.frame_ids]
+        self.parts = [plots.frame_role(i, split) for i in self.frame_ids]
         self._images, self._masks = np.asarray(images, np.uint8), np.asarray(masks, np.uint8)
         self.height, self.threshold, self.callback = height, threshold, None
         self.epochs: list[int] = []
@@ -298,14 +298,14 @@ def label_font(size: int) -> ImageFont.ImageFont:
 def evolution_frames(result, frame_ids=None, height: int = 160, threshold: float = 0.5,
                      epoch_indices=None, split=None) -> list[Image.Image]:
     """One labelled PIL image per recorded epoch (or per index given): for each frame, frame | truth | prediction,
-    its id, its part (train or held out) and its IoU; the epoch and the held-out mean IoU on top."""
+    its id, its part (training or held-out) and its IoU; the epoch and the held-out mean IoU on top."""
     snapshots = _snapshots_of(result)
     split = split or getattr(result, "split", None)
     frame_ids = list(frame_ids or snapshots.frame_ids)
     rows = _rows_of(snapshots.frame_ids, frame_ids)
     heldout = set(split.heldout_ids) if split is not None else set()
     heldout_rows = [r for r, i in enumerate(snapshots.frame_ids) if i in heldout]
-    parts = [("held out" if i in heldout else "train") if split is not None else "" for i in frame_ids]
+    parts = [plots.frame_role(i, split) for i in frame_ids]
     indices = range(len(snapshots.epochs)) if epoch_indices is None else epoch_indices
     font = label_font(max(11, height // 11))
     line = font.getbbox("Ag")[3] + 4

@@ -47,6 +47,11 @@ SNAPSHOT_EVERY = 4  # record predictions and score the held-out frames every N e
 OUTPUT_DIR = "outputs"
 
 # %%
+# TensorFlow's C++ core prints start-up log lines (in red, here) while it loads: import it once with them discarded.
+from cae_tutorial.quiet import import_tensorflow
+
+import_tensorflow()
+
 import inspect
 import json
 from dataclasses import fields

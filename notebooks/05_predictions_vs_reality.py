@@ -47,6 +47,11 @@ RUN_DIR = "outputs/run"  # where notebook 4 saved its run
 OUTPUT_DIR = "outputs"
 
 # %%
+# TensorFlow's C++ core prints start-up log lines (in red, here) while it loads: import it once with them discarded.
+from cae_tutorial.quiet import import_tensorflow
+
+import_tensorflow()
+
 import json
 from pathlib import Path
 

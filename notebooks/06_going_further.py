@@ -47,6 +47,11 @@ VALIDATE_EVERY = 4  # score the held-out frames every N epochs, as notebook 4 do
 OUTPUT_DIR = "outputs"
 
 # %%
+# TensorFlow's C++ core prints start-up log lines (in red, here) while it loads: import it once with them discarded.
+from cae_tutorial.quiet import import_tensorflow
+
+import_tensorflow()
+
 import json
 import time
 from pathlib import Path

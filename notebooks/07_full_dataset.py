@@ -52,6 +52,11 @@ SEED = 0
 OUTPUT_DIR = "outputs"
 
 # %%
+# TensorFlow's C++ core prints start-up log lines (in red, here) while it loads: import it once with them discarded.
+from cae_tutorial.quiet import import_tensorflow
+
+import_tensorflow()
+
 import json
 from pathlib import Path
 
@@ -212,7 +217,7 @@ display(Markdown(f"Held-out frames of seen dancers: IoU {seen:.3f}; unseen dance
 # on the unzipped Kaggle dataset:
 #
 # ```bash
-# cae-tutorial train --data-dir path/to/segmentation-full-body-tiktok-dancing --stream \
+# cae-tutorial train --data path/to/segmentation-full-body-tiktok-dancing --stream \
 #     --split records --holdout 0.2 --height 256 --width 128 --output runs/full
 # cae-tutorial train ... --devices 2          # two of the visible GPUs; the default is all of them
 # cae-tutorial train --resume runs/full       # after an interruption: continue from the last finished epoch

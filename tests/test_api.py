@@ -212,15 +212,15 @@ def test_reprs_are_short(tiny_result, tiny_record):
     assert repr(table) == str(table) and str(table).splitlines()[0].split() == ["frame", "IoU", "Dice", "accuracy"]
 
 
-def test_import_is_light_curated_and_quiet():
-    code = ("import os, sys, cae_tutorial as c; "
-            "print('tensorflow' in sys.modules, 'keras' in sys.modules, os.environ['TF_CPP_MIN_LOG_LEVEL']); "
+def test_import_is_light_curated_and_changes_no_global_state():
+    code = ("import os, sys; hooks, env = list(sys.meta_path), dict(os.environ); import cae_tutorial as c; "
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules, sys.meta_path == hooks, dict(os.environ) == env); "
             "print(c.__version__); print(' '.join(dir(c))); print(c.__doc__)")
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     loaded, version, names, doc = out.split("\n", 3)
-    assert loaded == "False False 3"  # quiet.install(): level 3 also hides oneDNN's ERROR-level notice
+    assert loaded == "False False True True"  # no TensorFlow, no import hook, no TF_CPP_MIN_LOG_LEVEL
     assert re.match(r"\d+\.\d+", version)
     for name in ("load_record", "seed_split", "split_by_ids", "build_cae", "build_model", "train", "TrainingResult",
                  "predict", "evaluate", "EpochScrubber", "show_results", "get_preset", "plots"):

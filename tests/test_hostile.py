@@ -374,11 +374,11 @@ def test_bad_options_are_one_line_before_any_work(argv, words, tmp_path, capsys,
 
 def test_data_dir_that_is_a_file_or_missing(tmp_path, capsys):
     (tmp_path / "a.zip").write_bytes(b"PK")
-    assert main(["train", "--data-dir", str(tmp_path / "a.zip"), "--output", str(tmp_path / "o")]) == 2
+    assert main(["train", "--data", str(tmp_path / "a.zip"), "--output", str(tmp_path / "o")]) == 2
     one_line_error(capsys, "--data", "is a file, not a folder")
     with pytest.raises(DataError, match="is a file, not a folder"):
         load_record(tmp_path / "a.zip")
-    assert main(["train", "--data-dir", str(tmp_path / "nowhere"), "--output", str(tmp_path / "o")]) == 2
+    assert main(["train", "--data", str(tmp_path / "nowhere"), "--output", str(tmp_path / "o")]) == 2
     one_line_error(capsys, "--data", "does not exist")
 
 
@@ -388,7 +388,7 @@ def test_empty_images_folder_says_so(tmp_path, capsys):
         path.unlink()
     with pytest.raises(DataError, match=r"images is empty"):
         load_record(root)
-    assert main(["train", "--data-dir", str(root), "--output", str(tmp_path / "o"), "--height", "16",
+    assert main(["train", "--data", str(root), "--output", str(tmp_path / "o"), "--height", "16",
                  "--width", "8"]) == 2
     err = one_line_error(capsys, "images is empty")
     assert "unpaired" not in err
@@ -522,7 +522,7 @@ def test_unreadable_frame_is_named(tmp_path):
 def test_cli_train_prints_notes_and_no_heldout_line(tmp_path, capsys):
     root = write_record(tmp_path / "rec")
     (root / "images" / ".DS_Store").write_bytes(b"\0")
-    code = main(["train", "--data-dir", str(root), "--record", "7", "--preset", "seed", "--epochs", "1",
+    code = main(["train", "--data", str(root), "--record", "7", "--preset", "seed", "--epochs", "1",
                  "--height", "16", "--width", "8", "--train-ids", *IDS, "--output", str(tmp_path / "run")])
     assert code == 0
     captured = capsys.readouterr()

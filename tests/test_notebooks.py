@@ -213,7 +213,7 @@ def test_course_cli_exit_status(tmp_path):
     code = main(["course", "--fast", "--notebooks", "03", "--output", str(tmp_path / "o")])
     assert code == 0
     # A missing data folder is an option error, reported before any notebook runs.
-    assert main(["course", "--fast", "--notebooks", "01", "--data-dir", str(tmp_path / "none"),
+    assert main(["course", "--fast", "--notebooks", "01", "--data", str(tmp_path / "none"),
                  "--output", str(tmp_path / "o")]) == 2
 
 

@@ -248,7 +248,7 @@ def test_cli_split_by_records_stream_and_resume(tmp_path, dancers, monkeypatch, 
 
     out = tmp_path / "run"
     monkeypatch.setattr(training, "EpochProgress", lambda: StopAfter(1))
-    assert main(["train", "--data-dir", str(dancers), "--split", "records", "--holdout", "0.25", "--stream",
+    assert main(["train", "--data", str(dancers), "--split", "records", "--holdout", "0.25", "--stream",
                  "--epochs", "2", "--height", "64", "--width", "32", "--output", str(out)]) == 130
     assert f"--resume {out}" in capsys.readouterr().err  # Ctrl-C: one line saying how to continue
     work = out.parent / f".{out.name}.in-progress"  # the run in progress lives beside its output

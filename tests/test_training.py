@@ -103,7 +103,7 @@ def test_presets_are_frozen_data():
     assert "learning_rate" in str(PRESETS["cpu"])
     with pytest.raises(TypeError, match="no field"):
         get_preset("cpu", epoch=3)
-    with pytest.raises(TypeError, match="takes a int"):
+    with pytest.raises(TypeError, match="epochs must be an int"):
         get_preset("cpu", epochs="3")
     with pytest.raises(KeyError, match="unknown preset"):
         get_preset("gpu")
