@@ -33,9 +33,9 @@ WIDGET_PLACEHOLDER = "[interactive epoch scrubber"
 #: The tag of a code cell holding a worked solution: collapsed on the site.
 SOLUTION_TAG = "solution"
 #: The library modules in the order the course introduces them; any other module follows, alphabetically.
-MODULE_ORDER = ("data", "datasets", "folders", "synthetic", "model", "losses", "metric_names", "presets", "training",
-                "results", "evaluation", "contract", "callbacks", "plots", "widgets", "app", "hardware", "quiet",
-                "baseline", "pipeline", "distribute", "resume", "course", "cli", "site")
+MODULE_ORDER = ("data", "datasets", "folders", "synthetic", "model", "losses", "metric_names", "keras_objects",
+                "presets", "training", "results", "evaluation", "contract", "callbacks", "plots", "widgets", "app",
+                "hardware", "quiet", "baseline", "pipeline", "distribute", "resume", "course", "cli", "errors", "site")
 
 _WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 _STATIC_MIME = ("image/png", "image/jpeg", "image/gif", "image/svg+xml", "text/html")
