@@ -209,6 +209,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+@functools.lru_cache(maxsize=None)
 def _anchors(path: Path) -> set[str]:
     """The ids a page defines."""
     return set(re.findall(r'\bid="([^"]+)"', path.read_text()))
