@@ -425,7 +425,8 @@ def run_site(args) -> int:
         return 2
     for warning in site.warnings:
         print(f"cae-tutorial site: warning: {warning}", file=sys.stderr)
-    print(f"{len(site.pages)} pages in {site.seconds:.0f} s: open {site.path / 'index.html'}")
+    print(f"{len(site.pages)} pages in {site.seconds:.0f} s into {site.path}; to read it: "
+          f"python -m http.server -d {site.path} -b 127.0.0.1 8000, then open http://127.0.0.1:8000/")
     return 0
 
 
