@@ -76,9 +76,11 @@ def install_cell() -> str:
             "(`pip install -e .`).\n"
             "# --no-deps: Colab has TensorFlow, Keras and the rest; the package's `tensorflow-cpu` would replace its "
             "GPU build.\n"
-            "import sys\n"
-            "\n"
-            'if "google.colab" in sys.modules:\n'
+            "try:\n"
+            "    import google.colab  # noqa: F401  (importable on Colab only)\n"
+            "except ImportError:\n"
+            "    pass\n"
+            "else:\n"
             f'    get_ipython().run_line_magic("pip", \'install --quiet --no-deps "{install_source()}"\')')
 
 

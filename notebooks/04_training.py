@@ -30,9 +30,11 @@
 # %%
 # On Google Colab, install the course's package first; anywhere else it is installed already (`pip install -e .`).
 # --no-deps: Colab has TensorFlow, Keras and the rest; the package's `tensorflow-cpu` would replace its GPU build.
-import sys
-
-if "google.colab" in sys.modules:
+try:
+    import google.colab  # noqa: F401  (importable on Colab only)
+except ImportError:
+    pass
+else:
     get_ipython().run_line_magic("pip", 'install --quiet --no-deps "cae-tutorial @ git+https://github.com/OWNER/cae-tutorial@main"')
 
 # %% tags=["parameters"]

@@ -66,10 +66,11 @@ def _run_install_cell(monkeypatch, on_colab: bool) -> list[tuple]:
     """Execute the install cell with a recording get_ipython; returns the magics it ran."""
     calls = []
     shell = types.SimpleNamespace(run_line_magic=lambda *args: calls.append(args))
-    if on_colab:
+    if on_colab:  # what Colab's kernel has: google.colab importable
+        monkeypatch.setitem(sys.modules, "google", sys.modules.get("google") or types.ModuleType("google"))
         monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
-    else:
-        monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    else:  # None in sys.modules: `import google.colab` raises ImportError, as anywhere but on Colab
+        monkeypatch.setitem(sys.modules, "google.colab", None)
     exec(compile(site.install_cell(), "install-cell", "exec"), {"get_ipython": lambda: shell})
     return calls
 
