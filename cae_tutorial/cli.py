@@ -131,6 +131,9 @@ def _parser() -> argparse.ArgumentParser:
     scrub.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
     scrub.add_argument("--no-browser", action="store_true", help="print the page's URL without opening a browser")
 
+    site = commands.add_parser("site", help="build the course's static website from the committed notebooks")
+    site.add_argument("--output", type=Path, default=Path("build/site"), help="folder of the site (default build/site)")
+
     download = commands.add_parser("download", help="fetch a named record into the cache, checked by SHA-256")
     download.add_argument("name", help="the record to fetch: record-136")
     download.add_argument("--cache-dir", type=Path,
@@ -422,6 +425,22 @@ def run_scrub(args) -> int:
         return 2
 
 
+def run_site(args) -> int:
+    """`cae-tutorial site`: the website of the course (no notebook is executed); prints where it is."""
+    from cae_tutorial.site import build_site
+
+    try:
+        site = build_site(args.output)
+    except (ModuleNotFoundError, RuntimeError) as error:
+        print(f"cae-tutorial site: error: {error}", file=sys.stderr)
+        return 2
+    for warning in site.warnings:
+        print(f"cae-tutorial site: warning: {warning}", file=sys.stderr)
+    print(f"{len(site.pages)} pages in {site.seconds:.0f} s into {site.path}; to read it: "
+          f"python -m http.server -d {site.path} -b 127.0.0.1 8000, then open http://127.0.0.1:8000/")
+    return 0
+
+
 def run_download(args) -> int:
     """`cae-tutorial download`: fetch a named record into the cache and print where it is."""
     from cae_tutorial.datasets import download_record
@@ -450,7 +469,7 @@ def main(argv=None) -> int:
             warnings.showwarning = lambda message, *rest, **kw: print(f"{command}: warning: {message}",
                                                                       file=sys.stderr)
             return {"train": run_train, "predict": run_predict, "course": run_course, "scrub": run_scrub,
-                    "download": run_download}[args.command](args)
+                    "download": run_download, "site": run_site}[args.command](args)
     except KeyboardInterrupt:
         note = getattr(args, "interrupted_note", "nothing was written")
         print(f"{command}: interrupted; {note}", file=sys.stderr)

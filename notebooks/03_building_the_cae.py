@@ -26,6 +26,19 @@
 #
 # Everything defined here lives in `cae_tutorial/model.py` under the same names; later notebooks import it.
 
+# %% [markdown]
+# [Open in Colab](https://colab.research.google.com/github/OWNER/cae-tutorial/blob/main/notebooks/03_building_the_cae.ipynb) · [Launch Binder](https://mybinder.org/v2/gh/OWNER/cae-tutorial/main?urlpath=lab/tree/notebooks/03_building_the_cae.ipynb): run this notebook in the browser with nothing installed (on Colab, the first code cell installs the package).
+
+# %%
+# On Google Colab, install the course's package first; anywhere else it is installed already (`pip install -e .`).
+# --no-deps: Colab has TensorFlow, Keras and the rest; the package's `tensorflow-cpu` would replace its GPU build.
+try:
+    import google.colab  # noqa: F401  (importable on Colab only)
+except ImportError:
+    pass
+else:
+    get_ipython().run_line_magic("pip", 'install --quiet --no-deps "cae-tutorial @ git+https://github.com/OWNER/cae-tutorial@main"')
+
 # %% tags=["parameters"]
 IMAGE_HEIGHT = 256
 IMAGE_WIDTH = 128
