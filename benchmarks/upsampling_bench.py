@@ -38,7 +38,8 @@ LARGER_SIZES = ((384, 216), (512, 288))
 SEEDS = (0, 1, 2)
 THRESHOLDS = (0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65)
 #: The grid of the guided filter: guide, subsample, radius (full-resolution pixels), eps.
-GRID = {"gray": (True, False), "subsample": (2, 4), "radius": (2, 4, 8, 16), "eps": (1e-4, 1e-3, 1e-2, 1e-1)}
+GRID = {"gray": (True, False), "subsample": (4, 8), "radius": (4, 6, 8, 12, 16),
+        "eps": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)}
 
 
 def cache_name(folder: Path, fold: str | None, seed: int) -> Path:
@@ -194,6 +195,9 @@ def cv(folder: Path, folds) -> dict:
     # The other levers: flips and larger input sizes, bilinear and with the best guided configuration.
     others = {source: {f: (list(c["ids"]), c[source]) for f, c in cached.items()}
               for source in ["model_flip", *(f"{h}x{w}{flip}" for h, w in LARGER_SIZES for flip in ("", "_flip"))]}
+    # Two sizes averaged (at the larger one): the model-size and the 384 x 216 probabilities.
+    others["model + 384x216 averaged"] = {f: (list(c["ids"]), averaged(c["model"], c["384x216"]))
+                                          for f, c in cached.items()}
     chosen = scores["model"][best]["config"]
     scores.update(score_sources(others, lambda name: [{"method": "bilinear"}, chosen]))
     pixel = {"pixel classifier": {f: pixel_classifier_probabilities(f, 0) for f in folds}}
@@ -206,6 +210,15 @@ def cv(folder: Path, folds) -> dict:
             print(f"{source:<28}{'bilinear' if name == 'bilinear' else 'guided':<10}"
                   + "".join(f"{row['folds'][f][at]:>9.4f}" for f in folds) + f"{row['mean'][at]:>8.4f}")
     return {"scores": scores, "best": best, "chosen": chosen, "thresholds": THRESHOLDS}
+
+
+def averaged(small, large):
+    """The mean of two probability maps (N, h, w, 1) and (N, H, W, 1), at the larger size."""
+    import numpy as np
+
+    from cae_tutorial.data import resize_probabilities
+
+    return (resize_probabilities(small, large.shape[1:3]) + large) / 2 if len(small) else np.zeros_like(large)
 
 
 def best_of(rows: dict, threshold: float = 0.5) -> str:
@@ -267,7 +280,7 @@ def seed_split(folder: Path) -> dict:
 
 
 def speed(repeats: int = 20) -> dict:
-    """Milliseconds per 960 x 540 frame of the plain resize and of guided upsampling (median of repeats)."""
+    """Milliseconds per 960 x 540 frame (wall and CPU time) of the plain resize and of guided upsampling."""
     import numpy as np
 
     from cae_tutorial.data import read_image, resize_probabilities
@@ -284,19 +297,20 @@ def speed(repeats: int = 20) -> dict:
     result = {"frame": list(frame.shape), "load_average_start": os.getloadavg(), "ms": {}}
     for name, config in variants.items():
         upsampled(coarse[..., None], frame, config)  # warm-up
-        times = []
+        times, cpu = [], []
         for _ in range(repeats):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             upsampled(coarse[..., None], frame, config)
             times.append(1000 * (time.perf_counter() - start))
-        result["ms"][name] = {"median": statistics.median(times), "min": min(times)}
+            cpu.append(1000 * (time.process_time() - start_cpu))
+        result["ms"][name] = {"median": statistics.median(times), "min": min(times), "cpu": statistics.median(cpu)}
     result["load_average_end"] = os.getloadavg()
     bilinear = result["ms"]["bilinear"]["median"]
     print(f"\nms per {frame.shape[0]} x {frame.shape[1]} frame (median of {repeats}; load average "
           f"{result['load_average_start'][0]:.1f} -> {result['load_average_end'][0]:.1f})")
-    print(f"{'upsampling':<48}{'median':>9}{'min':>9}{'added':>9}")
+    print(f"{'upsampling':<48}{'median':>9}{'min':>9}{'added':>9}{'CPU ms':>9}")
     for name, row in result["ms"].items():
-        print(f"{name:<48}{row['median']:>9.1f}{row['min']:>9.1f}{row['median'] - bilinear:>9.1f}")
+        print(f"{name:<48}{row['median']:>9.1f}{row['min']:>9.1f}{row['median'] - bilinear:>9.1f}{row['cpu']:>9.1f}")
     return result
 
 

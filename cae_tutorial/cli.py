@@ -109,6 +109,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="folder for <id>_mask.png and <id>_overlay.png (at each frame's own size)")
     predict.add_argument("--threshold", type=_threshold, default=0.5,
                          help="probability above which a pixel is person (default 0.5)")
+    predict.add_argument("--upsampling", choices=["guided", "bilinear"], default="guided",
+                         help="how the model-size mask reaches each frame's size: guided (default) puts the outline "
+                              "on the frame's edges (cae_tutorial.upsampling), bilinear is the plain resize")
     predict.add_argument("--overwrite", action="store_true",
                          help="replace files already in --output, or write into an --input folder")
 
@@ -337,10 +340,10 @@ def run_predict(args) -> int:
         check_size,
         read_frames,
         read_image,
-        resize_probabilities,
     )
     from cae_tutorial.plots import overlay
     from cae_tutorial.training import predict
+    from cae_tutorial.upsampling import upsample
 
     model = _load_model(model_path)
     size = tuple(model.input_shape[1:3])
@@ -353,9 +356,11 @@ def run_predict(args) -> int:
     args.interrupted_note = f"the predictions written so far are in {args.output}"
     probabilities = predict(model, frames.images)
     for frame_id, path, frame_size, probability in zip(frames.ids, frames.paths, frames.sizes, probabilities):
-        mask = (resize_probabilities(probability, frame_size)[..., 0] >= args.threshold).astype(np.uint8) * 255
+        frame = read_image(path)
+        full = upsample(probability, frame_size, frame, method=args.upsampling)
+        mask = (full[..., 0] >= args.threshold).astype(np.uint8) * 255
         Image.fromarray(mask).save(args.output / f"{frame_id}_mask.png")
-        Image.fromarray(to_uint8(overlay(read_image(path), mask))).save(args.output / f"{frame_id}_overlay.png")
+        Image.fromarray(to_uint8(overlay(frame, mask))).save(args.output / f"{frame_id}_overlay.png")
         print(f"{frame_id}: {mask.mean() / 2.55:.1f} % person, {frame_size[1]} x {frame_size[0]} -> "
               f"{args.output / (frame_id + '_mask.png')}")
     return 0

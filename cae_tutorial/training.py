@@ -38,7 +38,7 @@ from cae_tutorial.contract import (
     outputs_logits,
     resolve_from_logits,
 )
-from cae_tutorial.data import IMAGE_SUFFIXES, DataError, Record, Split, read_mask, resize_probabilities
+from cae_tutorial.data import IMAGE_SUFFIXES, DataError, Record, Split, read_mask
 from cae_tutorial.distribute import global_batch_size, replicas
 from cae_tutorial.folders import check_saved_run, write_whole
 from cae_tutorial.losses import (
@@ -58,6 +58,7 @@ from cae_tutorial.pipeline import (  # noqa: F401
 )
 from cae_tutorial.presets import Preset, get_preset
 from cae_tutorial.resume import ResumableSnapshots, backup_callback, finished_epochs
+from cae_tutorial.upsampling import DEFAULT_METHOD, METHODS, original_frames, upsample
 
 
 def build_model(preset: Preset | str = "cpu", seed: int | None = 0) -> keras.Model:
@@ -263,7 +264,7 @@ class TrainingResult:
                    json.loads((folder / "config.json").read_text()), model)
 
     def evaluate(self, record: Record, frame_ids=None, threshold: float = 0.5, resolution: str | None = None,
-                 flip_average: bool = False):
+                 flip_average: bool = False, upsampling: str = DEFAULT_METHOD):
         """Per-frame IoU / Dice / accuracy of the model on frames of record (default: the held-out ones).
 
         Scored at the frames' original resolution whenever their mask files are found (see evaluate()).
@@ -279,7 +280,7 @@ class TrainingResult:
                             "fit, not how the model does on frames it has not seen)")
         return evaluate(self.model, record, frame_ids, threshold,
                         from_logits=self.config.get("compile", {}).get("from_logits"), resolution=resolution,
-                        flip_average=flip_average)
+                        flip_average=flip_average, upsampling=upsampling)
 
 
 def original_masks(record: Record) -> list[np.ndarray] | None:
@@ -314,40 +315,55 @@ def predict(model: keras.Model, images: np.ndarray, batch_size: int = 4, from_lo
 
 
 def evaluate(model: keras.Model, record: Record, frame_ids=None, threshold: float = 0.5,
-             from_logits: bool | None = None, resolution: str | None = None, flip_average: bool = False):
+             from_logits: bool | None = None, resolution: str | None = None, flip_average: bool = False,
+             upsampling: str = DEFAULT_METHOD):
     """Per-frame IoU / Dice / pixel accuracy (a MetricsTable) of a model on frames of a record (default: all).
 
-    resolution "original" scores what users see: probabilities predicted at the model's size, resized
-    bilinearly to each frame's original size, against the original masks read from record.root/masks.
-    "model" scores at the model's size. Default: "original" whenever the original masks can be found.
-    The table's `resolution` attribute says which was used. flip_average: see predict().
+    resolution "original" scores what users see: probabilities predicted at the model's size, resized to each
+    frame's original size, against the original masks read from record.root/masks. "model" scores at the model's
+    size. Default: "original" whenever the original masks can be found. upsampling (at the original size):
+    "guided" (default) puts the outline on the edges of the frame read from record.root/images
+    (cae_tutorial.upsampling), "bilinear" is the plain resize. The table's `resolution` attribute says which was
+    used. flip_average: see predict().
     A TrainingResult in place of the model evaluates its model (default: its held-out frames).
     """
     if isinstance(model, TrainingResult):
-        return model.evaluate(record, frame_ids, threshold, resolution, flip_average)
+        return model.evaluate(record, frame_ids, threshold, resolution, flip_average, upsampling)
     if resolution not in (None, "original", "model"):
         raise ValueError(f"resolution must be 'original' or 'model', got {resolution!r}")
+    if upsampling not in METHODS:
+        raise ValueError(f"upsampling must be one of {', '.join(map(repr, METHODS))}, got {upsampling!r}")
     frame_ids = (frame_ids,) if isinstance(frame_ids, str) else tuple(record.ids if frame_ids is None else frame_ids)
     part = record.subset(frame_ids)
     originals = original_masks(part) if resolution in (None, "original") else None
     if resolution == "original" and originals is None:
         raise DataError(f"the original masks of {list(part.ids)} are not found under {part.root}/masks; "
                         "pass resolution='model' or load the record from its folder")
+    frames = original_frames(part) if originals is not None and upsampling == "guided" else None
+    if originals is not None and upsampling == "guided" and frames is None:
+        raise DataError(f"guided upsampling needs the original frames of {list(part.ids)} under {part.root}/images; "
+                        "pass upsampling='bilinear' to score without them")
     probabilities = predict(model, part.images, from_logits=from_logits, flip_average=flip_average)
     if originals is None:
         table = per_frame_metrics(part.ids, part.masks, probabilities, threshold)
         table.resolution = "model {} x {}".format(*part.size)
         return table
-    return score_at_original_size(part.ids, originals, probabilities, threshold)
+    return score_at_original_size(part.ids, originals, probabilities, threshold, frames)
 
 
-def score_at_original_size(frame_ids, originals, probabilities: np.ndarray, threshold: float = 0.5) -> MetricsTable:
-    """Per-frame metrics of probabilities (at model size) resized bilinearly to each original mask's size."""
+def score_at_original_size(frame_ids, originals, probabilities: np.ndarray, threshold: float = 0.5,
+                           frames=None) -> MetricsTable:
+    """Per-frame metrics of probabilities (at model size) resized to each original mask's size.
+
+    frames: the original frames; given, the resize is guided by them (cae_tutorial.upsampling), else bilinear.
+    """
     table = MetricsTable()
-    for frame_id, mask, probability in zip(frame_ids, originals, probabilities):
-        full = resize_probabilities(probability, mask.shape[:2])
+    guides = [None] * len(originals) if frames is None else frames
+    for frame_id, mask, probability, frame in zip(frame_ids, originals, probabilities, guides):
+        full = upsample(probability, mask.shape[:2], frame, method="bilinear" if frame is None else "guided")
         table.extend(per_frame_metrics([frame_id], mask[None], full[None], threshold))
     table.resolution = "original" + "".join(sorted({" {} x {}".format(*m.shape[:2]) for m in originals}))
+    table.upsampling = "bilinear" if frames is None else "guided"
     return table
 
 

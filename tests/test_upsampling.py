@@ -129,3 +129,94 @@ def test_notebook_five_shows_the_library_code():
     for name in ("box_mean", "gray_guided_filter"):
         assert name in shown, f"notebook 5 does not show {name}"
         assert shown[name].strip() == inspect.getsource(getattr(upsampling, name)).strip()
+
+
+ORIGINAL = (100, 60)  # the frames' own size, not a multiple of 8
+MODEL = (64, 32)
+
+
+@pytest.fixture
+def ellipse_record(tmp_path):
+    """Three frames at 100 x 60 whose person (a red ellipse on blue) is the mask, loaded at the model's 64 x 32."""
+    from PIL import Image
+
+    from cae_tutorial.data import load_record
+
+    for folder in ("images", "masks"):
+        (tmp_path / folder).mkdir()
+    y, x = np.mgrid[:ORIGINAL[0], :ORIGINAL[1]]
+    for i in range(3):
+        person = ((y - 50 - 5 * i) / 35.0) ** 2 + ((x - 30) / 15.0) ** 2 <= 1
+        image = np.zeros((*ORIGINAL, 3), np.uint8)
+        image[..., 0] = person * 255
+        image[..., 2] = 90
+        Image.fromarray(image).save(tmp_path / "images" / f"r_{i:05d}.png")
+        Image.fromarray(person.astype(np.uint8) * 255).save(tmp_path / "masks" / f"r_{i:05d}.png")
+    return load_record(tmp_path, size=MODEL)
+
+
+def blurry_red_model(size):
+    """A stand-in model: the red channel, blurred over 5 x 5 pixels, is the person probability."""
+    import keras
+
+    inputs = keras.Input((*size, 3))
+    red = keras.layers.Conv2D(1, 5, padding="same", use_bias=False, kernel_initializer="ones")(inputs[..., :1])
+    return keras.Model(inputs, red / 25.0)
+
+
+def test_evaluate_guided_by_default_and_bilinear_on_request(ellipse_record):
+    from cae_tutorial.training import evaluate
+
+    model = blurry_red_model(MODEL)
+    guided = evaluate(model, ellipse_record)
+    plain = evaluate(model, ellipse_record, upsampling="bilinear")
+    assert guided.upsampling == "guided" and plain.upsampling == "bilinear"
+    assert guided.resolution == plain.resolution == "original 100 x 60"
+    assert guided.mean("iou") > plain.mean("iou")  # the frame's sharp red edge puts the outline back
+    assert guided.mean("iou") > 0.97
+    with pytest.raises(ValueError, match="upsampling must be one of"):
+        evaluate(model, ellipse_record, upsampling="nearest")
+
+
+def test_evaluate_says_how_to_score_without_the_original_frames(ellipse_record):
+    import shutil
+
+    from cae_tutorial.training import evaluate
+
+    shutil.rmtree(ellipse_record.root / "images")
+    with pytest.raises(DataError, match="upsampling='bilinear'"):
+        evaluate(blurry_red_model(MODEL), ellipse_record)
+    assert evaluate(blurry_red_model(MODEL), ellipse_record, upsampling="bilinear").upsampling == "bilinear"
+
+
+def test_score_at_original_size_is_guided_only_when_given_the_frames(ellipse_record):
+    from cae_tutorial.training import original_masks, predict, score_at_original_size
+
+    probabilities = predict(blurry_red_model(MODEL), ellipse_record.images)
+    masks, frames = original_masks(ellipse_record), upsampling.original_frames(ellipse_record)
+    assert [f.shape for f in frames] == [(*ORIGINAL, 3)] * 3
+    plain = score_at_original_size(ellipse_record.ids, masks, probabilities)
+    guided = score_at_original_size(ellipse_record.ids, masks, probabilities, frames=frames)
+    assert plain.upsampling == "bilinear" and guided.upsampling == "guided"
+    assert [r.iou for r in guided] != [r.iou for r in plain]
+
+
+@pytest.mark.parametrize("method", ["guided", "bilinear"])
+def test_cli_predict_upsampling_option(ellipse_record, tmp_path, method):
+    from PIL import Image
+
+    from cae_tutorial.cli import main
+    from cae_tutorial.data import read_image
+    from cae_tutorial.model import build_cae
+    from cae_tutorial.training import predict
+
+    model = build_cae((*MODEL, 3), filters=(4,), dropout=(0.0, 0.0))
+    model.save(tmp_path / "model.keras")
+    frame_path = ellipse_record.root / "images" / "r_00000.png"
+    assert main(["predict", "--model", str(tmp_path / "model.keras"), "--input", str(frame_path),
+                 "--output", str(tmp_path / "pred"), "--upsampling", method]) == 0
+    written = np.asarray(Image.open(tmp_path / "pred" / "r_00000_mask.png")) > 127
+    probability = predict(model, ellipse_record.images[:1])[0]
+    expected = upsample(probability, ORIGINAL, read_image(frame_path), method=method)[..., 0] >= 0.5
+    assert written.shape == ORIGINAL
+    np.testing.assert_array_equal(written, expected)
