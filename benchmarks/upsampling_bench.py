@@ -314,6 +314,14 @@ def speed(repeats: int = 20) -> dict:
     return result
 
 
+def training_seconds(folder: Path) -> dict:
+    """Seconds each cached model took to train (on this machine, under its load at the time)."""
+    import numpy as np
+
+    return {path.stem: float(np.load(path)["seconds"]) for path in sorted(folder.glob("*.npz"))
+            if not path.name.endswith(".partial.npz")}
+
+
 def main(argv=None) -> int:
     """Parse arguments, run the chosen parts, print tables, write JSON."""
     from cae_tutorial.hardware import describe
@@ -340,6 +348,7 @@ def main(argv=None) -> int:
         report["seed_split"] = seed_split(args.cache)
     if args.part in ("all", "speed"):
         report["speed"] = speed(args.repeats)
+    report["training_seconds"] = training_seconds(args.cache)
     report["machine"]["load_average_end"] = os.getloadavg()
     out.parent.mkdir(exist_ok=True)
     partial = out.with_suffix(".partial")

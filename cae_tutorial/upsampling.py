@@ -30,7 +30,7 @@ from cae_tutorial.data import IMAGE_SUFFIXES, DataError, read_image, resize_prob
 #: Methods of upsample(): "guided" (the frame steers the outline), "bilinear" (the plain resize).
 METHODS = ("guided", "bilinear")
 #: The parameters chosen by 4-fold cross-validation over the 7 frames of record 136 (benchmarks/README.md).
-RADIUS = 8
+RADIUS = 12
 EPS = 1e-3
 SUBSAMPLE = 4
 GRAY = False
