@@ -58,7 +58,7 @@ from cae_tutorial.pipeline import (  # noqa: F401
 )
 from cae_tutorial.presets import Preset, get_preset
 from cae_tutorial.resume import ResumableSnapshots, backup_callback, finished_epochs
-from cae_tutorial.upsampling import DEFAULT_METHOD, METHODS, original_frames, upsample
+from cae_tutorial.upsampling import DEFAULT_METHOD, METHODS, frame_at_size, original_frames, upsample
 
 
 def build_model(preset: Preset | str = "cpu", seed: int | None = 0) -> keras.Model:
@@ -356,11 +356,13 @@ def score_at_original_size(frame_ids, originals, probabilities: np.ndarray, thre
     """Per-frame metrics of probabilities (at model size) resized to each original mask's size.
 
     frames: the original frames; given, the resize is guided by them (cae_tutorial.upsampling), else bilinear.
+    A frame whose file is not the size of its mask's is resized to the mask's size to guide it.
     """
     table = MetricsTable()
     guides = [None] * len(originals) if frames is None else frames
     for frame_id, mask, probability, frame in zip(frame_ids, originals, probabilities, guides):
-        full = upsample(probability, mask.shape[:2], frame, method="bilinear" if frame is None else "guided")
+        guide = None if frame is None else frame_at_size(frame, mask.shape[:2])
+        full = upsample(probability, mask.shape[:2], guide, method="bilinear" if guide is None else "guided")
         table.extend(per_frame_metrics([frame_id], mask[None], full[None], threshold))
     table.resolution = "original" + "".join(sorted({" {} x {}".format(*m.shape[:2]) for m in originals}))
     table.upsampling = "bilinear" if frames is None else "guided"

@@ -130,6 +130,14 @@ def check_frame(frame, size=None) -> np.ndarray:
     return frame.astype(np.float32, copy=False)
 
 
+def frame_at_size(frame, size) -> np.ndarray:
+    """The frame as float32 (H, W, 3), resized bilinearly to size=(H, W) where a mask was drawn at another size."""
+    frame = check_frame(frame)
+    if frame.shape[:2] == tuple(int(v) for v in size):
+        return frame
+    return np.stack([resize_plane(plane, size) for plane in _planes(frame)], axis=-1)
+
+
 def guided_upsample(probabilities, frame, radius: int = RADIUS, eps: float = EPS, subsample: int = SUBSAMPLE,
                     gray: bool = GRAY) -> np.ndarray:
     """Probabilities (h, w[, 1]) at the model's size upsampled to frame's size (H, W), their outline on its edges.

@@ -201,6 +201,17 @@ def test_score_at_original_size_is_guided_only_when_given_the_frames(ellipse_rec
     assert [r.iou for r in guided] != [r.iou for r in plain]
 
 
+def test_a_frame_saved_at_another_size_than_its_mask_still_guides(ellipse_record):
+    from PIL import Image
+
+    from cae_tutorial.training import evaluate
+
+    path = ellipse_record.root / "images" / "r_00001.png"
+    Image.open(path).resize((ORIGINAL[1] * 2, ORIGINAL[0] * 2)).save(path)
+    table = evaluate(blurry_red_model(MODEL), ellipse_record)
+    assert table.resolution == "original 100 x 60" and table.mean("iou") > 0.97
+
+
 @pytest.mark.parametrize("method", ["guided", "bilinear"])
 def test_cli_predict_upsampling_option(ellipse_record, tmp_path, method):
     from PIL import Image
