@@ -34,7 +34,7 @@ RADIUS = 12
 EPS = 1e-3
 SUBSAMPLE = 4
 GRAY = False
-#: The default of predict / evaluate / `cae-tutorial predict`: guided upsampling pays on every CV fold.
+#: The default of evaluate, TrainingResult.evaluate and `cae-tutorial predict`: it pays on every CV fold.
 DEFAULT_METHOD = "guided"
 #: Luminance weights (ITU-R BT.601) of the gray guide.
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
