@@ -110,6 +110,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="folder for <id>_mask.png and <id>_overlay.png (at each frame's own size)")
     predict.add_argument("--threshold", type=_threshold, default=0.5,
                          help="probability above which a pixel is person (default 0.5)")
+    predict.add_argument("--upsampling", choices=["guided", "bilinear"], default="guided",
+                         help="how the model-size mask reaches each frame's size: guided (default) puts the outline "
+                              "on the frame's edges (cae_tutorial.upsampling), bilinear is the plain resize")
     predict.add_argument("--overwrite", action="store_true",
                          help="replace files already in --output, or write into an --input folder")
 
@@ -367,11 +370,11 @@ def run_predict(args) -> int:
     for note in skipped + frames.notes:
         print(f"note: {note}")
     args.interrupted_note = f"the predictions written so far are in {args.output}"
-    masks = predict_masks(model, frames, args.threshold, size="original")
+    masks = predict_masks(model, frames, args.threshold, size="original", upsampling=args.upsampling)
     for frame_id, path, frame_size, person in zip(frames.ids, frames.paths, frames.sizes, masks):
         mask = person.astype(np.uint8) * 255
         Image.fromarray(mask).save(args.output / f"{frame_id}_mask.png")
-        Image.fromarray(to_uint8(overlay(read_image(path), mask))).save(args.output / f"{frame_id}_overlay.png")
+        Image.fromarray(to_uint8(overlay(frame, mask))).save(args.output / f"{frame_id}_overlay.png")
         print(f"{frame_id}: {mask.mean() / 2.55:.1f} % person, {frame_size[1]} x {frame_size[0]} -> "
               f"{args.output / (frame_id + '_mask.png')}")
     return 0

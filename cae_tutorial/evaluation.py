@@ -21,6 +21,7 @@ from cae_tutorial.contract import outputs_logits
 from cae_tutorial.data import IMAGE_SUFFIXES, DataError, Record, read_mask, resize_probabilities
 from cae_tutorial.losses import MetricsTable, per_frame_metrics
 from cae_tutorial.results import TrainingResult, no_heldout_error
+from cae_tutorial.upsampling import DEFAULT_METHOD, METHODS, frame_at_size, original_frames, upsample
 
 
 class Predictor:
@@ -82,7 +83,7 @@ def _resize_frames(frames: list[np.ndarray], size) -> np.ndarray:
 
 
 def predict(model, frames, *, size="model", model_input_size=None, batch_size: int = 4,
-            from_logits: bool | None = None, flip_average: bool = False):
+            from_logits: bool | None = None, flip_average: bool = False, upsampling: str = DEFAULT_METHOD):
     """Person probabilities (float32 in [0, 1], also from a model that outputs logits) for frames of any size.
 
     model: a Keras model, a TrainingResult (its model, logits and training size), or a Predictor.
@@ -93,8 +94,11 @@ def predict(model, frames, *, size="model", model_input_size=None, batch_size: i
     one array (N, H, W, 1) when all sizes are equal, else a list of (H, W, 1); or a list of (height, width), one
     per frame. model_input_size: the size a model that takes any size predicts at (default: a run's training
     size, else each frame's own). from_logits: None tells from the model. flip_average: also predict the mirrored
-    frames and average (test-time augmentation, twice the inference cost).
+    frames and average (test-time augmentation, twice the inference cost). upsampling (to any size but the
+    model's): "guided" (default) puts the outline on the edges of the full-resolution frame (the frame itself
+    when given at that size, else read from a Frames' files; cae_tutorial.upsampling), "bilinear" the plain resize.
     """
+    check_upsampling(upsampling)
     if size not in ("model", "original") and not isinstance(size, (list, tuple)):
         raise ValueError(f"size must be 'model', 'original' or a list of (height, width), got {size!r}")
     listed, own = _frames_list(frames)
@@ -121,8 +125,32 @@ def predict(model, frames, *, size="model", model_input_size=None, batch_size: i
         probabilities = (probabilities + _probabilities(model, images[:, :, ::-1], batch_size, logits)[:, :, ::-1]) / 2
     if targets is None:
         return probabilities
-    resized = [resize_probabilities(p, target) for p, target in zip(probabilities, targets)]
+    guides = _guides(frames, listed, targets) if upsampling == "guided" else [None] * len(targets)
+    resized = [resize_probabilities(p, target) if guide is None else upsample(p, target, guide)
+               for p, target, guide in zip(probabilities, targets, guides)]
     return np.stack(resized) if len({r.shape for r in resized}) == 1 else resized
+
+
+def check_upsampling(upsampling: str) -> None:
+    """One line naming the allowed values of an upsampling option."""
+    if upsampling not in METHODS:
+        raise ValueError(f"upsampling must be one of {', '.join(map(repr, METHODS))}, got {upsampling!r}")
+
+
+def _guides(frames, listed: list[np.ndarray], targets) -> list:
+    """The full-resolution frame that guides each frame's upsampling (None: none at hand, resized bilinearly)."""
+    from cae_tutorial.data import read_image
+
+    paths = getattr(frames, "paths", None)
+    guides = []
+    for i, (frame, target) in enumerate(zip(listed, targets)):
+        if frame.shape[:2] == tuple(target):
+            guides.append(frame)
+        elif paths is not None:  # data.read_frames: frames read at the model's size, their files at full size
+            guides.append(frame_at_size(read_image(paths[i]), target))
+        else:
+            guides.append(None)
+    return guides
 
 
 def _probabilities(model, images: np.ndarray, batch_size: int, from_logits: bool | None) -> np.ndarray:
@@ -163,13 +191,21 @@ def original_masks(record: Record) -> list[np.ndarray] | None:
     return [read_mask(files[frame_id]) for frame_id in record.ids]
 
 
-def score_at_original_size(frame_ids, originals, probabilities: np.ndarray, threshold: float = 0.5) -> MetricsTable:
-    """Per-frame metrics of probabilities (at model size) resized bilinearly to each original mask's size."""
+def score_at_original_size(frame_ids, originals, probabilities: np.ndarray, threshold: float = 0.5,
+                           frames=None) -> MetricsTable:
+    """Per-frame metrics of probabilities (at model size) resized to each original mask's size.
+
+    frames: the original frames; given, the resize is guided by them (cae_tutorial.upsampling), else bilinear.
+    A frame whose file is not the size of its mask's is resized to the mask's size to guide it.
+    """
     table = MetricsTable()
-    for frame_id, mask, probability in zip(frame_ids, originals, probabilities):
-        full = resize_probabilities(probability, mask.shape[:2])
+    guides = [None] * len(originals) if frames is None else frames
+    for frame_id, mask, probability, frame in zip(frame_ids, originals, probabilities, guides):
+        guide = None if frame is None else frame_at_size(frame, mask.shape[:2])
+        full = upsample(probability, mask.shape[:2], guide, method="bilinear" if guide is None else "guided")
         table.extend(per_frame_metrics([frame_id], mask[None], full[None], threshold))
     table.resolution = "original" + "".join(sorted({" {} x {}".format(*m.shape[:2]) for m in originals}))
+    table.upsampling = "bilinear" if frames is None else "guided"
     return table
 
 
@@ -193,8 +229,9 @@ def chosen_frames(data, frame_ids=None, split=None) -> tuple[tuple[str, ...], st
     return ids, f"all {len(ids)} frames of the data (no split given: pass split= to score its held-out frames)"
 
 
-def resolution_rule(record: Record, resolution: str | None):
-    """The originals to score against (None: at the model's size) and the sentence that states the choice."""
+def resolution_rule(record: Record, resolution: str | None, upsampling: str = DEFAULT_METHOD):
+    """The originals to score against (None: at the model's size), the frames that guide the upsampling (None:
+    bilinear) and the sentence that states the choice."""
     if resolution not in (None, "original", "model"):
         raise ValueError(f"resolution must be 'original' or 'model', got {resolution!r}")
     originals = original_masks(record) if resolution in (None, "original") else None
@@ -202,29 +239,37 @@ def resolution_rule(record: Record, resolution: str | None):
         raise DataError(f"the original masks of {list(record.ids)} are not found under {record.root}/masks; "
                         "pass resolution='model' or load the record from its folder")
     if originals is not None:
+        guides = original_frames(record) if upsampling == "guided" else None
+        if upsampling == "guided" and guides is None:
+            raise DataError(f"guided upsampling needs the original frames of {list(record.ids)} under "
+                            f"{record.root}/images; pass upsampling='bilinear' to score without them")
         sizes = sorted({"{} x {}".format(*m.shape[:2]) for m in originals})
-        return originals, (f"scored at each frame's original size ({', '.join(sizes)}): predictions at the model's "
-                           "size, resized bilinearly")
+        how = "upsampled guided by each frame (upsampling='guided')" if guides is not None else "resized bilinearly"
+        return originals, guides, (f"scored at each frame's original size ({', '.join(sizes)}): predictions at the "
+                                   f"model's size, {how}")
     why = "asked" if resolution == "model" else "the original mask files were not found"
-    return None, "scored at the model's size {} x {} ({})".format(*record.size, why)
+    return None, None, "scored at the model's size {} x {} ({})".format(*record.size, why)
 
 
 def evaluate(model, data, frame_ids=None, *, split=None, threshold: float = 0.5, resolution: str | None = None,
-             from_logits: bool | None = None, flip_average: bool = False) -> MetricsTable:
+             from_logits: bool | None = None, flip_average: bool = False,
+             upsampling: str = DEFAULT_METHOD) -> MetricsTable:
     """Per-frame IoU / Dice / pixel accuracy (a MetricsTable) that says which frames and at which resolution.
 
     model: a Keras model, a TrainingResult (its split's held-out frames by default) or a Predictor.
     data: a Record, or a RecordFiles listing (only the scored frames are read). frame_ids: ids, or "all".
     split: the split whose held-out frames to score (a TrainingResult brings its own); every row is marked with
     its part, and a table of several parts prints one mean per part. resolution: see the module's docstring;
-    the table's `resolution` attribute says which was used. flip_average: see predict().
+    the table's `resolution` attribute says which was used. flip_average, upsampling: see predict() (guided
+    upsampling reads the original frames from record.root/images).
     """
+    check_upsampling(upsampling)
     if isinstance(model, TrainingResult):
         split = model.split if split is None else split
         model.require_model()
     ids, which = chosen_frames(data, frame_ids, split)
     part = data.load(ids) if not isinstance(data, Record) else data.subset(ids)
-    originals, at = resolution_rule(part, resolution)
+    originals, guides, at = resolution_rule(part, resolution, upsampling)
     probabilities = predict(model, part.images, from_logits=from_logits, flip_average=flip_average,
                             model_input_size=part.size)
     if originals is None:
@@ -233,7 +278,7 @@ def evaluate(model, data, frame_ids=None, *, split=None, threshold: float = 0.5,
         table = per_frame_metrics(part.ids, part.masks, probabilities, threshold)
         table.resolution = "model {} x {}".format(*part.size)
     else:
-        table = score_at_original_size(part.ids, originals, probabilities, threshold)
+        table = score_at_original_size(part.ids, originals, probabilities, threshold, guides)
     if split is not None:
         table.parts = {i: "training" if i in set(split.train_ids) else
                        "held-out" if i in set(split.heldout_ids) else "not in the split" for i in part.ids}

@@ -76,7 +76,7 @@ def decoder_block(x, filters: int, kernel_size: int = 3, activation: str = "swis
 
 
 def _normalize(x, batch_norm: bool, name: str, dtype):
-    """BatchNormalization when asked (not in the seed: an option of the speed work), else x unchanged."""
+    """BatchNormalization when asked (off in the seed and in both presets), else x unchanged."""
     return layers.BatchNormalization(name=name, dtype=dtype)(x) if batch_norm else x
 
 

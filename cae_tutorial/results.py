@@ -294,21 +294,22 @@ class TrainingResult:
                    Split.from_dict(json.loads((folder / "split.json").read_text())),
                    json.loads((folder / "config.json").read_text()), model)
 
-    def predict(self, frames, size="original", threshold: float | None = None, flip_average: bool = False):
+    def predict(self, frames, size="original", threshold: float | None = None, flip_average: bool = False,
+                upsampling: str = "guided"):
         """The run's model on frames of any size (see cae_tutorial.evaluation.predict)."""
         from cae_tutorial.evaluation import predict, predict_masks
 
         if threshold is None:
-            return predict(self, frames, size=size, flip_average=flip_average)
-        return predict_masks(self, frames, threshold, size=size, flip_average=flip_average)
+            return predict(self, frames, size=size, flip_average=flip_average, upsampling=upsampling)
+        return predict_masks(self, frames, threshold, size=size, flip_average=flip_average, upsampling=upsampling)
 
     def evaluate(self, record, frame_ids=None, threshold: float = 0.5, resolution: str | None = None,
-                 flip_average: bool = False):
+                 flip_average: bool = False, upsampling: str = "guided"):
         """Per-frame IoU / Dice / accuracy of the run's model on its held-out frames (see evaluation.evaluate)."""
         from cae_tutorial.evaluation import evaluate
 
         return evaluate(self, record, frame_ids, threshold=threshold, resolution=resolution,
-                        flip_average=flip_average)
+                        flip_average=flip_average, upsampling=upsampling)
 
     def require_model(self):
         """The run's model, or one line saying how to load it."""
