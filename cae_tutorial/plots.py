@@ -344,5 +344,5 @@ def show_results(result, record, frame_ids=None, threshold: float = 0.5, max_fra
                ncol=3, fontsize=8, frameon=False)
     resolution = table.resolution.replace("model", "the model's size").replace("original", "original size")
     fig.suptitle(f"IoU at {resolution} (as evaluate); pictures at the model's size", fontsize=8)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.tight_layout(rect=(0, 0.04, 1, 0.97))  # room above the titles for the line that says how IoU was scored
     return fig

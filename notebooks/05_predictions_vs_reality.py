@@ -67,7 +67,7 @@ from cae_tutorial.datasets import resolve_data
 from cae_tutorial.losses import dice_score, iou_score, outline_band, per_frame_metrics
 from cae_tutorial.plots import frame_title, iou_bars, overlays, threshold_grid
 from cae_tutorial.presets import get_preset
-from cae_tutorial.evaluation import predict
+from cae_tutorial.evaluation import model_size, predict
 from cae_tutorial.training import TrainOptions, build_model, train
 import keras
 
@@ -84,15 +84,19 @@ if not model_path.is_file():
 # %% [markdown]
 # ## Reload the model
 # A `.keras` file holds the architecture, the weights and the compile settings (the custom loss and metric are
-# registered with Keras, so they reload too). The model tells us the frame size it expects.
+# registered with Keras, so they reload too). A model of fixed input tells us the frame size it expects; the CAE of
+# a progressive preset takes frames of any size divisible by 8, and the run's `config.json` says the size it
+# trained at (`model_size` reads whichever applies).
 
 # %%
 model = keras.saving.load_model(model_path)
-height, width = model.input_shape[1:3]
+trained_at = json.loads((Path(RUN_DIR) / "config.json").read_text())["size"]
+height, width = model_size(model, size=trained_at)
 record = load_record(resolve_data(DATA), RECORD, size=(height, width))
 split = seed_split(record)
 heldout = record.subset(split.heldout_ids)
-print(f"{model.name} expects {height} x {width}; predicting {len(heldout)} held-out frames")
+print(f"{model.name} takes input {model.input_shape[1:3]}, trained at {height} x {width}; predicting "
+      f"{len(heldout)} held-out frames")
 
 # %%
 probabilities = predict(model, heldout.images)
