@@ -374,7 +374,7 @@ def run_predict(args) -> int:
     for frame_id, path, frame_size, person in zip(frames.ids, frames.paths, frames.sizes, masks):
         mask = person.astype(np.uint8) * 255
         Image.fromarray(mask).save(args.output / f"{frame_id}_mask.png")
-        Image.fromarray(to_uint8(overlay(frame, mask))).save(args.output / f"{frame_id}_overlay.png")
+        Image.fromarray(to_uint8(overlay(read_image(path), mask))).save(args.output / f"{frame_id}_overlay.png")
         print(f"{frame_id}: {mask.mean() / 2.55:.1f} % person, {frame_size[1]} x {frame_size[0]} -> "
               f"{args.output / (frame_id + '_mask.png')}")
     return 0
