@@ -13,7 +13,6 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from cae_tutorial.errors import UsageError
 
 SEED_FILTERS = (4, 32, 256)
 
@@ -96,12 +95,12 @@ def build_cae(input_shape: tuple[int, int, int] = (1024, 512, 3), filters: tuple
     (height, width, 3)). A height and width of None give a model that takes frames of any size divisible by 8.
     """
     if len(input_shape) != 3:
-        raise UsageError(f"input_shape must be (height, width, channels), got {input_shape!r}")
+        raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
     if not filters or not all(isinstance(f, int) and f > 0 for f in filters):
-        raise UsageError(f"filters must be positive ints, one per encoder block, got {filters!r}")
+        raise ValueError(f"filters must be positive ints, one per encoder block, got {filters!r}")
     factor = 2 ** len(filters)
     if any(v is not None and (not isinstance(v, int) or v <= 0 or v % factor) for v in input_shape[:2]):
-        raise UsageError(f"input_shape={tuple(input_shape)!r}: height and width must divide by {factor} "
+        raise ValueError(f"input_shape={tuple(input_shape)!r}: height and width must divide by {factor} "
                          f"({len(filters)} stride-2 encoder blocks halve them); resize the frames, e.g. to (256, 128)")
     inputs = keras.Input(shape=tuple(input_shape), name="frame")
     x = CoordinateChannels(name="coordinates", dtype=dtype)(inputs) if coordinates else inputs
