@@ -158,6 +158,8 @@ _SKIPPED = {
     "record": "skipped files of other records",
     "prediction": "skipped earlier predictions (<id>_mask / <id>_overlay beside the frame <id>)",
 }
+
+
 def _scan(folder: Path, record: str | None, skipped: dict) -> dict[str, Path]:
     """{frame id: file} for the image files in folder that belong to the record; skipped files go in skipped."""
     files: dict[str, Path] = {}

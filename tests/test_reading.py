@@ -20,7 +20,6 @@ from cae_tutorial.training import check_split
 H, W = 40, 24  # every file's shown size (height, width): a multiple of 8, so it is also read at its own size
 PERSON = np.zeros((H, W), bool)
 PERSON[8:30, 6:18] = True
-RNG = np.random.default_rng(0)
 
 
 def rgb(seed: int) -> np.ndarray:
