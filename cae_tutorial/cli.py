@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import warnings
 from pathlib import Path
-
-from cae_tutorial.presets import PRESETS
 
 
 class UsageError(ValueError):
@@ -75,6 +74,8 @@ def _size_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
+    from cae_tutorial.presets import PRESETS
+
     parser = _Parser(prog="cae-tutorial", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -136,6 +137,9 @@ def _parser() -> argparse.ArgumentParser:
                           help="cache folder (default: $CAE_TUTORIAL_CACHE, else ~/.cache/cae-tutorial)")
     download.add_argument("--origin", help="base URL to fetch from (default: $CAE_TUTORIAL_ORIGIN, else the seed "
                                            "project's GitHub repository)")
+    download.add_argument("--timeout", metavar="SECONDS",
+                          help="give up on a silent or stalled server after this long: one number, or CONNECT,READ "
+                               "(default: $CAE_TUTORIAL_TIMEOUT, else 15,60); a failed file is tried once more")
     return parser
 
 
@@ -202,7 +206,7 @@ def _save_train_options(args) -> Path:
 
 def _check_train_options(args) -> None:
     """Everything about train's options that can be checked before loading data or building a model."""
-    from cae_tutorial.folders import check_run_folder
+    from cae_tutorial.folders import check_run_folder, check_writable
 
     if args.train_ids:
         repeated = sorted({i for i in args.train_ids if args.train_ids.count(i) > 1})
@@ -212,6 +216,22 @@ def _check_train_options(args) -> None:
         raise UsageError(f"--holdout {args.holdout} must be a share between 0 and 1, e.g. 0.2")
     _check_data(args.data)
     check_run_folder(args.output, args.overwrite, flag="--overwrite")
+    if args.tensorboard is not None:  # before loading the data, not after
+        check_writable(args.tensorboard, "--tensorboard folder")
+
+
+def _check_memory(folder: Path, args, preset) -> None:
+    """Refuse, before loading, a run whose frames, activations and snapshots cannot fit in memory."""
+    from cae_tutorial.datasets import list_records
+    from cae_tutorial.memory import check_training_fits
+
+    counts = list_records(folder)
+    frames = counts.get(str(args.record), 0) if args.record is not None else sum(counts.values())
+    held = min(frames, 8) if args.stream else frames  # streamed: only the snapshot frames stay in memory
+    sizes = " ".join(f"--{k} {v}" for k, v in (("height", args.height), ("width", args.width)) if v is not None)
+    check_training_fits(held, preset.size, preset.filters, preset.batch_size, held, preset.epochs + 1,
+                        what=f"{sizes or f'preset {preset.name}'} ({preset.height} x {preset.width}, "
+                             f"{frames} frames, {preset.epochs} epochs)")
 
 
 def run_train(args) -> int:
@@ -229,6 +249,7 @@ def run_train(args) -> int:
                if v is not None}
     preset = get_preset(args.preset, **changes)
     folder = resolve_data(args.data, args.record)
+    _check_memory(folder, args, preset)
     record = (list_record_files if args.stream else load_record)(folder, args.record, size=preset.size)
     if args.split == "records":
         split = split_by_records(record, args.holdout, args.seed)
@@ -320,7 +341,7 @@ def _check_predict_output(args, files: dict) -> None:
 def run_predict(args) -> int:
     """`cae-tutorial predict`: a mask PNG and an overlay PNG per input frame, at the frame's own size."""
     from cae_tutorial.data import find_frames
-    from cae_tutorial.folders import check_writable
+    from cae_tutorial.folders import DiskFullError, check_writable, disk_full, encoded, write_file
 
     model_path = _model_file(args.model)
     _check_model_file(model_path)
@@ -352,10 +373,18 @@ def run_predict(args) -> int:
         print(f"note: {note}")
     args.interrupted_note = f"the predictions written so far are in {args.output}"
     probabilities = predict(model, frames.images)
-    for frame_id, path, frame_size, probability in zip(frames.ids, frames.paths, frames.sizes, probabilities):
+    for done, (frame_id, path, frame_size, probability) in enumerate(zip(frames.ids, frames.paths, frames.sizes,
+                                                                         probabilities)):
         mask = (resize_probabilities(probability, frame_size)[..., 0] >= args.threshold).astype(np.uint8) * 255
-        Image.fromarray(mask).save(args.output / f"{frame_id}_mask.png")
-        Image.fromarray(to_uint8(overlay(read_image(path), mask))).save(args.output / f"{frame_id}_overlay.png")
+        pictures = {f"{frame_id}_mask.png": encoded(Image.fromarray(mask).save, format="PNG"),
+                    f"{frame_id}_overlay.png": encoded(Image.fromarray(to_uint8(overlay(read_image(path), mask))).save,
+                                                       format="PNG")}
+        try:
+            for name, data in pictures.items():
+                write_file(args.output / name, data)
+        except DiskFullError:
+            needed = sum(map(len, pictures.values())) * (len(frames.ids) - done)  # this frame's size for the rest
+            raise disk_full(args.output, needed, kept=f" (the {done} frames predicted before are written whole)")
         print(f"{frame_id}: {mask.mean() / 2.55:.1f} % person, {frame_size[1]} x {frame_size[0]} -> "
               f"{args.output / (frame_id + '_mask.png')}")
     return 0
@@ -402,17 +431,42 @@ def run_download(args) -> int:
     """`cae-tutorial download`: fetch a named record into the cache and print where it is."""
     from cae_tutorial.datasets import download_record
 
-    print(download_record(args.name, cache_dir=args.cache_dir, origin=args.origin))
+    with terminate_as_interrupt():
+        print(download_record(args.name, cache_dir=args.cache_dir, origin=args.origin, timeout=args.timeout))
     return 0
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an interrupt so that the same clean-up runs as for Ctrl-C."""
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """While the block runs, SIGTERM (kill, a closed terminal, a job scheduler) interrupts like Ctrl-C does."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise Terminated("terminated")
+
+    earlier = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, earlier)
 
 
 def main(argv=None) -> int:
     """Entry point of the console script: every failure is one line on stderr and exit status 2; Ctrl-C is 130."""
-    from cae_tutorial.data import DataError
-
     command = "cae-tutorial"
     args = None
     try:
+        from cae_tutorial.data import DataError  # in the try: a Ctrl-C while it loads is one line as well
+
         args = _parser().parse_args(argv)
         command = f"cae-tutorial {args.command}"
         with warnings.catch_warnings():

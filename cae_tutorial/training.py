@@ -40,7 +40,7 @@ from cae_tutorial.contract import (
 )
 from cae_tutorial.data import IMAGE_SUFFIXES, DataError, Record, Split, read_mask, resize_probabilities
 from cae_tutorial.distribute import global_batch_size, replicas
-from cae_tutorial.folders import check_saved_run, write_whole
+from cae_tutorial.folders import check_saved_run, encoded, save_model_file, write_file, write_json, write_whole
 from cae_tutorial.losses import (
     MetricsTable,
     dice_focal_loss,
@@ -240,13 +240,14 @@ class TrainingResult:
     def _write(self, folder: Path) -> None:
         """Write the run's files into an existing folder."""
         if self.model is not None:
-            self.model.save(folder / "model.keras")
-        (folder / "history.json").write_text(json.dumps(self.history, indent=1))
-        (folder / "config.json").write_text(json.dumps(self.config, indent=1))
-        (folder / "split.json").write_text(json.dumps(self.split.to_dict(), indent=1))
+            save_model_file(self.model, folder / "model.keras")
+        write_json(folder / "history.json", self.history)
+        write_json(folder / "config.json", self.config)
+        write_json(folder / "split.json", self.split.to_dict())
         s = self.snapshots
-        np.savez_compressed(folder / "snapshots.npz", epochs=s.epochs, frame_ids=np.array(s.frame_ids),
-                            images=s.images, masks=s.masks, predictions=s.predictions)
+        write_file(folder / "snapshots.npz", encoded(np.savez_compressed, epochs=s.epochs,
+                                                     frame_ids=np.array(s.frame_ids), images=s.images,
+                                                     masks=s.masks, predictions=s.predictions))
 
     @classmethod
     def load(cls, folder: str | Path, load_model: bool = True) -> "TrainingResult":
