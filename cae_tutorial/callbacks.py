@@ -85,7 +85,7 @@ class PredictionSnapshots(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         """Keras hook: training starts."""
-        if self.wanted is None or 0 in self.wanted:
+        if (self.wanted is None or 0 in self.wanted) and 0 not in self.epochs:  # a resumed run has epoch 0
             self._record(0)
 
     def on_epoch_end(self, epoch, logs=None):

@@ -166,42 +166,23 @@ def _check_data(data: str | None) -> None:
                          f"({', '.join(known_names())}); pass the folder that holds images/ and masks/")
 
 
-#: The options a resumed run reuses, saved in its work folder when it starts.
+#: The options of a run, saved in its work folder when it starts (a resumed run keeps them).
 TRAIN_OPTIONS = ("data", "record", "preset", "epochs", "seed", "train_ids", "split", "holdout", "stream",
                  "devices", "height", "width", "output", "overwrite", "tensorboard", "validate_every")
 
 
-def work_folder(output: Path) -> Path:
-    """Where a run in progress keeps its options and per-epoch backup: a hidden sibling of its --output."""
-    return output.parent / f".{output.name}.in-progress"
+def _saved_form(args) -> dict:
+    """The run's options as train-options.json holds them (paths as absolute text)."""
+    import os
+
+    return {k: (os.path.abspath(v) if k == "tensorboard" else str(v)) if isinstance(v, Path) else v
+            for k, v in vars(args).items() if k in TRAIN_OPTIONS}
 
 
-def _train_options(args) -> argparse.Namespace:
-    """The run's options: those given, or with --resume those saved when the interrupted run started."""
-    import json
-
-    if args.resume is None:
-        if args.output is None:
-            raise UsageError("give --output DIR for the run (or --resume RUN_DIR to continue an interrupted one)")
-        return args
-    options = work_folder(args.resume) / "train-options.json"
-    if not options.is_file():
-        raise UsageError(f"--resume {args.resume}: no interrupted run to continue ({options} is missing); "
-                         "--resume takes the --output of a `cae-tutorial train` that was stopped before it finished")
-    saved = json.loads(options.read_text())
-    saved = {k: Path(v) if k in ("output", "tensorboard") and v is not None else v for k, v in saved.items()}
-    return argparse.Namespace(**{**vars(args), **saved, "resume": args.resume})
-
-
-def _save_train_options(args) -> Path:
-    """Start (or reuse) the run's work folder and save its options there, so --resume can continue it."""
-    import json
-
-    work = work_folder(args.output)
-    work.mkdir(parents=True, exist_ok=True)
-    saved = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k in TRAIN_OPTIONS}
-    (work / "train-options.json").write_text(json.dumps(saved, indent=1))
-    return work
+def _given_options(args) -> dict:
+    """The options typed on the command line (those whose value is not the default), in saved form."""
+    defaults = _saved_form(_parser().parse_args(["train"]))
+    return {k: v for k, v in _saved_form(args).items() if v != defaults.get(k) and k not in ("output", "overwrite")}
 
 
 def _check_train_options(args) -> None:
@@ -234,12 +215,59 @@ def _check_memory(folder: Path, args, preset) -> None:
                              f"{frames} frames, {preset.epochs} epochs)")
 
 
-def run_train(args) -> int:
-    """`cae-tutorial train`: check options, load, split, build, fit (backed up each epoch), save, print scores."""
-    import shutil
+class _InterruptedNote:
+    """What Ctrl-C leaves, worked out when it is printed: the epochs backed up and how to continue."""
 
-    args = _train_options(args)
-    _check_train_options(args)
+    def __init__(self, work):
+        self.work = work
+
+    def __str__(self) -> str:
+        from cae_tutorial.resume import backup_summary_safe
+
+        summary = backup_summary_safe(self.work.backup) if self.work.folder.exists() else None
+        if not summary or "epoch" not in summary:
+            return f"nothing was saved to {self.work.output} and no epoch had finished"
+        return (f"nothing was saved to {self.work.output}; the {summary['epoch']} epochs done are backed up in "
+                f"{self.work.folder}: continue with `cae-tutorial train --resume {self.work.output}`")
+
+
+def run_train(args) -> int:
+    """`cae-tutorial train`: check options, lock the run, load, split, build, fit (backed up each epoch), save."""
+    import os
+
+    from cae_tutorial.resume import TrainWork
+
+    if args.resume is None and args.output is None:
+        raise UsageError("give --output DIR for the run (or --resume RUN_DIR to continue an interrupted one)")
+    if args.resume is not None and args.output is not None and \
+            os.path.abspath(args.output) != os.path.abspath(args.resume):
+        raise UsageError(f"--output {args.output} differs from --resume {args.resume}: a resumed run is saved where "
+                         "it started; drop --output")
+    output = args.resume if args.resume is not None else args.output
+    if args.resume is None:
+        _check_train_options(args)  # before the work folder is made
+    work = TrainWork(output)
+    try:
+        options = work.begin(_saved_form(args), resume=args.resume is not None, given=_given_options(args),
+                             overwrite=args.overwrite)
+        for note in work.notes:
+            print(f"note: {note}")
+        if work.complete:
+            work.finish()
+            print(f"{output} holds the complete run")
+            return 0
+        args.interrupted_note = _InterruptedNote(work)  # on the namespace main() reads after a Ctrl-C
+        options = {k: Path(v) if k == "tensorboard" and v is not None else v for k, v in options.items()}
+        run = argparse.Namespace(**{**vars(args), **options, "output": output})
+        if run.resume is not None:
+            _check_train_options(run)
+        return _train_and_save(run, work)
+    finally:
+        work.release()
+
+
+def _train_and_save(args, work) -> int:
+    """The run itself, inside its locked work folder: load, split, build, fit with a backup per epoch, save."""
     from cae_tutorial.data import load_record, seed_split, split_by_ids
     from cae_tutorial.datasets import resolve_data
     from cae_tutorial.pipeline import list_record_files, split_by_records
@@ -258,6 +286,8 @@ def run_train(args) -> int:
     from cae_tutorial.distribute import (
         choose_strategy,  # TensorFlow only once the data is known to be good
     )
+    from cae_tutorial.folders import check_free_space
+    from cae_tutorial.resume import RunBackup, instant
     from cae_tutorial.training import build_model, train
 
     strategy = choose_strategy(args.devices)
@@ -270,15 +300,20 @@ def run_train(args) -> int:
     else:
         print(f"training on every frame ({len(split.train_ids)}): none is held out, so there are no held-out "
               "scores; name fewer --train-ids to hold some out")
-    work = _save_train_options(args)
-    args.interrupted_note = (f"nothing was saved to {args.output}; the epochs done are backed up: continue with "
-                             f"`cae-tutorial train --resume {args.output}`")
     with strategy.scope():
         model = build_model(preset, args.seed)
-    result = train(model, record, split, preset, seed=args.seed, strategy=strategy, backup_dir=work / "backup",
+    resume_hint = f"; then continue with `cae-tutorial train --resume {args.output}`"
+    backup = RunBackup(work.backup, keep=True, resume_hint=resume_hint)
+    result = train(model, record, split, preset, seed=args.seed, strategy=strategy, backup_dir=backup,
                    tensorboard=args.tensorboard, validate_every=args.validate_every)
+    instant("trained")
+    s = result.snapshots
+    needed = sum(v.nbytes for v in (s.images, s.masks, s.predictions)) + 3 * model.count_params() * 4
+    check_free_space(args.output.parent if not args.output.exists() else args.output, needed,
+                     kept=f" (the backup of all {backup.epochs_done} epochs is kept in {work.folder}{resume_hint})")
     result.save(args.output, overwrite=args.overwrite)
-    shutil.rmtree(work, ignore_errors=True)
+    instant("saved")
+    work.finish()
     print(f"saved {args.output / 'model.keras'} and the run ({result.config['train_seconds']:.1f} s of training)")
     if args.tensorboard:
         print(f"TensorBoard logs in {args.tensorboard}: tensorboard --logdir {args.tensorboard}")

@@ -24,6 +24,16 @@ from pathlib import Path
 RUN_FILES = ("model.keras", "history.json", "config.json", "split.json", "snapshots.npz")
 
 
+def instant(name: str, epoch: int | None = None) -> None:
+    """A named instant of a run, where the interruption tests kill the process (CAE_TUTORIAL_KILL_AT="name" or
+    "name@epoch"); nothing happens otherwise."""
+    wanted = os.environ.get("CAE_TUTORIAL_KILL_AT")
+    if wanted and wanted in (name, f"{name}@{epoch}"):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 class DiskFullError(OSError):
     """No space left on the device a file is written to; the message names the folder and the space needed."""
 
@@ -236,6 +246,7 @@ def write_whole(folder: str | Path, write, overwrite: bool = False, flag: str = 
                     with open(file, "rb+") as stream:
                         os.fsync(stream.fileno())
             fsync_folder(partial)
+            instant("save-written")
         except OSError as error:
             if _is_disk_full(error) and not isinstance(error, DiskFullError):
                 raise disk_full(folder.parent, _tree_bytes(partial) or None) from None

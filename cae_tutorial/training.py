@@ -57,7 +57,7 @@ from cae_tutorial.pipeline import (  # noqa: F401
     training_dataset,
 )
 from cae_tutorial.presets import Preset, get_preset
-from cae_tutorial.resume import ResumableSnapshots, backup_callback, finished_epochs
+from cae_tutorial import resume
 
 
 def build_model(preset: Preset | str = "cpu", seed: int | None = 0) -> keras.Model:
@@ -423,7 +423,8 @@ def train(model: keras.Model, record: Record | RecordFiles, split: Split, preset
     Snapshots are probabilities, also for a model that outputs logits.
     tensorboard: a folder to log loss, metrics and the snapshots as images to (`tensorboard --logdir DIR`).
     strategy: a tf.distribute strategy the model was built in (distribute.choose_strategy); the global batch is
-    the preset's batch x replicas; backup_dir: resume from / back up to this folder (resume.py);
+    the preset's batch x replicas; backup_dir: resume from / back up to this folder each epoch (a folder, or
+    a resume.RunBackup; see resume.py), removed at the end unless the RunBackup has keep=True;
     cache: for RecordFiles, where decoded frames are cached ("auto", "memory", None or a file path);
     validate_every: score the held-out frames every N epochs (Keras' validation_freq) and after the last one;
     the history holds NaN at the epochs between (scoring after every epoch took 18 % of notebook 4's fit).
@@ -452,20 +453,25 @@ def train(model: keras.Model, record: Record | RecordFiles, split: Split, preset
     with (strategy or tf.distribute.get_strategy()).scope():
         compiled = compile_for_training(model, preset, steps, epochs, probe, loss=loss, optimizer=optimizer,
                                         metrics=metrics, from_logits=from_logits)
-    extra, first = ([EpochProgress()] if progress else []), []
+    extra = [EpochProgress()] if progress else []
+    snapshots = PredictionSnapshots(shown.ids, shown.images, snapshot_every, snapshot_epochs,
+                                    from_logits=compiled["from_logits"])
+    logs = EpochLogs()
+    first, done, backup = [snapshots, logs], 0, None
     if backup_dir is not None:
-        snapshots = ResumableSnapshots(backup_dir, shown.ids, shown.images, snapshot_every, snapshot_epochs,
-                                       from_logits=compiled["from_logits"])
-        # Resumed: skip the batches already trained on, so the data order (and augmentation) continues as if
-        # the run had never stopped.
-        data = data.skip(finished_epochs(backup_dir) * steps)
-        first = [backup_callback(backup_dir)]  # first: weights are restored before anything else runs
-        logs = snapshots  # it keeps the epoch logs too, saved with the backup
-    else:
-        snapshots = PredictionSnapshots(shown.ids, shown.images, snapshot_every, snapshot_epochs,
-                                        from_logits=compiled["from_logits"])
-        logs = EpochLogs()
-        extra.append(logs)
+        # A whole backup of each epoch, after the snapshots and logs it holds (resume.RunBackup). Resumed: the
+        # backup is restored, then the batches already trained on are skipped, so the data order (and the
+        # augmentation) continues as if the run had never stopped.
+        backup = backup_dir if isinstance(backup_dir, resume.RunBackup) else resume.RunBackup(backup_dir)
+        backup.snapshots, backup.logs = snapshots, logs
+        backup.run = backup.run or json.loads(json.dumps(
+            {"preset": preset.to_dict(), "seed": seed, "split": split.to_dict(), "steps_per_epoch": steps,
+             "global_batch_size": batch, "size": list(record.size), "snapshot_frames": list(shown.ids),
+             "validate_every": validate_every}))
+        with (strategy or tf.distribute.get_strategy()).scope():
+            done = backup.restore(model)
+        data = data.skip(done * steps)
+        first.append(backup)
     for callback in callbacks:
         if isinstance(callback, PredictionSnapshots):  # e.g. a live scrubber's: it must show probabilities too
             callback.from_logits = compiled["from_logits"]
@@ -473,16 +479,16 @@ def train(model: keras.Model, record: Record | RecordFiles, split: Split, preset
     if tensorboard is not None:
         extra += tensorboard_callbacks(tensorboard, snapshots, shown.masks, split.heldout_ids)
     start = time.perf_counter()
-    model.fit(data, epochs=epochs, steps_per_epoch=steps, validation_data=validation, validation_freq=validate_every,
-              callbacks=[*first, snapshots, *extra, *callbacks], shuffle=False, verbose=0)
+    model.fit(data, epochs=epochs, initial_epoch=done, steps_per_epoch=steps, validation_data=validation,
+              validation_freq=validate_every, callbacks=[*first, *extra, *callbacks], shuffle=False, verbose=0)
     seconds = time.perf_counter() - start
     history = logs.history
     if validation is not None and history.get("loss") and not _validated_last(history):
         scores = model.evaluate(validation, verbose=0, return_dict=True)  # the last epoch is always scored
         for key, value in scores.items():
             history.setdefault(f"val_{key}", [math.nan] * len(history["loss"]))[-1] = float(value)
-    if backup_dir is not None:
-        snapshots.finish()
+    if backup is not None and not backup.keep:
+        backup.remove()
     config = {"preset": preset.to_dict(), "epochs": epochs, "seed": seed, "steps_per_epoch": steps,
               "record_root": None if record.root is None else record.root.name, "size": list(record.size),
               "train_seconds": round(seconds, 3), "validate_every": validate_every,
