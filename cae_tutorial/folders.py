@@ -24,14 +24,20 @@ from pathlib import Path
 RUN_FILES = ("model.keras", "history.json", "config.json", "split.json", "snapshots.npz")
 
 
+#: Tests only: a function called as on_instant(name, epoch) at every named instant (see instant()).
+on_instant = None
+
+
 def instant(name: str, epoch: int | None = None) -> None:
     """A named instant of a run, where the interruption tests kill the process (CAE_TUTORIAL_KILL_AT="name" or
-    "name@epoch"); nothing happens otherwise."""
+    "name@epoch") or copy its files as a kill would leave them (on_instant); nothing happens otherwise."""
     wanted = os.environ.get("CAE_TUTORIAL_KILL_AT")
     if wanted and wanted in (name, f"{name}@{epoch}"):
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
+    if on_instant is not None:
+        on_instant(name, epoch)
 
 
 class DiskFullError(OSError):
@@ -112,6 +118,7 @@ def atomic_path(path: str | Path, size_hint: int | None = None, kept: str = ""):
         yield temporary
         with open(temporary, "rb+") as stream:
             os.fsync(stream.fileno())
+        instant(f"replace:{path.name}")
         os.replace(temporary, path)
     except BaseException as error:
         with contextlib.suppress(OSError):
@@ -141,7 +148,9 @@ def write_file(path: str | Path, data: bytes | str, kept: str = "") -> Path:
     """Write bytes (or text, as UTF-8) to path whole or not at all (see atomic_file)."""
     data = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     with atomic_file(path, "wb", size_hint=len(data), kept=kept) as stream:
-        stream.write(data)
+        stream.write(data[:len(data) // 2])
+        instant(f"half-written:{Path(path).name}")
+        stream.write(data[len(data) // 2:])
     return Path(path)
 
 

@@ -224,3 +224,235 @@ def test_ctrl_c_during_start_up_is_one_line_and_130(tmp_path, delay):
     assert process.returncode == 130 and "Traceback" not in err, err
     assert len(err.strip().splitlines()) == 1 and "interrupted" in err, err
     assert not (tmp_path / "run").exists()
+
+
+# ---------------------------------------------------------------- kills at any instant, then --resume
+
+def _cli(args, kill_at=None, timeout=300):
+    """`python -m cae_tutorial.cli ARGS` in a subprocess, SIGKILLed at the named instant (if any)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("CAE_TUTORIAL_KILL_AT", None)
+    if kill_at:
+        env["CAE_TUTORIAL_KILL_AT"] = kill_at
+    return subprocess.run([sys.executable, "-m", "cae_tutorial.cli", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _assert_same_run(ours: Path, theirs: Path) -> None:
+    """Two saved runs with exactly the same history, snapshots and weights."""
+    import numpy as np
+
+    from cae_tutorial.training import TrainingResult
+
+    a, b = TrainingResult.load(ours), TrainingResult.load(theirs)
+    assert a.history == b.history and a.snapshots.epochs.tolist() == b.snapshots.epochs.tolist()
+    assert np.array_equal(a.snapshots.predictions, b.snapshots.predictions)
+    assert all(np.array_equal(x, y) for x, y in zip(a.model.get_weights(), b.model.get_weights()))
+
+
+#: Named instants of a 6-epoch run and the epochs its backup holds there: during an epoch, inside each step of a
+#: backup (a snapshot half-written, the epoch file half-written, written but not yet renamed, just renamed),
+#: after the last epoch, inside the final save, and after it (the run folder in place, its backup not removed).
+INSTANTS = [("batch@2", 1), ("half-written:snapshot-000002.npy", 1), ("half-written:epoch-000003.npz", 2),
+            ("replace:epoch-000004.npz", 3), ("backup-committed@5", 5), ("snapshots-written@6", 5),
+            ("trained", 6), ("half-written:snapshots.npz", 6), ("save-written", 6), ("saved", 6)]
+TINY_RUN = ["train", "--epochs", "6", "--height", "64", "--width", "32"]
+
+
+def test_a_kill_at_any_instant_then_resume_ends_in_the_uninterrupted_run(tmp_path, monkeypatch):
+    """One uninterrupted run copies its files at each instant (what a SIGKILL there leaves: the disk as it is,
+    unflushed buffers and locks lost); each copy is resumed and must end in exactly that run."""
+    import shutil
+
+    from cae_tutorial.resume import backup_summary, work_folder
+
+    area, images = tmp_path / "area", tmp_path / "images"
+    area.mkdir()
+    wanted = dict(INSTANTS)
+
+    def copy_as_killed(name, epoch):
+        key = name if name in wanted else f"{name}@{epoch}"
+        if key in wanted and not (images / key).exists():
+            shutil.copytree(area, images / key, symlinks=True)
+
+    monkeypatch.setattr(folders, "on_instant", copy_as_killed)
+    assert main([*TINY_RUN, "--output", str(area / "run")]) == 0
+    monkeypatch.setattr(folders, "on_instant", None)
+    assert sorted(p.name for p in images.iterdir()) == sorted(wanted)
+    for key, epochs in INSTANTS:
+        run = images / key / "run"
+        summary = backup_summary(work_folder(run) / "backup")
+        assert summary["epoch"] == epochs, key  # at most the epoch in progress is lost
+        assert run.exists() == (key == "saved"), key  # the run folder appears whole, only at the end
+        assert main(["train", "--resume", str(run)]) == 0, key
+        _assert_same_run(run, area / "run")
+        assert not work_folder(run).exists(), key
+
+
+def test_sigkill_during_epochs_backups_and_the_save_then_resume(tmp_path):
+    """The same with real SIGKILLs of the command (fewer: each costs a process start)."""
+    from cae_tutorial.resume import backup_summary, work_folder
+
+    args = TINY_RUN
+    assert main([*args, "--output", str(tmp_path / "reference")]) == 0
+    run = tmp_path / "run"
+    for i, (kill_at, epochs) in enumerate([("batch@2", 1), ("half-written:epoch-000004.npz", 3),
+                                           ("save-written", 6)]):
+        done = _cli([*args, "--output", str(run)] if i == 0 else ["train", "--resume", str(run)], kill_at)
+        assert done.returncode == -signal.SIGKILL, (kill_at, done.stderr[-2000:])
+        assert backup_summary(work_folder(run) / "backup")["epoch"] == epochs and not run.exists(), kill_at
+    done = _cli(["train", "--resume", str(run)])
+    assert done.returncode == 0 and "took over the lock" in done.stdout, done.stderr[-3000:]
+    _assert_same_run(run, tmp_path / "reference")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reference", "run"], "no partial or work folder left"
+    done = _cli(["train", "--resume", str(run)])  # a resume of a complete run (a kill after the clean-up)
+    assert done.returncode == 0 and "already holds a complete run" in done.stdout, done.stderr[-2000:]
+
+
+# ---------------------------------------------------------------- stale runs, changed options, two writers
+
+
+class StopAfter:
+    """Stands in for EpochProgress: interrupts training (as Ctrl-C would) at the end of epoch k."""
+
+    def __new__(cls, k=1):
+        import keras
+
+        class Stop(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if epoch + 1 == k:
+                    raise KeyboardInterrupt
+
+        return Stop()
+
+
+def test_stale_run_changed_options_and_a_fresh_start(tmp_path, capsys, monkeypatch):
+    from cae_tutorial import training
+
+    run = tmp_path / "run"
+    args = ["train", "--epochs", "2", "--height", "64", "--width", "32", "--output", str(run)]
+    monkeypatch.setattr(training, "EpochProgress", StopAfter)
+    assert main(args) == 130
+    one_line(capsys, "1 epochs done are backed up", f"--resume {run}")
+    monkeypatch.undo()
+    # A plain train over it, with other options: refused before loading anything, saying what it found.
+    monkeypatch.setattr("cae_tutorial.data.load_record", lambda *a, **k: pytest.fail("loaded data first"))
+    assert main([*args, "--seed", "1"]) == 2
+    one_line(capsys, f"{run} is an interrupted run", "epoch 1 of 2 done", f".{run.name}.in-progress",
+             f"--resume {run}", "--overwrite")
+    # --resume with options that differ from the saved ones: refused, naming each.
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--height", "128"]) == 2
+    one_line(capsys, "--epochs 3 (it has --epochs 2)", "--height 128 (it has --height 64)", "--overwrite")
+    assert main(["train", "--resume", str(run), "--output", str(tmp_path / "elsewhere")]) == 2
+    one_line(capsys, "differs from --resume")
+    monkeypatch.undo()
+    # Repeating the saved options with --resume is fine; --overwrite starts afresh instead.
+    assert main([*args, "--overwrite", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "discarded the interrupted run" in out and not (tmp_path / f".{run.name}.in-progress").exists()
+    assert json.loads((run / "config.json").read_text())["seed"] == 1
+
+
+def test_a_second_writer_is_refused_at_the_start_naming_the_first(tmp_path, capsys, monkeypatch):
+    from cae_tutorial.resume import RunLock, work_folder
+
+    run = tmp_path / "run"
+    monkeypatch.setattr("cae_tutorial.data.load_record", lambda *a, **k: pytest.fail("loaded data first"))
+    with RunLock(work_folder(run)):
+        assert main(["train", "--output", str(run)]) == 2
+        one_line(capsys, "in use by another process", f"pid {os.getpid()} on {socket.gethostname()}", "started")
+        assert main(["train", "--resume", str(run)]) == 2
+        one_line(capsys, "in use by another process")
+    assert not list(work_folder(run).iterdir()) and not run.exists()  # the second writer changed nothing
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over_with_a_note(tmp_path, capsys):
+    from cae_tutorial.resume import RunLock, work_folder
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    work = work_folder(tmp_path / "run")
+    work.mkdir()
+    (work / "lock").write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname(),
+                                           "started": "2026-01-01 00:00:00 UTC"}))
+    lock = RunLock(work)
+    note = lock.acquire()
+    assert f"left by pid {int(dead.stdout)}" in note and "has stopped" in note
+    assert json.loads((work / "lock").read_text())["pid"] == os.getpid()
+    lock.release()
+    assert not (work / "lock").exists()
+
+
+def test_a_backup_of_another_run_or_a_damaged_one_is_reported(tmp_path, tiny_record):
+    import numpy as np
+
+    from cae_tutorial.data import seed_split
+    from cae_tutorial.presets import get_preset
+    from cae_tutorial.resume import ResumeError
+    from cae_tutorial.training import build_model, train
+
+    preset = get_preset("seed", height=64, width=32, epochs=1)
+    split = seed_split(tiny_record)
+    backup = tmp_path / "backup"
+    with pytest.raises(KeyboardInterrupt):
+        train(build_model(preset), tiny_record, split, preset, progress=False, backup_dir=backup,
+              callbacks=[StopAfter(1)])
+    with pytest.raises(ResumeError, match=r"does not belong to this run: it was made by a run with other seed"):
+        train(build_model(preset), tiny_record, split, preset, seed=3, progress=False, backup_dir=backup)
+    state = next(backup.glob("epoch-*.npz"))
+    snapshot = next(backup.glob("snapshot-*.npy"))
+    snapshot.write_bytes(snapshot.read_bytes()[:-7] + b"damaged")
+    with pytest.raises(ResumeError, match=rf"the backup {state} is damaged .*differs from the one it was saved"):
+        train(build_model(preset), tiny_record, split, preset, progress=False, backup_dir=backup)
+    assert state.is_file() and np.load(state)["meta"]  # reported, left as it was
+
+
+# ---------------------------------------------------------------- a full disk
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MB tmpfs (root only): a disk that fills up at the second backup of a tiny run."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("a full disk is tested on a small tmpfs, which only root can mount")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True,
+                             text=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip()})")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_full_disk_is_one_line_keeps_the_last_backup_and_resumes(small_disk, tmp_path, capsys):
+    run = small_disk / "run"
+    args = ["train", "--epochs", "3", "--height", "64", "--width", "32"]
+    assert main([*args, "--output", str(run)]) == 2
+    err = one_line(capsys, "no space left on the device of", "needs about", "MB more", "is free",
+                   "the backup of epoch 1 is kept", f"--resume {run}")
+    assert "h5py" not in err
+    from cae_tutorial.resume import backup_summary, work_folder
+
+    assert backup_summary(work_folder(run) / "backup")["epoch"] == 1 and not run.exists()
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)  # space freed
+    assert main(["train", "--resume", str(run)]) == 0
+    assert main([*args, "--output", str(tmp_path / "reference")]) == 0
+    assert json.loads((run / "history.json").read_text()) == json.loads(
+        (tmp_path / "reference" / "history.json").read_text())
+    # predict onto a full disk: one line naming the folder and the space, the frames written before are whole.
+    subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)
+    (small_disk / "filler").write_bytes(b"\0" * (small_disk.stat().st_size or 0))
+    free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+    (small_disk / "filler").write_bytes(b"\0" * max(0, free - 40_000))
+    capsys.readouterr()
+    assert main(["predict", "--model", str(run), "--input", str(REPO / "cae_tutorial" / "data" / "images")
+                 if (REPO / "cae_tutorial" / "data" / "images").is_dir() else str(_embedded_images()),
+                 "--output", str(small_disk / "masks")]) == 2
+    one_line(capsys, "no space left on the device of", str(small_disk / "masks"), "needs about", "written whole")
+    assert not [p for p in (small_disk / "masks").iterdir() if p.name.startswith(".")]
+
+
+def _embedded_images() -> Path:
+    from cae_tutorial.data import embedded_record_path
+
+    return embedded_record_path() / "images"
