@@ -106,11 +106,12 @@ def temporary_name(path: str | Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path, size_hint: int | None = None, kept: str = ""):
+def atomic_path(path: str | Path, size_hint: int | None = None, kept: str = "", sync_folder: bool = True):
     """Yield a temporary path beside `path` for a library to write to; fsync and rename it into place after.
 
     For writers that take only a file name. On any error (or Ctrl-C) the temporary file is removed and the
     earlier file at path, if any, is untouched; a full disk is a DiskFullError naming the folder.
+    sync_folder=False leaves the folder's fsync (which makes the rename durable) to a later write in it.
     """
     path = Path(path)
     temporary = temporary_name(path)
@@ -126,11 +127,13 @@ def atomic_path(path: str | Path, size_hint: int | None = None, kept: str = ""):
         if _is_disk_full(error) and not isinstance(error, DiskFullError):
             raise disk_full(path.parent, size_hint, kept) from None
         raise
-    fsync_folder(path.parent)
+    if sync_folder:
+        fsync_folder(path.parent)
 
 
 @contextlib.contextmanager
-def atomic_file(path: str | Path, mode: str = "wb", size_hint: int | None = None, kept: str = ""):
+def atomic_file(path: str | Path, mode: str = "wb", size_hint: int | None = None, kept: str = "",
+                sync_folder: bool = True):
     """Open a temporary file beside `path` (mode "wb" or "w"), then flush, fsync and rename it to path.
 
     Whole or not at all: readers see the earlier file (or none) until the new one is complete, and an error,
@@ -138,16 +141,16 @@ def atomic_file(path: str | Path, mode: str = "wb", size_hint: int | None = None
     """
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_file writes a new file: mode 'wb' or 'w', got {mode!r}")
-    with atomic_path(path, size_hint, kept) as temporary:
+    with atomic_path(path, size_hint, kept, sync_folder) as temporary:
         with open(temporary, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as stream:
             yield stream
             stream.flush()
 
 
-def write_file(path: str | Path, data: bytes | str, kept: str = "") -> Path:
+def write_file(path: str | Path, data: bytes | str, kept: str = "", sync_folder: bool = True) -> Path:
     """Write bytes (or text, as UTF-8) to path whole or not at all (see atomic_file)."""
-    data = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    with atomic_file(path, "wb", size_hint=len(data), kept=kept) as stream:
+    data = memoryview(data.encode("utf-8") if isinstance(data, str) else data).cast("B")  # slices copy nothing
+    with atomic_file(path, "wb", size_hint=len(data), kept=kept, sync_folder=sync_folder) as stream:
         stream.write(data[:len(data) // 2])
         instant(f"half-written:{Path(path).name}")
         stream.write(data[len(data) // 2:])
