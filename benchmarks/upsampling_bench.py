@@ -53,7 +53,8 @@ def train_and_cache(fold: str | None, seed: int, folder: str) -> dict:
 
     from cae_tutorial.data import load_record
     from cae_tutorial.presets import get_preset
-    from cae_tutorial.training import build_model, predict, train
+    from cae_tutorial.evaluation import predict
+    from cae_tutorial.training import build_model, train
 
     preset = get_preset("cpu").resolved()
     record, split = bench._record(preset.size, fold)

@@ -10,7 +10,6 @@ EpochScrubber. Voila shuts a page's kernel down when the page closes (its `befor
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -21,7 +20,7 @@ import time
 import webbrowser
 from pathlib import Path
 
-from cae_tutorial.folders import check_saved_run
+from cae_tutorial.folders import check_saved_run, write_file, write_json
 
 #: Seconds an idle kernel without a connected page lives on.
 CULL_IDLE_SECONDS = 300
@@ -72,8 +71,7 @@ def write_page_notebook(run_dir: Path, folder: Path) -> Path:
     notebook.cells.append(nbformat.v4.new_code_cell(
         f"from cae_tutorial.app import scrub_page\n\nscrub_page({str(run_dir)!r});"))
     path = folder / "scrub.ipynb"
-    nbformat.write(notebook, str(path))
-    return path
+    return write_file(path, nbformat.writes(notebook))
 
 
 def free_port() -> int:
@@ -98,8 +96,7 @@ VOILA_CONFIG = {
 def write_voila_config(folder: Path) -> Path:
     """VOILA_CONFIG as folder/voila.json."""
     path = folder / "voila.json"
-    path.write_text(json.dumps(VOILA_CONFIG, indent=1))
-    return path
+    return write_json(path, VOILA_CONFIG)
 
 
 def voila_command(notebook: Path, port: int) -> list[str]:

@@ -139,7 +139,7 @@ class PredictionSnapshots(keras.callbacks.Callback):
             from cae_tutorial.contract import outputs_logits
 
             self.from_logits = outputs_logits(self.model)
-        if self.wanted is None or 0 in self.wanted:
+        if (self.wanted is None or 0 in self.wanted) and 0 not in self.epochs:  # a resumed run has epoch 0
             self._record(0)
 
     def on_epoch_end(self, epoch, logs=None):

@@ -7,6 +7,7 @@ an OSError on a file) is one line on stderr and exit status 2; anything else is 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import warnings
 from pathlib import Path
@@ -76,6 +77,8 @@ def _size_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
+    from cae_tutorial.presets import PRESETS
+
     parser = _Parser(prog="cae-tutorial", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -143,6 +146,9 @@ def _parser() -> argparse.ArgumentParser:
                           help="cache folder (default: $CAE_TUTORIAL_CACHE, else ~/.cache/cae-tutorial)")
     download.add_argument("--origin", help="base URL to fetch from (default: $CAE_TUTORIAL_ORIGIN, else the seed "
                                            "project's GitHub repository)")
+    download.add_argument("--timeout", metavar="SECONDS",
+                          help="give up on a silent or stalled server after this long: one number, or CONNECT,READ "
+                               "(default: $CAE_TUTORIAL_TIMEOUT, else 15,60); a failed file is tried once more")
     return parser
 
 
@@ -182,47 +188,28 @@ def _check_data(data: str | None) -> None:
                          f"({', '.join(known_names())}); pass the folder that holds images/ and masks/")
 
 
-#: The options a resumed run reuses, saved in its work folder when it starts.
+#: The options of a run, saved in its work folder when it starts (a resumed run keeps them).
 TRAIN_OPTIONS = ("data", "record", "preset", "epochs", "seed", "train_ids", "split", "holdout", "stream",
                  "devices", "height", "width", "output", "overwrite", "tensorboard", "validate_every")
 
 
-def work_folder(output: Path) -> Path:
-    """Where a run in progress keeps its options and per-epoch backup: a hidden sibling of its --output."""
-    return output.parent / f".{output.name}.in-progress"
+def _saved_form(args) -> dict:
+    """The run's options as train-options.json holds them (paths as absolute text)."""
+    import os
+
+    return {k: (os.path.abspath(v) if k == "tensorboard" else str(v)) if isinstance(v, Path) else v
+            for k, v in vars(args).items() if k in TRAIN_OPTIONS}
 
 
-def _train_options(args) -> argparse.Namespace:
-    """The run's options: those given, or with --resume those saved when the interrupted run started."""
-    import json
-
-    if args.resume is None:
-        if args.output is None:
-            raise UsageError("give --output DIR for the run (or --resume RUN_DIR to continue an interrupted one)")
-        return args
-    options = work_folder(args.resume) / "train-options.json"
-    if not options.is_file():
-        raise UsageError(f"--resume {args.resume}: no interrupted run to continue ({options} is missing); "
-                         "--resume takes the --output of a `cae-tutorial train` that was stopped before it finished")
-    saved = json.loads(options.read_text())
-    saved = {k: Path(v) if k in ("output", "tensorboard") and v is not None else v for k, v in saved.items()}
-    return argparse.Namespace(**{**vars(args), **saved, "resume": args.resume})
-
-
-def _save_train_options(args) -> Path:
-    """Start (or reuse) the run's work folder and save its options there, so --resume can continue it."""
-    import json
-
-    work = work_folder(args.output)
-    work.mkdir(parents=True, exist_ok=True)
-    saved = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k in TRAIN_OPTIONS}
-    (work / "train-options.json").write_text(json.dumps(saved, indent=1))
-    return work
+def _given_options(args) -> dict:
+    """The options typed on the command line (those whose value is not the default), in saved form."""
+    defaults = _saved_form(_parser().parse_args(["train"]))
+    return {k: v for k, v in _saved_form(args).items() if v != defaults.get(k) and k not in ("output", "overwrite")}
 
 
 def _check_train_options(args) -> None:
     """Everything about train's options that can be checked before loading data or building a model."""
-    from cae_tutorial.folders import check_run_folder
+    from cae_tutorial.folders import check_run_folder, check_writable
 
     if args.train_ids:
         repeated = sorted({i for i in args.train_ids if args.train_ids.count(i) > 1})
@@ -232,14 +219,77 @@ def _check_train_options(args) -> None:
         raise UsageError(f"--holdout {args.holdout} must be a share between 0 and 1, e.g. 0.2")
     _check_data(args.data)
     check_run_folder(args.output, args.overwrite, flag="--overwrite")
+    if args.tensorboard is not None:  # before loading the data, not after
+        check_writable(args.tensorboard, "--tensorboard folder")
+
+
+def _check_memory(folder: Path, args, preset) -> None:
+    """Refuse, before loading, a run whose frames, activations and snapshots cannot fit in memory."""
+    from cae_tutorial.datasets import list_records
+    from cae_tutorial.memory import check_training_fits
+
+    counts = list_records(folder)
+    frames = counts.get(str(args.record), 0) if args.record is not None else sum(counts.values())
+    held = min(frames, 8) if args.stream else frames  # streamed: only the snapshot frames stay in memory
+    sizes = " ".join(f"--{k} {v}" for k, v in (("height", args.height), ("width", args.width)) if v is not None)
+    check_training_fits(held, preset.size, preset.filters, preset.batch_size, held, preset.epochs + 1,
+                        what=f"{sizes or f'preset {preset.name}'} ({preset.height} x {preset.width}, "
+                             f"{frames} frames, {preset.epochs} epochs)")
+
+
+class _InterruptedNote:
+    """What Ctrl-C leaves, worked out when it is printed: the epochs backed up and how to continue."""
+
+    def __init__(self, work):
+        self.work = work
+
+    def __str__(self) -> str:
+        from cae_tutorial.resume import backup_summary_safe
+
+        summary = backup_summary_safe(self.work.backup) if self.work.folder.exists() else None
+        if not summary or "epoch" not in summary:
+            return f"nothing was saved to {self.work.output} and no epoch had finished"
+        return (f"nothing was saved to {self.work.output}; the {summary['epoch']} epochs done are backed up in "
+                f"{self.work.folder}: continue with `cae-tutorial train --resume {self.work.output}`")
 
 
 def run_train(args) -> int:
-    """`cae-tutorial train`: check options, load, split, build, fit (backed up each epoch), save, print scores."""
-    import shutil
+    """`cae-tutorial train`: check options, lock the run, load, split, build, fit (backed up each epoch), save."""
+    import os
 
-    args = _train_options(args)
-    _check_train_options(args)
+    from cae_tutorial.resume import TrainWork
+
+    if args.resume is None and args.output is None:
+        raise UsageError("give --output DIR for the run (or --resume RUN_DIR to continue an interrupted one)")
+    if args.resume is not None and args.output is not None and \
+            os.path.abspath(args.output) != os.path.abspath(args.resume):
+        raise UsageError(f"--output {args.output} differs from --resume {args.resume}: a resumed run is saved where "
+                         "it started; drop --output")
+    output = args.resume if args.resume is not None else args.output
+    if args.resume is None:
+        _check_train_options(args)  # before the work folder is made
+    work = TrainWork(output)
+    try:
+        options = work.begin(_saved_form(args), resume=args.resume is not None, given=_given_options(args),
+                             overwrite=args.overwrite)
+        for note in work.notes:
+            print(f"note: {note}")
+        if work.complete:
+            work.finish()
+            print(f"{output} holds the complete run")
+            return 0
+        args.interrupted_note = _InterruptedNote(work)  # on the namespace main() reads after a Ctrl-C
+        options = {k: Path(v) if k == "tensorboard" and v is not None else v for k, v in options.items()}
+        run = argparse.Namespace(**{**vars(args), **options, "output": output})
+        if run.resume is not None:
+            _check_train_options(run)
+        return _train_and_save(run, work)
+    finally:
+        work.release()
+
+
+def _train_and_save(args, work) -> int:
+    """The run itself, inside its locked work folder: load, split, build, fit with a backup per epoch, save."""
     from cae_tutorial.data import load_record, seed_split, split_by_ids
     from cae_tutorial.datasets import resolve_data
     from cae_tutorial.pipeline import list_record_files, split_by_records
@@ -249,6 +299,7 @@ def run_train(args) -> int:
                if v is not None}
     preset = get_preset(args.preset, **changes)
     folder = resolve_data(args.data, args.record)
+    _check_memory(folder, args, preset)
     record = (list_record_files if args.stream else load_record)(folder, args.record, size=preset.size)
     if args.split == "records":
         split = split_by_records(record, args.holdout, args.seed)
@@ -257,6 +308,8 @@ def run_train(args) -> int:
     from cae_tutorial.distribute import (
         choose_strategy,  # TensorFlow only once the data is known to be good
     )
+    from cae_tutorial.folders import check_free_space
+    from cae_tutorial.resume import RunBackup, instant
     from cae_tutorial.training import TrainOptions, build_model, train
 
     strategy = choose_strategy(args.devices)
@@ -269,16 +322,21 @@ def run_train(args) -> int:
     else:
         print(f"training on every frame ({len(split.train_ids)}): none is held out, so there are no held-out "
               "scores; name fewer --train-ids to hold some out")
-    work = _save_train_options(args)
-    args.interrupted_note = (f"nothing was saved to {args.output}; the epochs done are backed up: continue with "
-                             f"`cae-tutorial train --resume {args.output}`")
     with strategy.scope():
         model = build_model(preset, args.seed)
-    options = TrainOptions(strategy=strategy, backup_dir=work / "backup", tensorboard=args.tensorboard,
+    resume_hint = f"; then continue with `cae-tutorial train --resume {args.output}`"
+    backup = RunBackup(work.backup, keep=True, resume_hint=resume_hint)
+    options = TrainOptions(strategy=strategy, backup_dir=backup, tensorboard=args.tensorboard,
                            validate_every=args.validate_every)
     result = train(model, record, split, preset, seed=args.seed, options=options)
+    instant("trained")
+    s = result.snapshots
+    needed = sum(v.nbytes for v in (s.images, s.masks, s.predictions)) + 3 * model.count_params() * 4
+    check_free_space(args.output.parent if not args.output.exists() else args.output, needed,
+                     kept=f" (the backup of all {backup.epochs_done} epochs is kept in {work.folder}{resume_hint})")
     result.save(args.output, overwrite=args.overwrite)
-    shutil.rmtree(work, ignore_errors=True)
+    instant("saved")
+    work.finish()
     print(f"saved {args.output / 'model.keras'} and the run ({result.config['train_seconds']:.1f} s of training)")
     if args.tensorboard:
         print(f"TensorBoard logs in {args.tensorboard}: tensorboard --logdir {args.tensorboard}")
@@ -341,7 +399,7 @@ def _check_predict_output(args, files: dict) -> None:
 def run_predict(args) -> int:
     """`cae-tutorial predict`: a mask PNG and an overlay PNG per input frame, at the frame's own size."""
     from cae_tutorial.data import find_frames
-    from cae_tutorial.folders import check_writable
+    from cae_tutorial.folders import DiskFullError, check_writable, disk_full, encoded, write_file
 
     model_path = _model_file(args.model)
     _check_model_file(model_path)
@@ -371,10 +429,17 @@ def run_predict(args) -> int:
         print(f"note: {note}")
     args.interrupted_note = f"the predictions written so far are in {args.output}"
     masks = predict_masks(model, frames, args.threshold, size="original", upsampling=args.upsampling)
-    for frame_id, path, frame_size, person in zip(frames.ids, frames.paths, frames.sizes, masks):
+    for done, (frame_id, path, frame_size, person) in enumerate(zip(frames.ids, frames.paths, frames.sizes, masks)):
         mask = person.astype(np.uint8) * 255
-        Image.fromarray(mask).save(args.output / f"{frame_id}_mask.png")
-        Image.fromarray(to_uint8(overlay(read_image(path), mask))).save(args.output / f"{frame_id}_overlay.png")
+        pictures = {f"{frame_id}_mask.png": encoded(Image.fromarray(mask).save, format="PNG"),
+                    f"{frame_id}_overlay.png": encoded(Image.fromarray(to_uint8(overlay(read_image(path), mask))).save,
+                                                       format="PNG")}
+        try:
+            for name, data in pictures.items():
+                write_file(args.output / name, data)
+        except DiskFullError:
+            needed = sum(map(len, pictures.values())) * (len(frames.ids) - done)  # this frame's size for the rest
+            raise disk_full(args.output, needed, kept=f" (the {done} frames predicted before are written whole)")
         print(f"{frame_id}: {mask.mean() / 2.55:.1f} % person, {frame_size[1]} x {frame_size[0]} -> "
               f"{args.output / (frame_id + '_mask.png')}")
     return 0
@@ -448,8 +513,33 @@ def run_download(args) -> int:
     """`cae-tutorial download`: fetch a named record into the cache and print where it is."""
     from cae_tutorial.datasets import download_record
 
-    print(download_record(args.name, cache_dir=args.cache_dir, origin=args.origin))
+    with terminate_as_interrupt():
+        print(download_record(args.name, cache_dir=args.cache_dir, origin=args.origin, timeout=args.timeout))
     return 0
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an interrupt so that the same clean-up runs as for Ctrl-C."""
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """While the block runs, SIGTERM (kill, a closed terminal, a job scheduler) interrupts like Ctrl-C does."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise Terminated("terminated")
+
+    earlier = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, earlier)
 
 
 def main(argv=None) -> int:
@@ -465,6 +555,8 @@ def main(argv=None) -> int:
     command = "cae-tutorial"
     args = None
     try:
+        from cae_tutorial.data import DataError  # in the try: a Ctrl-C while it loads is one line as well
+
         args = _parser().parse_args(argv)
         command = f"cae-tutorial {args.command}"
         _deprecated_data_dir(args, command)

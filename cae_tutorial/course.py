@@ -6,9 +6,10 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import time
 from pathlib import Path
+
+from cae_tutorial.folders import write_file
 
 SIZES = {"tiny": (64, 32), "small": (128, 64), "medium": (256, 128), "seed": (1024, 512)}
 #: --fast: tiny frames and a handful of epochs, a smoke run of the whole course.
@@ -171,7 +172,7 @@ def run_course(output_dir: str | Path = "build/course", parameters: dict | None 
             status = "ok"
             if publish:
                 clean_for_commit(output_dir / notebook.name, fingerprint=source_fingerprint(read(notebook)))
-                shutil.copyfile(output_dir / notebook.name, notebook)
+                write_file(notebook, (output_dir / notebook.name).read_bytes())
                 status = "ok, published"
         except Exception as error:  # report the notebook and cell, then carry on with the others
             results, status = {}, f"FAILED at {_failed_cell(error)}"
@@ -220,4 +221,4 @@ def clean_for_commit(path: str | Path, fingerprint: str | None = None) -> None:
                 data.pop("application/vnd.jupyter.widget-view+json")
                 data["text/plain"] = "[interactive epoch scrubber: run the notebook in Jupyter to use it; " \
                                      "the animation below shows the same evolution]"
-    nbformat.write(notebook, str(path))
+    write_file(path, nbformat.writes(notebook))

@@ -4,7 +4,8 @@
 into the folder that holds ``images/`` and ``masks/``, which ``cae_tutorial.data.load_record`` reads:
 
 - ``"record-136"``: the 10 public frames and masks of record 136, fetched once from the seed project's
-  repository with ``keras.utils.get_file`` and checked against their SHA-256 (see ``download_record``);
+  repository (finite connect and read timeouts, one retry, written whole or not at all) and checked against
+  their SHA-256 (see ``download_record``);
 - a folder: a record folder, or the Kaggle dataset as it unzips
   (``segmentation_full_body_tik_tok_2615_img/segmentation_full_body_tik_tok_2615_img/{images,masks,collage}``
   and ``df.csv``): the top folder or either nested one, ``collage/`` and ``df.csv`` ignored;
@@ -19,6 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 from cae_tutorial.data import IMAGE_SUFFIXES, DataError, embedded_record_path
+from cae_tutorial.folders import DiskFullError, atomic_file, check_free_space, remove_stale_partials
 
 DEFAULT_ORIGIN = "https://raw.githubusercontent.com/tot-alin/Convolutional_autoencoder_CAE_Segmentation_masks/main/"
 KAGGLE_DATASET = "tapakah68/segmentation-full-body-tiktok-dancing-dataset"
@@ -98,20 +100,41 @@ def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
+#: Seconds to wait for a connection and between two pieces of a reply (both finite, so a silent or stalled
+#: server fails instead of hanging); $CAE_TUTORIAL_TIMEOUT (one number, or "CONNECT,READ") overrides them.
+TIMEOUTS = (15.0, 60.0)
+
+
+def download_timeouts(timeout=None) -> tuple[float, float]:
+    """(connect, read) seconds: timeout (a number or a pair), else $CAE_TUTORIAL_TIMEOUT, else TIMEOUTS."""
+    given = timeout if timeout is not None else os.environ.get("CAE_TUTORIAL_TIMEOUT")
+    if given is None or given == "":
+        return TIMEOUTS
+    try:
+        parts = ([float(p) for p in given.split(",")] if isinstance(given, str) else
+                 [float(p) for p in given] if isinstance(given, (tuple, list)) else [float(given)])
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or not all(0 < p < float("inf") for p in parts):
+        raise DataError(f"download timeout {given!r}: give seconds > 0, one number or CONNECT,READ (e.g. 10,60)")
+    return (parts[0], parts[-1])
+
+
 def download_record(name: str = "136", cache_dir: str | Path | None = None, origin: str | None = None,
-                    progress: bool = True, manifest=None) -> Path:
+                    progress: bool = True, manifest=None, timeout=None) -> Path:
     """Fetch a record's frames and masks into <cache>/record-<name>/{images,masks}, each checked by SHA-256.
 
-    Idempotent: files already present with the right hash are not fetched again. A download that fails or
-    is interrupted leaves no file that passes for valid (keras.utils.get_file removes it, and a leftover with
-    a wrong hash is fetched again); a file whose hash differs is deleted and reported. origin defaults to
-    $CAE_TUTORIAL_ORIGIN, else the seed project's repository on GitHub; manifest overrides the file list.
+    Idempotent: files already present with the right hash are not fetched again. Each file is downloaded under
+    a hidden temporary name and renamed into place only once its size and hash are right, so an interrupted
+    download (Ctrl-C, SIGTERM, a kill) never leaves a partial file under the final name; a file whose hash
+    differs is deleted and reported. A connection that fails or stalls is retried once. origin defaults to
+    $CAE_TUTORIAL_ORIGIN, else the seed project's repository on GitHub; manifest overrides the file list;
+    timeout: (connect, read) seconds or one number for both (default $CAE_TUTORIAL_TIMEOUT, else TIMEOUTS).
     """
-    import keras
-
     key = _record_key(name)
     files = tuple(manifest) if manifest is not None else MANIFESTS[key]
     origin = (origin or os.environ.get("CAE_TUTORIAL_ORIGIN") or DEFAULT_ORIGIN).rstrip("/") + "/"
+    timeouts = download_timeouts(timeout)
     folder = record_cache_path(key, cache_dir)
     missing = [(path, size, digest) for path, size, digest in files
                if not (_local_path(folder, path).is_file() and sha256(_local_path(folder, path)) == digest)]
@@ -120,47 +143,120 @@ def download_record(name: str = "136", cache_dir: str | Path | None = None, orig
     for sub in {_local_path(folder, path).parent for path, _, _ in missing}:
         try:
             sub.mkdir(parents=True, exist_ok=True)
-        except OSError as error:  # get_file would silently fall back to /tmp/.keras: say so instead
+        except OSError as error:
             raise DataError(f"cannot create the cache folder {sub} ({_one_line(error)}); pass --cache-dir DIR "
                             "or set CAE_TUTORIAL_CACHE to a writable folder") from error
     total = sum(size for _, size, _ in missing)
+    check_free_space(folder, total)
     if progress:
         print(f"record-{key}: downloading {len(missing)} of {len(files)} files ({total / 1e6:.1f} MB) "
               f"from {origin} into {folder}", flush=True)
-    interactive = keras.config.is_interactive_logging_enabled()
-    if not progress:
-        keras.config.disable_interactive_logging()
-    try:
-        for i, (path, size, digest) in enumerate(missing, start=1):
-            target = _local_path(folder, path)
-            if progress:
-                print(f"[{i}/{len(missing)}] {target.parent.name}/{target.name} ({size / 1e3:.0f} kB)", flush=True)
-            _fetch(origin + path, target, digest, folder, key)
-    finally:
-        if interactive and not progress:
-            keras.config.enable_interactive_logging()
+    for i, (path, size, digest) in enumerate(missing, start=1):
+        target = _local_path(folder, path)
+        if progress:
+            print(f"[{i}/{len(missing)}] {target.parent.name}/{target.name} ({size / 1e3:.0f} kB)", flush=True)
+        _fetch(origin + path, target, size, digest, folder, timeouts)
     if progress:
         print(f"record-{key}: {len(files)} files verified in {folder}", flush=True)
     return folder
 
 
-def _fetch(url: str, target: Path, digest: str, folder: Path, key: str) -> None:
-    """One file through keras.utils.get_file, verified; a wrong hash is deleted, a network error is one line."""
-    import keras
+class _Stalled(OSError):
+    """A reply that stopped before its end (a short body)."""
 
-    try:
-        keras.utils.get_file(fname=target.name, origin=url, file_hash=digest, hash_algorithm="sha256",
-                             cache_dir=str(target.parent.parent), cache_subdir=target.parent.name)
-    except ValueError as error:  # get_file's hash mismatch: it keeps the file, we must not
-        actual = sha256(target) if target.is_file() else "unknown"
-        target.unlink(missing_ok=True)
-        raise DataError(f"{url} sent a file whose SHA-256 is {actual}, not the expected {digest}; it was not kept. "
-                        "Retry later; if it persists, the origin has changed (see --origin).") from error
-    except Exception as error:  # get_file wraps HTTP and network errors in a bare Exception
-        target.unlink(missing_ok=True)
-        raise DataError(f"cannot download {url} ({_one_line(error)}); run it again to resume, or without network "
+
+def _opener(read_timeout: float):
+    """A urllib opener (proxies and redirects as usual) whose sockets wait at most read_timeout per read."""
+    import http.client
+    import urllib.request
+
+    def reading(base):
+        class Connection(base):
+            """Connects within the connect timeout, then waits read_timeout at most for each piece of the reply."""
+
+            def connect(self):
+                super().connect()
+                self.sock.settimeout(read_timeout)
+
+        return Connection
+
+    class Http(urllib.request.HTTPHandler):
+        def http_open(self, req):
+            return self.do_open(reading(http.client.HTTPConnection), req)
+
+    class Https(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            return self.do_open(reading(http.client.HTTPSConnection), req, context=self._context)
+
+    return urllib.request.build_opener(Http, Https)
+
+
+def _download_to(url: str, stream, timeouts: tuple[float, float]) -> int:
+    """Copy the body at url into stream, raising OSError on a network error, a stall or a short body."""
+    with _opener(timeouts[1]).open(url, timeout=timeouts[0]) as reply:
+        expected = reply.headers.get("Content-Length")
+        count = 0
+        for block in iter(lambda: reply.read(1 << 16), b""):
+            stream.write(block)
+            count += len(block)
+    if expected is not None and expected.isdigit() and count != int(expected):
+        raise _Stalled(f"the reply ended after {count} of {expected} bytes")
+    return count
+
+
+def _fetch(url: str, target: Path, size: int, digest: str, folder: Path, timeouts: tuple[float, float]) -> None:
+    """One file into target, verified, whole or not at all; one retry after a network error or stall."""
+    import socket
+    import urllib.error
+
+    remove_stale_partials(target)
+    for attempt in (1, 2):
+        try:
+            with atomic_file(target, "wb", size_hint=size) as stream:
+                _download_to(url, stream, timeouts)
+                stream.flush()
+                actual = sha256(stream.name)
+                if actual != digest:
+                    raise _WrongHash(actual)
+            return
+        except _WrongHash as wrong:
+            target.unlink(missing_ok=True)
+            raise DataError(f"{url} sent a file whose SHA-256 is {wrong.args[0]}, not the expected {digest}; it "
+                            "was not kept. Retry later; if it persists, the origin has changed (see --origin).")
+        except DiskFullError:
+            raise
+        except urllib.error.HTTPError as error:  # the server answered: retrying will not change it
+            reason = f"HTTP {error.code} {error.reason}"
+        except (OSError, socket.timeout, http_errors()) as error:
+            reason = _network_reason(error, timeouts)
+            if attempt == 1:
+                continue
+        raise DataError(f"cannot download {url} ({reason}); run it again to resume, or without network "
                         f"put the frames in {folder / 'images'} and the masks in {folder / 'masks'} by hand, "
-                        "or pass --data FOLDER with your own copy") from error
+                        "or pass --data FOLDER with your own copy")
+
+
+class _WrongHash(Exception):
+    """A downloaded file whose SHA-256 differs from the manifest's (args[0]: its hash)."""
+
+
+def http_errors() -> type:
+    """http.client's base error (a reply cut short raises IncompleteRead, not an OSError)."""
+    import http.client
+
+    return http.client.HTTPException
+
+
+def _network_reason(error: BaseException, timeouts: tuple[float, float]) -> str:
+    """Why a download failed, in a few words (a timeout says which and how long)."""
+    import socket
+    import urllib.error
+
+    inner = error.reason if isinstance(error, urllib.error.URLError) else error
+    if isinstance(inner, (socket.timeout, TimeoutError)):
+        return (f"no answer within {timeouts[0]:g} s to connect or {timeouts[1]:g} s to read, tried twice; "
+                "set CAE_TUTORIAL_TIMEOUT=CONNECT,READ seconds for a slow network")
+    return _one_line(inner) + ", tried twice"
 
 
 def find_record_folder(folder: str | Path) -> Path:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from cae_tutorial.data import DataError, Split
-from cae_tutorial.folders import check_saved_run, write_whole
+from cae_tutorial.folders import check_saved_run, encoded, save_model_file, write_file, write_json, write_whole
 from cae_tutorial.metric_names import history_key
 from cae_tutorial.presets import Preset
 
@@ -267,13 +267,14 @@ class TrainingResult:
     def _write(self, folder: Path) -> None:
         """Write the run's files into an existing folder."""
         if self.model is not None:
-            self.model.save(folder / "model.keras")
-        (folder / "history.json").write_text(json.dumps(self.history, indent=1))
-        (folder / "config.json").write_text(json.dumps(self.config, indent=1))
-        (folder / "split.json").write_text(json.dumps(self.split.to_dict(), indent=1))
+            save_model_file(self.model, folder / "model.keras")
+        write_json(folder / "history.json", self.history)
+        write_json(folder / "config.json", self.config)
+        write_json(folder / "split.json", self.split.to_dict())
         s = self.snapshots
-        np.savez_compressed(folder / "snapshots.npz", epochs=s.epochs, frame_ids=np.array(s.frame_ids),
-                            images=s.images, masks=s.masks, predictions=s.predictions)
+        write_file(folder / "snapshots.npz", encoded(np.savez_compressed, epochs=s.epochs,
+                                                     frame_ids=np.array(s.frame_ids), images=s.images,
+                                                     masks=s.masks, predictions=s.predictions))
 
     @classmethod
     def load(cls, folder: str | Path, load_model: bool = True) -> "TrainingResult":

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from cae_tutorial.errors import CaeTutorialError, UsageError
+from cae_tutorial.folders import encoded, write_file
 
 #: Frame numbers of the embedded clip; 90, 210 and 420 are the seed's training frames.
 DANCE_FRAME_NUMBERS = (60, 90, 120, 150, 210, 270, 300, 360, 420, 480)
@@ -392,8 +393,8 @@ def _write_clip(clip: dict, root: Path) -> None:
     (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "masks").mkdir(parents=True, exist_ok=True)
     for frame_id, (image, mask) in clip.items():
-        Image.fromarray(image).save(root / "images" / f"{frame_id}.png", optimize=True)
-        Image.fromarray(mask).save(root / "masks" / f"{frame_id}.png", optimize=True)
+        write_file(root / "images" / f"{frame_id}.png", encoded(Image.fromarray(image).save, format="PNG", optimize=True))
+        write_file(root / "masks" / f"{frame_id}.png", encoded(Image.fromarray(mask).save, format="PNG", optimize=True))
 
 
 def write_dance_clip(root: str | Path, seed: int = DANCE_SEED, **kwargs) -> Path:

@@ -15,6 +15,7 @@ A model you compiled trains as you compiled it; an uncompiled one gets compile_s
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import warnings
@@ -46,7 +47,7 @@ from cae_tutorial.pipeline import (
     streaming_dataset,
 )
 from cae_tutorial.presets import Preset, get_preset
-from cae_tutorial.resume import ResumableSnapshots, backup_callback, finished_epochs
+from cae_tutorial import resume
 from cae_tutorial.results import TrainingResult
 
 
@@ -240,7 +241,8 @@ class TrainOptions:
     training and 4 held-out frames); snapshot_every / snapshot_epochs: when (PredictionSnapshots' every / epochs).
     validate_every: score the held-out frames every N epochs and after the last (validation_freq + ScoreLastEpoch).
     tensorboard: a folder for TensorBoard (callbacks.tensorboard_callbacks). strategy: the tf.distribute strategy
-    the model was built in (distribute.choose_strategy). backup_dir: back up each epoch and resume (resume.py).
+    the model was built in (distribute.choose_strategy). backup_dir: back up each epoch whole and resume from
+    it (a folder, or a resume.RunBackup; removed at the end unless keep=True).
     cache: for RecordFiles, where decoded frames are kept. from_logits: the model outputs logits (None: told
     from the model).
     """
@@ -251,7 +253,7 @@ class TrainOptions:
     validate_every: int = 1
     tensorboard: str | Path | None = None
     strategy: object = None
-    backup_dir: str | Path | None = None
+    backup_dir: "str | Path | resume.RunBackup | None" = None
     cache: object = "auto"
     from_logits: bool | None = None
 
@@ -307,15 +309,23 @@ def train(model: keras.Model, record: Record | RecordFiles, split: Split, preset
     snapshot_options = {"every": options.snapshot_every, "epochs": options.snapshot_epochs,
                         "from_logits": from_logits}
     first = [ScoreLastEpoch(validation)] if validation is not None and options.validate_every > 1 else []
+    snapshots, logs = PredictionSnapshots(shown, **snapshot_options), EpochLogs()
+    pieces, done, backup = [*first, snapshots, logs], 0, None
     if options.backup_dir is not None:
-        snapshots = logs = ResumableSnapshots(options.backup_dir, shown, **snapshot_options)  # it keeps the logs
-        # Resumed: skip the batches already trained on, so the data order (and augmentation) continues.
-        data = data.skip(finished_epochs(options.backup_dir) * steps)
-        first.insert(0, backup_callback(options.backup_dir))  # first: weights are restored before anything runs
-        pieces = [*first, snapshots]
-    else:
-        snapshots, logs = PredictionSnapshots(shown, **snapshot_options), EpochLogs()
-        pieces = [*first, snapshots, logs]
+        # A whole backup of each epoch, after the snapshots and logs it holds (resume.RunBackup). Resumed: the
+        # backup is restored, then the batches already trained on are skipped, so the data order (and the
+        # augmentation) continues as if the run had never stopped.
+        backup = (options.backup_dir if isinstance(options.backup_dir, resume.RunBackup)
+                  else resume.RunBackup(options.backup_dir))
+        backup.snapshots, backup.logs = snapshots, logs
+        backup.run = backup.run or json.loads(json.dumps(
+            {"preset": preset.to_dict(), "seed": seed, "split": split.to_dict(), "steps_per_epoch": steps,
+             "global_batch_size": batch, "size": list(record.size), "snapshot_frames": list(shown.ids),
+             "validate_every": options.validate_every}))
+        with (options.strategy or tf.distribute.get_strategy()).scope():
+            done = backup.restore(model)
+        data = data.skip(done * steps)
+        pieces.append(backup)
     pieces += [EpochProgress()] if progress else []
     for callback in callbacks:
         if isinstance(callback, PredictionSnapshots):  # e.g. a live scrubber's: same epochs, predicted once
@@ -324,11 +334,11 @@ def train(model: keras.Model, record: Record | RecordFiles, split: Split, preset
         pieces += tensorboard_callbacks(options.tensorboard, snapshots, heldout_ids=split.heldout_ids)
     start = time.perf_counter()
     with named_file_errors():  # a streamed file that fails to decode: the DataError naming it, not TF's trace
-        model.fit(data, epochs=preset.epochs, steps_per_epoch=steps, validation_data=validation,
+        model.fit(data, epochs=preset.epochs, initial_epoch=done, steps_per_epoch=steps, validation_data=validation,
                   validation_freq=options.validate_every, callbacks=[*pieces, *callbacks], shuffle=False, verbose=0)
     seconds = time.perf_counter() - start
-    if options.backup_dir is not None:
-        snapshots.finish()
+    if backup is not None and not backup.keep:
+        backup.remove()
     config = {"steps_per_epoch": steps, "validate_every": options.validate_every,
               "replicas": replicas(options.strategy), "global_batch_size": batch, "records": split_records(split),
               "compile": {"compiled_by": compiled_by, "from_logits": from_logits}}

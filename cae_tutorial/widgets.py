@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from cae_tutorial import plots
+from cae_tutorial.folders import write_file
 from cae_tutorial.losses import iou_score
 
 #: Error-map colours: near-white, Okabe-Ito orange and blue. They stay distinct under every common colour-vision
@@ -362,8 +363,7 @@ def save_evolution_gif(result, path: str | Path, frame_ids=None, height: int = 1
                                 epoch_indices=plots.spread_indices(recorded, max_epochs))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(_gif_bytes(pictures, duration_ms))
-    return path
+    return write_file(path, _gif_bytes(pictures, duration_ms))
 
 
 class EvolutionHTML:
@@ -391,8 +391,7 @@ class EvolutionHTML:
         """Write a standalone HTML page of the fallback."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"<!DOCTYPE html><meta charset='utf-8'><title>evolution</title>{self._repr_html_()}")
-        return path
+        return write_file(path, f"<!DOCTYPE html><meta charset='utf-8'><title>evolution</title>{self._repr_html_()}")
 
 
 def evolution_html(result, frame_ids=None, height: int = 128, max_epochs: int = 40, strip_epochs: int = 4,

@@ -234,9 +234,9 @@ display(Markdown(f"Held-out frames of seen dancers: IoU {seen:.3f}; unseen dance
 #   scaling rule does not apply as such (`cae_tutorial.distribute` explains; `strategy_preset(...,
 #   scale_learning_rate=True)` scales it anyway).
 # - **Several machines** (`MultiWorkerMirroredStrategy`) with Keras 3 `fit` has known breakage: not supported.
-# - **Resuming**: every epoch, `TrainOptions(backup_dir=...)` (or `resume.backup_callback` in your own fit) writes Keras' `BackupAndRestore` checkpoint and the
-#   snapshots so far; a resumed run on a CPU gives exactly the weights and history of an uninterrupted one
-#   (`tests/test_scale.py`).
+# - **Resuming**: every epoch, `TrainOptions(backup_dir=...)` writes one whole backup (`cae_tutorial.resume.RunBackup`:
+#   weights, optimiser state, random states, epoch logs and snapshots of the same epoch); a resumed run on a CPU
+#   gives exactly the weights and history of an uninterrupted one (`tests/test_scale.py`, `tests/test_safety.py`).
 
 # %%
 results = {"records": len(files.records), "frames": len(files), "train_records": records["train"],

@@ -234,7 +234,8 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, tiny_record):
     with pytest.raises(KeyboardInterrupt):
         train(build_model(preset, 0), tiny_record, split, preset, seed=0, progress=False,
               options=TrainOptions(backup_dir=tmp_path / "cut"), callbacks=[StopAfter(2)])
-    assert {p.name for p in (tmp_path / "cut").iterdir()} >= {"snapshots-partial.npz", "training_metadata.json"}
+    assert {p.name for p in (tmp_path / "cut").iterdir()} == {"epoch-000002.npz", *(f"snapshot-00000{e}.npy"
+                                                                                  for e in range(3))}
     resumed = train(build_model(preset, 0), tiny_record, split, preset, seed=0, progress=False,
                     options=TrainOptions(backup_dir=tmp_path / "cut"))
     assert not (tmp_path / "cut").exists(), "a finished run removes its backup"
@@ -254,7 +255,7 @@ def test_cli_split_by_records_stream_and_resume(tmp_path, dancers, monkeypatch, 
                  "--epochs", "2", "--height", "64", "--width", "32", "--output", str(out)]) == 130
     assert f"--resume {out}" in capsys.readouterr().err  # Ctrl-C: one line saying how to continue
     work = out.parent / f".{out.name}.in-progress"  # the run in progress lives beside its output
-    assert (work / "backup" / "snapshots-partial.npz").is_file() and not out.exists()
+    assert (work / "backup" / "epoch-000001.npz").is_file() and not out.exists()
     assert json.loads((work / "train-options.json").read_text())["split"] == "records"
     monkeypatch.undo()
     assert main(["train", "--resume", str(out)]) == 0
