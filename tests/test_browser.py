@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import queue
+import signal
 import statistics
 import subprocess
 import sys
@@ -81,66 +82,109 @@ def scrub_server(tiny_result, tmp_path_factory):
         yield url, process, log
     finally:
         below = _kernels(process.pid)
-        process.terminate()
-        process.wait(60)
+        if process.poll() is None:
+            process.terminate()
+            process.wait(60)
         time.sleep(1)
         import psutil
 
         assert not [p for p in below if psutil.pid_exists(p)], "kernels outlived the scrub server"
 
 
-def _image_bytes(page, selector: str, index: int = 0) -> bytes:
-    """The bytes behind the index-th <img> matching selector (ipywidgets serves them as blob URLs)."""
-    data = page.evaluate("""async ([selector, index]) => {
-        const response = await fetch(document.querySelectorAll(selector)[index].src);
-        const bytes = new Uint8Array(await response.arrayBuffer());
-        let text = ''; for (const b of bytes) text += String.fromCharCode(b);
-        return btoa(text);
-    }""", [selector, index])
-    return base64.b64decode(data)
+SHOWN_EPOCH = "() => document.querySelector('.cae-stack .cae-cell, .cae-stack .cae-pending')"
 
 
-def _press_and_time(page, key: str) -> tuple[float | None, float | None]:
-    """Press `key` on the focused slider; milliseconds from keydown until the readout's text changes and until a
-    prediction image changes (None: it did not within 10 s, as when two epochs predict the same picture)."""
-    page.evaluate("""() => {
-        const changed = (targets, options) => new Promise(resolve => {
-            const observer = new MutationObserver(() => { observer.disconnect(); resolve(performance.now()); });
-            for (const target of targets) observer.observe(target, options);
-            setTimeout(() => { observer.disconnect(); resolve(null); }, 10000);
-        });
-        window.__image = changed(document.querySelectorAll('img.cae-prediction'),
-                                 {attributes: true, attributeFilter: ['src']});
-        window.__readout = changed([document.querySelector('.cae-readout')],
-                                   {childList: true, subtree: true, characterData: true});
-        document.addEventListener('keydown', () => { window.__keyAt = performance.now(); },
-                                  {capture: true, once: true});
-    }""")
+def _shown(page) -> list[str]:
+    """The epoch each frame's Stack shows now ('pending' for a placeholder)."""
+    return page.evaluate("""() => [...document.querySelectorAll('.cae-stack')].map(stack => {
+        const cell = stack.querySelector('.cae-cell');
+        return cell ? cell.dataset.epoch : (stack.querySelector('.cae-pending') ? 'pending' : 'none');
+    })""")
+
+
+def _press_and_time(page, key: str, want: str, timeout_ms: int = 10_000) -> float | None:
+    """Press `key` on the focused slider; milliseconds from keydown until every frame's Stack shows epoch `want`
+    ('pending': the not-trained-yet placeholder); None if not within timeout_ms."""
+    page.evaluate("""([want, timeout]) => {
+        document.addEventListener('keydown', () => {
+            const start = performance.now();
+            window.__followed = new Promise(resolve => {
+                const check = () => {
+                    const shown = [...document.querySelectorAll('.cae-stack')].map(stack => {
+                        const cell = stack.querySelector('.cae-cell');
+                        return cell ? cell.dataset.epoch : (stack.querySelector('.cae-pending') ? 'pending' : '');
+                    });
+                    if (shown.length && shown.every(s => s === want)) return resolve(performance.now() - start);
+                    if (performance.now() - start > timeout) return resolve(null);
+                    requestAnimationFrame(check);
+                };
+                check();
+            });
+        }, {capture: true, once: true});
+    }""", [want, timeout_ms])
     page.keyboard.press(key)
-    return tuple(page.evaluate("""async () => {
-        const [readout, image] = await Promise.all([window.__readout, window.__image]);
-        return [readout && readout - window.__keyAt, image && image - window.__keyAt];
-    }"""))
+    return page.evaluate("() => window.__followed")
 
 
-def _predictions(page) -> list[bytes]:
-    """The bytes of every prediction image on the page."""
-    count = page.locator("img.cae-prediction").count()
-    return [_image_bytes(page, "img.cae-prediction", i) for i in range(count)]
+def _image_bytes(page, selector: str, index: int = 0) -> bytes:
+    """The bytes of the index-th visible <img> matching selector (a data: URI)."""
+    source = page.evaluate("""([selector, index]) => [...document.querySelectorAll(selector)]
+        .filter(img => img.offsetParent !== null)[index].src""", [selector, index])
+    return base64.b64decode(source.split(",", 1)[1])
 
 
-def test_scrub_page_in_chromium(scrub_server, capsys):
+def _accessibility_problems(page) -> list[str]:
+    """Images without alt text and controls without an accessible name, inside the scrubber."""
+    return page.evaluate("""() => {
+        const problems = [];
+        for (const img of document.querySelectorAll('.cae-scrubber img')) if (!img.alt) problems.push('img ' + img.className);
+        for (const control of document.querySelectorAll('.cae-scrubber button, .cae-scrubber input')) {
+            const label = control.getAttribute('aria-label') || control.textContent.trim()
+                || (control.closest('label') && control.closest('label').textContent.trim());
+            if (!label) problems.push(control.outerHTML.slice(0, 80));
+        }
+        const readout = document.querySelector('.cae-readout');
+        if (!readout || readout.getAttribute('role') !== 'status') problems.push('readout is no live region');
+        return problems;
+    }""")
+
+
+def _layout_problems(page, width: int) -> list[str]:
+    """Anything of the scrubber outside a `width`-px viewport, a squeezed slider or tile, clipped labels."""
+    return page.evaluate("""(width) => {
+        const problems = [];
+        const slider = document.querySelector('.cae-slider').getBoundingClientRect();
+        if (slider.width < 150) problems.push(`slider ${slider.width} px wide`);
+        for (const el of document.querySelectorAll('.cae-figure, .cae-controls-root, .cae-tile, .cae-pending')) {
+            const box = el.getBoundingClientRect();
+            if (box.width && (box.left < -1 || box.right > width + 1)) problems.push(`${el.className} at ${box.left}..${box.right}`);
+        }
+        for (const img of document.querySelectorAll('.cae-tile')) {
+            const box = img.getBoundingClientRect();
+            if (box.width && box.width < 60) problems.push(`tile ${box.width} px wide`);
+        }
+        for (const label of document.querySelectorAll('.cae-label, .cae-iou')) {
+            if (label.scrollWidth > label.clientWidth + 1 && label.clientWidth) problems.push('clipped: ' + label.textContent);
+        }
+        return problems;
+    }""", width)
+
+
+def test_scrub_page_in_chromium(scrub_server, capsys, tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
     from cae_tutorial.widgets import ERROR_COLOURS
 
-    url, process, _ = scrub_server
+    url, process, log = scrub_server
+    shots = tmp_path_factory.mktemp("screenshots")
     errors: list[str] = []
+    requests: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page()
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("pageerror", lambda error: errors.append(str(error)))
+            page.on("request", lambda request: requests.append(request.url))
             start = time.perf_counter()
             page.goto(url, wait_until="commit", timeout=FIRST_RENDER_MS)  # Voila streams the page as it runs
             page.wait_for_selector("img.cae-prediction", timeout=FIRST_RENDER_MS)
@@ -148,48 +192,70 @@ def test_scrub_page_in_chromium(scrub_server, capsys):
                                    timeout=30_000)
             first_render = time.perf_counter() - start
             assert len(_kernels(process.pid)) == 1
+            assert page.title() == "Epoch scrubber of run"
             readout = page.inner_text(".cae-readout")
-            assert readout.count("epoch") == 1 and "held-out mean IoU" in readout
+            assert readout.count("epoch") == 1 and "held-out mean IoU" in readout and "at model size 64 x 32" in readout
             labels = page.inner_text(".cae-scrubber")
             assert "dance_00090" in labels and "held out" in labels and "train" in labels
+            assert _accessibility_problems(page) == []
+            assert page.get_by_role("slider", name="epoch").count() == 1
+            assert page.get_by_role("button", name="Play the epochs").count() == 1
+            assert page.locator(".cae-readout").get_attribute("aria-live") == "polite"
+            assert _shown(page) == ["3"] * 10
+            page.screenshot(path=str(shots / "finished_1280.png"), full_page=True)
 
-            fixed = {s: page.get_attribute(s, "src") for s in ("img.cae-frame", "img.cae-truth")}
-            before = _predictions(page)
-            page.focus(".cae-slider .noUi-handle")
-            presses = [_press_and_time(page, "ArrowLeft") for _ in range(3)]
-            page.wait_for_function("() => document.querySelector('.cae-readout').innerText.includes('epoch 0')")
-            assert _predictions(page) != before  # epoch 0 (untrained) differs from epoch 3
-            readouts = [r for r, _ in presses if r is not None]
-            latencies = [i for _, i in presses if i is not None]
-            assert len(readouts) == 3 and latencies, f"key presses did not update the page: {presses}"
-            assert {s: page.get_attribute(s, "src") for s in fixed} == fixed  # frame and truth untouched
+            fixed = page.evaluate("() => [...document.querySelectorAll('img.cae-frame, img.cae-truth')].map(i => i.src)")
+            before = _image_bytes(page, "img.cae-prediction")
+            page.focus(".cae-slider")
+            presses = [_press_and_time(page, "ArrowLeft", str(epoch)) for epoch in (2, 1, 0)]
+            assert all(p is not None for p in presses), f"key presses did not update the frames: {presses}"
+            assert _image_bytes(page, "img.cae-prediction") != before  # epoch 0 (untrained) differs from epoch 3
+            ends = [_press_and_time(page, "End", "3"), _press_and_time(page, "Home", "0")]
+            assert all(p is not None for p in ends), ends
+            assert page.evaluate("() => [...document.querySelectorAll('img.cae-frame, img.cae-truth')]"
+                                 ".map(i => i.src)") == fixed  # frame and truth untouched
 
-            page.click(".cae-play button >> nth=0")  # Play, from epoch 0
+            page.click(".cae-play")  # Play, from epoch 0: it stops at the last epoch
             page.wait_for_function("() => document.querySelector('.cae-readout').innerText.includes('epoch 3')",
                                    timeout=30_000)
+            page.wait_for_function("() => document.querySelector('.cae-play').textContent.includes('Play')")
+            assert _shown(page) == ["3"] * 10
 
-            assert "held-out mean IoU" in page.inner_text(".cae-curve")
             plain = _image_bytes(page, "img.cae-prediction")
-            page.click(".cae-view button:has-text('errors')")
+            page.click(".cae-view button[data-view='errors']")
             page.wait_for_selector(".cae-legend", state="visible")
-            page.wait_for_function("() => document.querySelector('.cae-legend').innerText.includes('missed person')")
-            deadline = time.monotonic() + 30
-            while (errors_png := _image_bytes(page, "img.cae-prediction")) == plain and time.monotonic() < deadline:
-                time.sleep(0.05)
+            assert "missed person" in page.inner_text(".cae-legend")
+            errors_png = _image_bytes(page, "img.cae-errors")
+            assert errors_png != plain
             pixels = np.asarray(Image.open(io.BytesIO(errors_png)).convert("RGB")).reshape(-1, 3)
             colours = {tuple(p) for p in np.unique(pixels, axis=0) if len(set(p)) > 1}
             assert colours and colours <= set(ERROR_COLOURS.values())
+            page.screenshot(path=str(shots / "finished_errors.png"), full_page=True)
+            assert not [r for r in requests if not r.startswith(("http://127.0.0.1", "data:", "blob:"))], requests
+
+            narrow = browser.new_page(viewport={"width": 320, "height": 700})
+            narrow.goto(url, wait_until="commit", timeout=FIRST_RENDER_MS)
+            narrow.wait_for_selector("img.cae-prediction", timeout=FIRST_RENDER_MS)
+            narrow.wait_for_timeout(500)
+            assert _layout_problems(narrow, 320) == []
+            narrow.screenshot(path=str(shots / "finished_320.png"), full_page=True)
 
             page.goto("about:blank")  # leaving the page: Voila's beforeunload beacon shuts its kernel down
             deadline = time.monotonic() + 30
-            while _kernels(process.pid) and time.monotonic() < deadline:
+            while len(_kernels(process.pid)) > 1 and time.monotonic() < deadline:
                 time.sleep(0.2)
-            assert not _kernels(process.pid), "the page's kernel outlived the page"
+            assert len(_kernels(process.pid)) == 1, "the page's kernel outlived the page"
+
+            process.send_signal(signal.SIGINT)  # Ctrl-C: the server stops, the open page says so
+            assert process.wait(60) == 130
+            narrow.wait_for_selector(".cae-gone", state="visible", timeout=15_000)
+            assert "server is gone" in narrow.inner_text(".cae-gone")
+            narrow.screenshot(path=str(shots / "server_gone_320.png"), full_page=True)
         finally:
             browser.close()
     assert not errors, f"errors in the page: {errors}"
+    assert "Traceback" not in "".join(log)
     with capsys.disabled():
-        print(f"\nscrub page in Chromium: first render {first_render:.1f} s (cold kernel, TensorFlow import); "
-              f"slider key to new readout {statistics.median(readouts):.0f} ms median of {len(readouts)}, "
-              f"to new prediction image {statistics.median(latencies):.0f} ms median of {len(latencies)} "
-              f"(each press: {presses})")
+        print(f"\nscrub page in Chromium: first render {first_render:.1f} s; slider key to new frames "
+              f"{statistics.median(presses):.0f} ms median of {len(presses)} (each press: {presses}, End/Home {ends}); "
+              f"screenshots in {shots}")
