@@ -122,9 +122,12 @@ function initialize({ model }) {
   // Once per model (not per view): follow new epochs, run Play.
   let timer = null;
   const stopTimer = () => { if (timer !== null) { clearInterval(timer); timer = null; } };
-  model.on('change:arrived', () => {
-    if (model.get('following')) { model.set('index', last(model)); model.save_changes(); }
-  });
+  model.on('change:arrived', () => setTimeout(() => {
+    if (model.get('following') && model.get('index') !== last(model)) {
+      model.set('index', last(model));
+      model.save_changes();
+    }
+  }, 0));
   model.on('change:playing', () => {
     stopTimer();
     if (!model.get('playing')) return;
@@ -160,7 +163,7 @@ function curve(model, index) {
     svg += `<polyline points="${points.map(([e, v]) => xy(e, v).join(',')).join(' ')}" fill="none"` +
       ` stroke="#0072b2" stroke-width="2"/>`;
     const v = values[index];
-    if (index < values.length && v !== null && Number.isFinite(v)) {
+    if (typeof v === 'number' && Number.isFinite(v)) {
       const [x, y] = xy(epochs[index], v);
       svg += `<circle cx="${x}" cy="${y}" r="4.5" fill="#e69f00" stroke="black" stroke-width="1.5"/>`;
     }
@@ -209,6 +212,7 @@ function render({ model, el }) {
     const epochs = model.get('epochs'), arrived = model.get('arrived');
     const index = Math.min(model.get('index'), Math.max(0, epochs.length - 1));
     const playing = model.get('playing'), following = model.get('following');
+    el.dataset.arrived = String(arrived);  // for tests and user styles: how many epochs are in
     slider.max = String(Math.max(0, epochs.length - 1));
     slider.value = String(index);
     slider.disabled = epochs.length === 0;
@@ -218,7 +222,7 @@ function render({ model, el }) {
     slider.style.setProperty('--cae-arrived', `${epochs.length > 1 ? 100 * Math.max(0, arrived - 1) / (epochs.length - 1) : 100}%`);
     const summaries = model.get('summaries');
     readout.textContent = !arrived ? 'waiting for the first epoch...'
-      : trained ? summaries[index]
+      : trained ? (summaries[index] || `epoch ${epoch}`)
       : `epoch ${epoch} of ${epochs[epochs.length - 1]}: not trained yet (newest: epoch ${epochs[arrived - 1]})`;
     readout.setAttribute('aria-live', playing ? 'off' : 'polite');  // Play would announce every step
     play.textContent = playing ? '\u23F8 Pause' : '\u25B6 Play';
@@ -237,7 +241,7 @@ function render({ model, el }) {
     box.innerHTML = curve(model, index);
     const value = model.get('curve')[index];
     box.setAttribute('aria-label', `${model.get('curve_title')} over epochs` +
-      (trained && value !== null ? `; ${value.toFixed(3)} at epoch ${epoch}` : ''));
+      (trained && typeof value === 'number' ? `; ${value.toFixed(3)} at epoch ${epoch}` : ''));
     if (model.get('page_title')) document.title = model.get('page_title');
   };
   model.on('change', update);
@@ -405,7 +409,7 @@ class EpochScrubber:
         self.controls = ScrubControls(interval=interval_ms, live=live, page_title=title,
                                       curve_title="held-out mean IoU" if self._heldout_rows else "mean IoU")
         self.controls.add_class("cae-controls")
-        self.stacks = []
+        self.stacks, self.links = [], []
         figures = []
         for f, row in enumerate(self._rows):
             frame_id, part = self.frame_ids[f], self.parts[f]
@@ -417,7 +421,7 @@ class EpochScrubber:
                 "</div>")
             stack = widgets.Stack([], selected_index=None)
             stack.add_class("cae-stack")
-            widgets.jslink((self.controls, "index"), (stack, "selected_index"))
+            self.links.append(widgets.jslink((self.controls, "index"), (stack, "selected_index")))
             self.stacks.append(stack)
             label = widgets.HTML(f'<span class="cae-label"><b>{html.escape(frame_id)}</b>'
                                  f'{" &middot; " + part if part else ""}</span>')
