@@ -9,8 +9,10 @@ EpochScrubber. Voila shuts a page's kernel down when the page closes (its `befor
 
 from __future__ import annotations
 
-import contextlib
+import html
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,8 +24,9 @@ from pathlib import Path
 
 from cae_tutorial.folders import check_saved_run, write_file, write_json
 
-#: Seconds an idle kernel without a connected page lives on.
-CULL_IDLE_SECONDS = 300
+#: Seconds a kernel whose page went away without saying goodbye (a crashed or lost tab) lives on, and how often
+#: Voila looks: a page's kernel holds the run's snapshots, so it should not linger.
+CULL_IDLE_SECONDS, CULL_INTERVAL_SECONDS = 20, 5
 
 
 def check_run(run_dir: str | Path) -> Path:
@@ -31,33 +34,30 @@ def check_run(run_dir: str | Path) -> Path:
     return check_saved_run(Path(run_dir).resolve())
 
 
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Silence file descriptor 2: TensorFlow's C++ start-up lines would show on the page as red error text."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+def page_title(run_dir: str | Path) -> str:
+    """The page's title: what it shows and of which run."""
+    return f"Epoch scrubber of {Path(run_dir).name}"
 
 
 def scrub_page(run_dir: str | Path, height: int = 192):
-    """What the page shows: a title line and the saved run's EpochScrubber (returned)."""
+    """What the page shows: a title line and the saved run's EpochScrubber (returned); a damaged file: one line.
+
+    Reads the run with run_files (numpy and json only): the page never imports TensorFlow.
+    """
     from IPython.display import HTML, display
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with _quiet_stderr():
-        from cae_tutorial.results import TrainingResult
-        from cae_tutorial.widgets import EpochScrubber
+    from cae_tutorial.run_files import RunFileError, read_saved_run
+    from cae_tutorial.widgets import EpochScrubber
 
-    result = TrainingResult.load(run_dir, load_model=False)
-    display(HTML(f"<h3>{Path(run_dir).name}: {result.config.get('epochs', '?')} epochs, "
-                 f"{len(result.split.train_ids)} training and {len(result.split.heldout_ids)} held-out frames</h3>"))
-    scrubber = EpochScrubber(result, height=height)
+    try:
+        run = read_saved_run(run_dir)
+    except (RunFileError, OSError) as error:
+        display(HTML(f'<p role="alert">cae-tutorial scrub: error: {html.escape(str(error))}</p>'))
+        return None
+    epochs = run.config.get("epochs", int(run.snapshots.epochs[-1]) if len(run.snapshots.epochs) else "?")
+    display(HTML(f"<h1 style='font-size:1.3em'>{html.escape(page_title(run_dir))}: {epochs} epochs, "
+                 f"{len(run.split.train_ids)} training and {len(run.split.heldout_ids)} held-out frames</h1>"))
+    scrubber = EpochScrubber(run, height=height, title=page_title(run_dir))
     display(scrubber)
     return scrubber
 
@@ -70,7 +70,8 @@ def write_page_notebook(run_dir: Path, folder: Path) -> Path:
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     notebook.cells.append(nbformat.v4.new_code_cell(
         f"from cae_tutorial.app import scrub_page\n\nscrub_page({str(run_dir)!r});"))
-    path = folder / "scrub.ipynb"
+    # Voila titles the page with the notebook's name.
+    path = folder / f"{page_title(run_dir)}.ipynb"
     return write_file(path, nbformat.writes(notebook))
 
 
@@ -83,14 +84,18 @@ def free_port() -> int:
 
 #: Voila's settings for the page, written as voila.json beside the page notebook (Voila reads it from its cwd).
 VOILA_CONFIG = {
-    # Kernels whose page vanished without saying goodbye (a crashed browser) are culled once idle that long.
-    "MappingKernelManager": {"cull_idle_timeout": CULL_IDLE_SECONDS, "cull_interval": 60},
+    # Kernels whose page vanished without saying goodbye (a crashed browser, a lost tab) are culled once idle that
+    # long without a connection.
+    "MappingKernelManager": {"cull_idle_timeout": CULL_IDLE_SECONDS, "cull_interval": CULL_INTERVAL_SECONDS,
+                             "cull_connected": False},
     # Voila's page sends its kernel-shutdown beacon without the _xsrf cookie it never set, so the check would refuse
     # it (403) and leave the kernel running; a read-only page served on 127.0.0.1 only loses nothing without it.
     "Voila": {"tornado_settings": {"disable_check_xsrf": True}},
     # The jupytext lab extension, where installed, fails to load in Voila's page; the page needs no extension of it.
-    "VoilaConfiguration": {"show_tracebacks": True, "extension_denylist": ["jupyterlab-jupytext"]},
+    "VoilaConfiguration": {"show_tracebacks": False, "extension_denylist": ["jupyterlab-jupytext"]},
 }
+#: The page's template (write_template): Voila's lab template without its Font Awesome links to a CDN.
+TEMPLATE = "cae-scrub"
 
 
 def write_voila_config(folder: Path) -> Path:
@@ -99,10 +104,28 @@ def write_voila_config(folder: Path) -> Path:
     return write_json(path, VOILA_CONFIG)
 
 
+def write_template(folder: Path) -> Path:
+    """folder/voila/templates/cae-scrub: a copy of Voila's lab template with every CDN link taken out; folder goes
+    on JUPYTER_PATH for Voila to find it."""
+    from jupyter_core.paths import jupyter_path
+
+    lab = next((Path(p) / "lab" for p in jupyter_path("voila", "templates")
+                if (Path(p) / "lab" / "index.html.j2").is_file()), None)
+    if lab is None:
+        raise RuntimeError("Voila's lab template is not installed; reinstall Voila: pip install 'cae-tutorial[scrub]'")
+    target = folder / "voila" / "templates" / TEMPLATE
+    shutil.copytree(lab, target)
+    page = target / "index.html.j2"
+    page.write_text("".join(line for line in page.read_text().splitlines(keepends=True)
+                            if "https://cdn." not in line))
+    (target / "conf.json").write_text(json.dumps({"base_template": "lab"}))
+    return target
+
+
 def voila_command(notebook: Path, port: int) -> list[str]:
     """Voila on 127.0.0.1:port for the notebook, with no browser of its own and no hopping to another port."""
     return [sys.executable, "-m", "voila", str(notebook), f"--port={port}", "--Voila.ip=127.0.0.1",
-            "--Voila.port_retries=0", "--no-browser"]
+            "--Voila.port_retries=0", "--no-browser", f"--template={TEMPLATE}"]
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 120.0) -> None:
@@ -137,11 +160,17 @@ def _exit_on_sigterm(signum, frame):
 
 
 def serve(run_dir: str | Path, port: int | None = None, open_browser: bool = True, stream=None) -> int:
-    """Serve run_dir's scrubber with Voila until Ctrl-C (or SIGTERM); prints the URL; returns an exit code."""
+    """Serve run_dir's scrubber with Voila until Ctrl-C (KeyboardInterrupt, also for SIGTERM); prints the URL.
+
+    The run's files are read once first, so a damaged one is a RunFileError naming it, before any server starts.
+    """
     import importlib.util
+
+    from cae_tutorial.run_files import read_saved_run
 
     stream = stream or sys.stdout
     run_dir = check_run(run_dir)
+    read_saved_run(run_dir)
     if importlib.util.find_spec("voila") is None:
         raise ModuleNotFoundError("the scrub page needs Voila: pip install 'cae-tutorial[scrub]'")
     port = port or free_port()
@@ -150,15 +179,16 @@ def serve(run_dir: str | Path, port: int | None = None, open_browser: bool = Tru
     with tempfile.TemporaryDirectory(prefix="cae-scrub-") as folder:
         notebook = write_page_notebook(run_dir, Path(folder))
         write_voila_config(Path(folder))
-        process = subprocess.Popen(voila_command(notebook, port), cwd=folder)
+        write_template(Path(folder))
+        paths = [folder, os.environ.get("JUPYTER_PATH", "")]
+        env = {**os.environ, "JUPYTER_PATH": os.pathsep.join(p for p in paths if p)}
+        process = subprocess.Popen(voila_command(notebook, port), cwd=folder, env=env)
         try:
             wait_for_port(port, process)
             print(f"scrub page for {run_dir}: {url}  (Ctrl-C stops it)", file=stream, flush=True)
             if open_browser:
                 webbrowser.open(url)
             return process.wait()
-        except KeyboardInterrupt:
-            return 0
         finally:
             stop(process)
             signal.signal(signal.SIGTERM, previous)

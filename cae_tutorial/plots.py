@@ -13,12 +13,8 @@ PREDICTION_COLOUR = (0.0, 0.6, 1.0)
 TRUTH_COLOUR = (0.1, 0.9, 0.3)
 #: Panel size (width, height) in inches of one portrait frame: large enough to tell truth from prediction.
 PANEL = (2.4, 4.2)
-#: RGB in [0, 1] of the error maps (show_results and the scrubber's error view): near-white, then Okabe-Ito orange
-#: and blue, which stay distinct with colour blindness, over the frame dimmed to dark grey.
-ERROR_COLOURS = {"correct person": (0.96, 0.96, 0.96), "false person": (0.90, 0.62, 0.0),
-                 "missed person": (0.0, 0.45, 0.70)}
-#: How bright the dimmed frame stays under an error map (grey level = this x the frame's mean colour).
-ERROR_BACKGROUND = 0.4
+# The error maps' colours and dimmed backdrop (show_results and the scrubber's error view), contrast-checked.
+from cae_tutorial.palette import ERROR_BACKGROUND, ERROR_COLOURS  # noqa: E402,F401
 
 
 def _unit(array) -> np.ndarray:

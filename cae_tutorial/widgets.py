@@ -1,12 +1,17 @@
 """Epoch scrubbers: watch the predictions evolve over training, live (ipywidgets), as a GIF, or as static HTML.
 
-Every image the scrubber can show is encoded to PNG once, when its epoch arrives, so that dragging the slider
-only swaps bytes: no model runs, nothing is recomputed.
+Moving between epochs happens in the browser: each frame's predictions sit in an ipywidgets `Stack` (one child per
+recorded epoch, PNGs inline with alt text) whose `selected_index` is jslinked to the scrubber's controls, a small
+anywidget (slider, Play, Follow newest, readout, IoU curve). So the slider answers while the kernel trains, and the
+kernel only sends each new epoch once, from the Keras callback, as it arrives. Following the newest epoch stops at
+the learner's first move and resumes with "Follow newest"; both happen in the browser too.
 
-    scrubber = EpochScrubber.live(record, split, frame_ids=[...])   # shows now, grows while training runs
-    model.fit(..., callbacks=[scrubber.callback])   # or train(model, record, split, preset, callbacks=[...])
-    EpochScrubber(result)                                           # the same widget for a finished run
-    evolution_html(result)                                          # the static fallback (GIF + PNG strip)
+    scrubber = EpochScrubber.live(record, split, total_epochs=preset.epochs)  # shows now, fills while training runs
+    result = train(model, record, split, preset, callbacks=[scrubber.callback])
+    EpochScrubber(result)                                   # the same widget for a finished (or saved) run
+    evolution_html(result)                                  # the static fallback (GIF + PNG strip)
+
+This module imports neither TensorFlow nor matplotlib (the scrub page shows a saved run without them).
 """
 
 from __future__ import annotations
@@ -16,18 +21,26 @@ import html
 import io
 from pathlib import Path
 
+import anywidget
 import ipywidgets as widgets
 import numpy as np
+import traitlets
 from PIL import Image, ImageDraw, ImageFont
 
-from cae_tutorial import plots
 from cae_tutorial.folders import write_file
-from cae_tutorial.losses import iou_score
+from cae_tutorial.metric_names import HELD_OUT, TRAINING
+from cae_tutorial.palette import ERROR_BACKGROUND
+from cae_tutorial.palette import ERROR_COLOURS as _UNIT_COLOURS
 
-#: Error-map colours: near-white, Okabe-Ito orange and blue. They stay distinct under every common colour-vision
-#: deficiency (they also differ in lightness), and none occurs in the backdrop, the frame in dim grey.
-#: plots.ERROR_COLOURS as 0..255 RGB: one colour key for the scrubber and show_results.
-ERROR_COLOURS = {name: tuple(round(255 * c) for c in colour) for name, colour in plots.ERROR_COLOURS.items()}
+
+def frame_role(frame_id: str, split=None) -> str:
+    """"training" or "held-out" for a frame of the split ("" without one), as plots.frame_role (no matplotlib)."""
+    if split is None:
+        return ""
+    return TRAINING if frame_id in split.train_ids else HELD_OUT
+
+#: Error-map colours as 0..255 RGB (palette.ERROR_COLOURS): one colour key for the scrubber and show_results.
+ERROR_COLOURS = {name: tuple(round(255 * c) for c in colour) for name, colour in _UNIT_COLOURS.items()}
 VIEWS = ("prediction", "errors")
 
 
@@ -50,8 +63,13 @@ def png_bytes(array: np.ndarray, height: int | None = None, nearest: bool = Fals
     return buffer.getvalue()
 
 
+def data_uri(png: bytes) -> str:
+    """PNG bytes as a data: URI for an <img src>."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
 def _snapshots_of(result):
-    """Snapshots of a TrainingResult (or the Snapshots themselves)."""
+    """Snapshots of a TrainingResult or SavedRun (or the snapshots themselves)."""
     return getattr(result, "snapshots", result)
 
 
@@ -64,80 +82,301 @@ def _rows_of(recorded_ids, frame_ids) -> list[int]:
     return [recorded_ids.index(i) for i in frame_ids]
 
 
+def snapshot_iou(masks: np.ndarray, predictions: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """IoU of the person per frame from uint8 snapshots, as losses.iou_score scores it (truth above one half,
+    probability at or above threshold); NaN where the truth is empty. numpy only."""
+    truth = np.asarray(masks).reshape(len(masks), -1) > 127.5
+    predicted = np.asarray(predictions).reshape(len(predictions), -1) / 255.0 >= threshold
+    tp = np.sum(truth & predicted, axis=1)
+    union = np.sum(truth | predicted, axis=1)
+    return np.where(truth.any(axis=1), tp / np.maximum(union, 1), np.nan)
+
+
 def error_map(image: np.ndarray, truth: np.ndarray, prediction: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """RGB uint8 (H, W, 3) of plots.error_map, from uint8 snapshots.
+    """RGB uint8 (H, W, 3) of plots.error_map, from uint8 snapshots: the frame dimmed to dark grey, correct, false
+    and missed person pixels in ERROR_COLOURS.
 
     image: uint8 (H, W, 3); truth and prediction: uint8 (H, W), 0..255 (truth is person above one half).
     """
-    picture = plots.error_map(np.asarray(image, np.float32) / 255.0, truth > 127, prediction / 255.0 >= threshold)
-    return np.rint(picture * 255).astype(np.uint8)
+    image = np.asarray(image, np.float32) / 255.0
+    truth, predicted = np.asarray(truth) > 127.5, np.asarray(prediction) / 255.0 >= threshold
+    out = np.repeat(image.mean(axis=-1, keepdims=True), 3, axis=-1) * ERROR_BACKGROUND
+    for where, colour in zip((truth & predicted, ~truth & predicted, truth & ~predicted), _UNIT_COLOURS.values()):
+        out[where] = colour
+    return np.rint(out * 255).astype(np.uint8)
 
 
 def legend_html() -> str:
     """The error map's colour key as a line of HTML swatches."""
-    swatch = ('<span style="display:inline-block;width:0.9em;height:0.9em;background:rgb{};'
-              'border:1px solid #888;vertical-align:middle;margin:0 0.3em 0 0.9em"></span>{}')
+    swatch = ('<span class="cae-swatch" style="background:rgb{}" aria-hidden="true"></span>{}')
     return "".join(swatch.format(colour, name) for name, colour in ERROR_COLOURS.items()) + \
-        '<span style="margin-left:0.9em;color:#666">(background: the frame, dimmed)</span>'
+        '<span class="cae-backdrop-note">(background: the frame, dimmed)</span>'
 
 
-def iou_curve_svg(epochs, values, marker_epoch=None, width: int = 260, height: int = 120,
-                  title: str = "held-out mean IoU") -> str:
-    """A small SVG line chart of IoU (0..1) over epochs, with a dot at marker_epoch."""
-    left, right, top, bottom = 30, 10, 18, 20
-    x0, x1 = (epochs[0], epochs[-1]) if len(epochs) else (0, 1)
-    x1 = x1 if x1 > x0 else x0 + 1
+def planned_epochs(total_epochs: int, every: int = 1, epochs=None) -> list[int]:
+    """The epochs PredictionSnapshots records in a run of total_epochs: 0, every `every`-th and the last (or the
+    given `epochs` within 0..total_epochs)."""
+    if epochs is not None:
+        return sorted({int(e) for e in epochs if 0 <= int(e) <= total_epochs})
+    return sorted({0, *range(every, total_epochs + 1, every), int(total_epochs)})
 
-    def xy(epoch, value):
-        """Pixel position of (epoch, IoU)."""
-        return (left + (epoch - x0) / (x1 - x0) * (width - left - right),
-                top + (1.0 - value) * (height - top - bottom))
 
-    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-              f'font-family="sans-serif" font-size="10">'),
-             f'<text x="{left}" y="11" font-size="11">{html.escape(title)}</text>',
-             (f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" '
-              'fill="none" stroke="#bbb"/>')]
-    for tick in (0.0, 0.5, 1.0):
-        _, y = xy(x0, tick)
-        parts.append(f'<text x="{left - 4}" y="{y + 3:.1f}" text-anchor="end">{tick:g}</text>')
-    parts.append(f'<text x="{left}" y="{height - 6}">{x0}</text>'
-                 f'<text x="{width - right}" y="{height - 6}" text-anchor="end">epoch {x1}</text>')
-    finite = [(e, v) for e, v in zip(epochs, values) if np.isfinite(v)]
-    if finite:
-        points = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(e, v) for e, v in finite))
-        parts.append(f'<polyline points="{points}" fill="none" stroke="#0072b2" stroke-width="1.5"/>')
-        marked = [(e, v) for e, v in finite if e == marker_epoch]
-        if marked:
-            x, y = xy(*marked[0])
-            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="#e69f00" stroke="black"/>')
-    parts.append("</svg>")
-    return "".join(parts)
+#: The controls' browser side: slider, Play, Follow newest, prediction / errors, readout, curve. State that only the
+#: browser changes (index, following, playing, view) is never set by a busy kernel; the kernel only adds epochs.
+CONTROLS_JS = r"""
+const SVG = 'http://www.w3.org/2000/svg';
+const last = (model) => Math.max(0, model.get('arrived') - 1);
+
+function initialize({ model }) {
+  // Once per model (not per view): follow new epochs, run Play.
+  let timer = null;
+  const stopTimer = () => { if (timer !== null) { clearInterval(timer); timer = null; } };
+  model.on('change:arrived', () => setTimeout(() => {
+    if (model.get('following') && model.get('index') !== last(model)) {
+      model.set('index', last(model));
+      model.save_changes();
+    }
+  }, 0));
+  model.on('change:playing', () => {
+    stopTimer();
+    if (!model.get('playing')) return;
+    if (model.get('index') >= last(model)) model.set('index', 0);
+    model.set('following', false);
+    model.save_changes();
+    timer = setInterval(() => {
+      const index = model.get('index');
+      if (!model.get('playing')) { stopTimer(); return; }
+      if (index >= last(model)) { model.set('playing', false); model.save_changes(); return; }
+      model.set('index', index + 1);
+      model.save_changes();
+    }, Math.max(30, model.get('interval')));
+  });
+  return stopTimer;
+}
+
+function curve(model, index) {
+  const values = model.get('curve'), epochs = model.get('epochs');
+  const width = 260, height = 120, left = 30, right = 10, top = 18, bottom = 20;
+  const x0 = epochs.length ? epochs[0] : 0, x1 = Math.max(epochs.length ? epochs[epochs.length - 1] : 1, x0 + 1);
+  const xy = (e, v) => [left + (e - x0) / (x1 - x0) * (width - left - right), top + (1 - v) * (height - top - bottom)];
+  const points = [];
+  values.forEach((v, i) => { if (v !== null && Number.isFinite(v)) points.push([epochs[i], v]); });
+  let svg = `<svg xmlns="${SVG}" width="${width}" height="${height}" font-family="sans-serif" font-size="10"` +
+    ` aria-hidden="true"><text x="${left}" y="11" font-size="11">${model.get('curve_title')}</text>` +
+    `<rect x="${left}" y="${top}" width="${width - left - right}" height="${height - top - bottom}" fill="none"` +
+    ` stroke="#767676"/>`;
+  for (const tick of [0, 0.5, 1]) svg += `<text x="${left - 4}" y="${xy(x0, tick)[1] + 3}" text-anchor="end">${tick}</text>`;
+  svg += `<text x="${left}" y="${height - 6}">${x0}</text>` +
+    `<text x="${width - right}" y="${height - 6}" text-anchor="end">epoch ${x1}</text>`;
+  if (points.length) {
+    svg += `<polyline points="${points.map(([e, v]) => xy(e, v).join(',')).join(' ')}" fill="none"` +
+      ` stroke="#0072b2" stroke-width="2"/>`;
+    const v = values[index];
+    if (typeof v === 'number' && Number.isFinite(v)) {
+      const [x, y] = xy(epochs[index], v);
+      svg += `<circle cx="${x}" cy="${y}" r="4.5" fill="#e69f00" stroke="black" stroke-width="1.5"/>`;
+    }
+  }
+  return svg + '</svg>';
+}
+
+function render({ model, el }) {
+  el.classList.add('cae-controls-root');
+  // JupyterLab's notebook shortcuts must not take the slider's keys (Home, End, arrows).
+  el.setAttribute('data-lm-suppress-shortcuts', 'true');
+  el.innerHTML = `
+    <div class="cae-bar">
+      <button type="button" class="cae-play"></button>
+      <label class="cae-range-label"><span class="cae-visually-hidden">epoch</span>
+        <input type="range" class="cae-slider" min="0" step="1" value="0"></label>
+      <button type="button" class="cae-follow"></button>
+      <span class="cae-view" role="group" aria-label="show">
+        <button type="button" data-view="prediction" title="the predicted probability of person">prediction</button>
+        <button type="button" data-view="errors" title="correct, false and missed person pixels">errors</button>
+      </span>
+    </div>
+    <div class="cae-readout" role="status" aria-live="polite" aria-atomic="true"></div>
+    <div class="cae-legend" hidden></div>
+    <div class="cae-curve" role="img"></div>
+    <div class="cae-gone" role="alert" hidden></div>`;
+  const $ = (selector) => el.querySelector(selector);
+  const slider = $('.cae-slider'), play = $('.cae-play'), follow = $('.cae-follow'), readout = $('.cae-readout');
+  $('.cae-legend').innerHTML = model.get('legend');
+
+  slider.addEventListener('input', () => {
+    // The learner's move: show that epoch and stop following (and playing).
+    model.set({ index: Number(slider.value), following: false, playing: false });
+    model.save_changes();
+  });
+  play.addEventListener('click', () => { model.set('playing', !model.get('playing')); model.save_changes(); });
+  follow.addEventListener('click', () => {
+    model.set({ following: true, playing: false, index: last(model) });
+    model.save_changes();
+  });
+  for (const button of el.querySelectorAll('.cae-view button')) {
+    button.addEventListener('click', () => { model.set('view', button.dataset.view); model.save_changes(); });
+  }
+
+  const update = () => {
+    const epochs = model.get('epochs'), arrived = model.get('arrived');
+    const index = Math.min(model.get('index'), Math.max(0, epochs.length - 1));
+    const playing = model.get('playing'), following = model.get('following');
+    el.dataset.arrived = String(arrived);  // for tests and user styles: how many epochs are in
+    slider.max = String(Math.max(0, epochs.length - 1));
+    slider.value = String(index);
+    slider.disabled = epochs.length === 0;
+    const epoch = epochs.length ? epochs[index] : 0;
+    const trained = index < arrived;
+    slider.setAttribute('aria-valuetext', `epoch ${epoch}` + (trained ? '' : ', not trained yet'));
+    slider.style.setProperty('--cae-arrived', `${epochs.length > 1 ? 100 * Math.max(0, arrived - 1) / (epochs.length - 1) : 100}%`);
+    const summaries = model.get('summaries');
+    readout.textContent = !arrived ? 'waiting for the first epoch...'
+      : trained ? (summaries[index] || `epoch ${epoch}`)
+      : `epoch ${epoch} of ${epochs[epochs.length - 1]}: not trained yet (newest: epoch ${epochs[arrived - 1]})`;
+    readout.setAttribute('aria-live', playing ? 'off' : 'polite');  // Play would announce every step
+    play.textContent = playing ? '\u23F8 Pause' : '\u25B6 Play';
+    play.setAttribute('aria-label', playing ? 'Pause' : 'Play the epochs');
+    follow.textContent = following ? 'Following newest' : 'Follow newest';
+    follow.setAttribute('aria-pressed', String(following));
+    follow.hidden = !model.get('live');
+    const view = model.get('view');
+    for (const button of el.querySelectorAll('.cae-view button')) {
+      button.setAttribute('aria-pressed', String(button.dataset.view === view));
+    }
+    $('.cae-legend').hidden = view !== 'errors';
+    const root = el.closest('.cae-scrubber');
+    if (root) root.dataset.view = view;
+    const box = $('.cae-curve');
+    box.innerHTML = curve(model, index);
+    const value = model.get('curve')[index];
+    box.setAttribute('aria-label', `${model.get('curve_title')} over epochs` +
+      (trained && typeof value === 'number' ? `; ${value.toFixed(3)} at epoch ${epoch}` : ''));
+    if (model.get('page_title')) document.title = model.get('page_title');
+  };
+  model.on('change', update);
+  update();
+  requestAnimationFrame(update);  // once the view sits in the page: its scrubber root gets the view
+
+  // A notice when the server is gone: any HTTP answer (even 404) means it is there.
+  const gone = $('.cae-gone');
+  const ping = setInterval(async () => {
+    try {
+      await fetch(new URL('cae-tutorial-ping', document.baseURI), { cache: 'no-store' });
+      gone.hidden = true;
+    } catch (error) {
+      gone.textContent = model.get('gone_notice');
+      gone.hidden = false;
+    }
+  }, 3000);
+  return () => { clearInterval(ping); model.off('change', update); };
+}
+
+export default { initialize, render };
+"""
+
+CONTROLS_CSS = r"""
+.cae-scrubber { max-width: 100%; }
+.cae-controls-root { position: sticky; top: 0; z-index: 3; background: var(--jp-layout-color0, white);
+  padding: 4px 0; max-width: 100%; }
+.cae-bar { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 10px; }
+.cae-bar button, .cae-view button { font: inherit; padding: 4px 10px; min-height: 32px; color: #111;
+  background: #f3f3f3; border: 1px solid #595959; border-radius: 4px; cursor: pointer; }
+.cae-view button[aria-pressed="true"], .cae-follow[aria-pressed="true"] { background: #1a5fb4; color: white;
+  border-color: #1a5fb4; }
+.cae-view { display: inline-flex; gap: 0; }
+.cae-scrubber button:focus-visible, .cae-scrubber input:focus-visible { outline: 3px solid #b34700;
+  outline-offset: 2px; }
+.cae-range-label { flex: 1 1 200px; min-width: 160px; display: flex; }
+.cae-slider { width: 100%; min-width: 160px; height: 28px; margin: 0; background: transparent;
+  -webkit-appearance: none; appearance: none; }
+.cae-slider::-webkit-slider-runnable-track { height: 8px; border-radius: 4px; border: 1px solid #595959;
+  background: linear-gradient(to right, #1a5fb4 var(--cae-arrived, 100%), #ffffff var(--cae-arrived, 100%)); }
+.cae-slider::-moz-range-track { height: 8px; border-radius: 4px; border: 1px solid #595959;
+  background: linear-gradient(to right, #1a5fb4 var(--cae-arrived, 100%), #ffffff var(--cae-arrived, 100%)); }
+.cae-slider::-webkit-slider-thumb { -webkit-appearance: none; width: 22px; height: 22px; margin-top: -8px;
+  border-radius: 50%; background: #111; border: 3px solid white; box-shadow: 0 0 0 1px #111; }
+.cae-slider::-moz-range-thumb { width: 18px; height: 18px; border-radius: 50%; background: #111;
+  border: 3px solid white; box-shadow: 0 0 0 1px #111; }
+.cae-readout { margin: 4px 0; font-weight: 600; }
+.cae-scrubber .widget-html-content { white-space: normal; }
+.cae-note { white-space: normal; overflow-wrap: anywhere; font-size: 13px; }
+.cae-legend { margin: 2px 0; }
+.cae-swatch { display: inline-block; width: 0.9em; height: 0.9em; border: 1px solid #595959;
+  vertical-align: middle; margin: 0 0.3em 0 0.9em; }
+.cae-backdrop-note { margin-left: 0.9em; color: #595959; }
+.cae-curve { line-height: 0; }
+.cae-gone { margin: 4px 0; padding: 6px 10px; background: #fff4e5; border: 2px solid #b34700; color: #111; }
+.cae-visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0);
+  white-space: nowrap; }
+.cae-frames { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; max-width: 100%; }
+.cae-figure { flex: 0 1 auto; max-width: 100%; overflow: visible; }
+.cae-figure .widget-html, .cae-figure .widget-html-content, .cae-figure .widget-stack { margin: 0; height: auto;
+  line-height: normal; min-width: 0; }
+.cae-tiles { display: flex; gap: 2px; flex-wrap: nowrap; }
+.cae-scrubber img.cae-tile { display: block; height: auto; max-width: calc((100vw - 48px) / 3); }
+.cae-cell { display: block; }
+.cae-iou, .cae-label { font-size: 13px; white-space: nowrap; }
+.cae-scrubber[data-view="errors"] img.cae-prediction { display: none; }
+.cae-scrubber:not([data-view="errors"]) img.cae-errors { display: none; }
+.cae-pending { display: flex; align-items: center; justify-content: center; text-align: center; color: #595959;
+  border: 1px dashed #767676; box-sizing: border-box; font-size: 12px; max-width: calc((100vw - 48px) / 3); }
+"""
+
+
+class ScrubControls(anywidget.AnyWidget):
+    """The scrubber's controls (browser side in CONTROLS_JS): its `index` drives every frame's Stack via jslink."""
+
+    _esm = CONTROLS_JS
+    _css = CONTROLS_CSS
+    epochs = traitlets.List(traitlets.Int()).tag(sync=True)  # the planned epochs: the slider's positions
+    arrived = traitlets.Int(0).tag(sync=True)  # how many of them have arrived (the first `arrived`)
+    index = traitlets.Int(0).tag(sync=True)  # the shown position: moved in the browser
+    following = traitlets.Bool(True).tag(sync=True)
+    playing = traitlets.Bool(False).tag(sync=True)
+    interval = traitlets.Int(150).tag(sync=True)
+    view = traitlets.Unicode("prediction").tag(sync=True)
+    live = traitlets.Bool(False).tag(sync=True)
+    summaries = traitlets.List(traitlets.Unicode()).tag(sync=True)  # the readout of each arrived epoch
+    curve = traitlets.List(traitlets.Float(allow_none=True)).tag(sync=True)  # held-out mean IoU per arrived epoch
+    curve_title = traitlets.Unicode("held-out mean IoU").tag(sync=True)
+    legend = traitlets.Unicode(legend_html()).tag(sync=True)
+    page_title = traitlets.Unicode("").tag(sync=True)
+    gone_notice = traitlets.Unicode("The server is gone (kernel connection lost): the epochs already drawn still "
+                                    "scrub; start it again to see more.").tag(sync=True)
 
 
 class EpochScrubber:
-    """A Play button and an epoch slider, linked, showing per frame: image, true mask, prediction (or its
-    errors), the frame's id, part (training or held-out) and IoU, plus the held-out mean IoU curve.
+    """Per frame: image, true mask, prediction (or its errors) and IoU at the shown epoch, with the frame's id and
+    part (training or held-out); a slider, Play, Follow newest and the held-out mean IoU curve. Switching epochs
+    happens in the browser (see the module's docstring).
 
-    EpochScrubber(result) shows a finished run; EpochScrubber.live(record, split) shows at once and grows as its
-    `callback` (a PredictionSnapshots) receives epochs during `model.fit(..., callbacks=[scrubber.callback])`
-    or `train(..., callbacks=[scrubber.callback])`.
+    EpochScrubber(result) shows a finished run (a TrainingResult, or a SavedRun from run_files.read_saved_run):
+    the shown epoch is drawn first, the others when first shown. EpochScrubber.live(record, split, total_epochs)
+    shows at once, with the slider's full range, and fills as its `callback` receives epochs during training.
     """
 
     def __init__(self, result, frame_ids=None, height: int = 192, interval_ms: int = 150, threshold: float = 0.5,
-                 split=None):
+                 split=None, title: str = ""):
         snapshots = _snapshots_of(result)
+        epochs = [int(e) for e in snapshots.epochs]
         self._setup(snapshots.frame_ids, snapshots.images, snapshots.masks, frame_ids,
-                    split or getattr(result, "split", None), height, interval_ms, threshold)
-        for epoch, predictions in zip(snapshots.epochs, snapshots.predictions):
-            self._record(int(epoch), predictions)
-        self._show()  # once, for the finished run, not after every epoch
+                    split or getattr(result, "split", None), height, interval_ms, threshold, epochs, live=False,
+                    title=title)
+        for epoch, predictions in zip(epochs, snapshots.predictions):
+            self._record(epoch, predictions, draw=False)
+        self.controls.index = max(0, len(epochs) - 1)  # the last epoch shows first; the others are drawn when shown
+        self._publish()
 
     @classmethod
     def live(cls, record, split, frame_ids=None, every: int = 1, height: int = 192, interval_ms: int = 150,
-             threshold: float = 0.5, epochs=None) -> EpochScrubber:
-        """An empty scrubber for a run about to start; pass `scrubber.callback` to fit (or train) callbacks=[...]."""
-        from cae_tutorial.callbacks import PredictionSnapshots, to_uint8
+             threshold: float = 0.5, epochs=None, total_epochs: int | None = None) -> EpochScrubber:
+        """An empty scrubber for a run about to start; pass `scrubber.callback` to train(callbacks=[...]).
+
+        total_epochs: the run's number of epochs (preset.epochs), so the slider spans every epoch to be recorded
+        from the start; without it the range is set when training begins (Keras tells the callback).
+        every / epochs: which epochs to record, as for train(snapshot_every=...).
+        """
+        from cae_tutorial.callbacks import to_uint8
 
         shown = list(frame_ids or record.ids)
         _rows_of(record.ids, shown)
@@ -145,148 +384,203 @@ class EpochScrubber:
         wanted = set(shown) | set(split.heldout_ids)
         part = record.subset([i for i in record.ids if i in wanted])
         scrubber = cls.__new__(cls)
+        plan = planned_epochs(total_epochs, every, epochs) if total_epochs is not None else []
         scrubber._setup(part.ids, to_uint8(part.images), to_uint8(part.masks[..., 0]), shown, split, height,
-                        interval_ms, threshold)
-        scrubber.callback = PredictionSnapshots(part, every=every, epochs=epochs)
-        scrubber.callback.listeners.append(scrubber.add_epoch)
+                        interval_ms, threshold, plan, live=True)
+        scrubber._every, scrubber._wanted = every, epochs
+        scrubber.callback = _live_callback(scrubber, part.ids, part.images, every, epochs)
+        scrubber._publish()
         return scrubber
 
-    def _setup(self, recorded_ids, images, masks, frame_ids, split, height, interval_ms, threshold) -> None:
-        """State and widgets, before any epoch has arrived."""
+    def _setup(self, recorded_ids, images, masks, frame_ids, split, height, interval_ms, threshold, plan,
+               live: bool, title: str = "") -> None:
+        """State and widgets, before any epoch has arrived; plan: the epochs expected."""
         self.frame_ids = list(frame_ids or recorded_ids)
         self._rows = _rows_of(recorded_ids, self.frame_ids)
         heldout = set(split.heldout_ids) if split is not None else set()
         self._heldout_rows = [r for r, i in enumerate(recorded_ids) if i in heldout]
-        self.parts = [plots.frame_role(i, split) for i in self.frame_ids]
+        self.parts = [frame_role(i, split) for i in self.frame_ids]
         self._images, self._masks = np.asarray(images, np.uint8), np.asarray(masks, np.uint8)
         self.height, self.threshold, self.callback = height, threshold, None
+        self.model_size = tuple(int(n) for n in self._masks.shape[1:3])
+        self.planned: list[int] = list(plan)
         self.epochs: list[int] = []
         self._iou: list[np.ndarray] = []
         self.heldout_iou: list[float] = []
-        self._png: dict[str, list[list[bytes]]] = {view: [] for view in VIEWS}
-        self._following, self._quiet = True, False
-
-        self.play = widgets.Play(value=0, min=0, max=0, interval=interval_ms, description="play")
-        self.slider = widgets.IntSlider(value=0, min=0, max=0, description="epoch", readout=False,
-                                        continuous_update=True)
-        # widgets.link syncs in the kernel too (jslink only in a browser), so tests can drive it.
-        self.link = widgets.link((self.play, "value"), (self.slider, "value"))
-        self.view = widgets.ToggleButtons(options=list(VIEWS), value="prediction",
-                                          tooltips=["the predicted probability of person",
-                                                    "correct, false and missed person pixels"])
-        self.legend = widgets.HTML(legend_html(), layout=widgets.Layout(display="none"))
-        self.readout = widgets.HTML("waiting for the first epoch...")
-        self.curve = widgets.HTML(iou_curve_svg([], []))
-        self.header = widgets.HTML()
-        waiting = png_bytes(np.full(self._masks.shape[1:3], 128, np.uint8), height)
-        self.predictions = [widgets.Image(value=waiting, format="png") for _ in self._rows]
-        self.scores = [widgets.HTML("IoU -") for _ in self._rows]
-        columns = []
+        self._predictions: list[np.ndarray] = []
+        self._cells: list[list[widgets.HTML] | None] = []  # per arrived epoch: one HTML per frame, once drawn
+        size = f"{self.model_size[0]} x {self.model_size[1]}"
+        self.resolution = f"at model size {size}"
+        width = max(1, round(self.model_size[1] * height / self.model_size[0]))
+        box = f'style="width:{width}px;height:{height}px"'
+        self._pending = widgets.HTML(f'<div class="cae-pending" {box}>not trained yet</div>')
+        self._drawing = widgets.HTML(f'<div class="cae-pending" {box}>drawing...</div>')
+        self.controls = ScrubControls(interval=interval_ms, live=live, page_title=title,
+                                      curve_title="held-out mean IoU" if self._heldout_rows else "mean IoU")
+        self.controls.add_class("cae-controls")
+        self.stacks, self.links = [], []
+        figures = []
         for f, row in enumerate(self._rows):
-            image = widgets.Image(value=png_bytes(self._images[row], height), format="png")
-            truth = widgets.Image(value=png_bytes(self._masks[row], height), format="png")
-            for widget, name in ((image, "frame"), (truth, "truth"), (self.predictions[f], "prediction"),
-                                 (self.scores[f], "iou")):
-                widget.add_class(f"cae-{name}")
-            part = f" &middot; {self.parts[f]}" if self.parts[f] else ""
-            label = widgets.HTML(f"<b>{html.escape(self.frame_ids[f])}</b>{part}")
-            columns.append(widgets.VBox([label, widgets.HBox([image, truth, self.predictions[f]]), self.scores[f]]))
-        for widget, name in ((self.play, "play"), (self.slider, "slider"), (self.view, "view"),
-                             (self.readout, "readout"), (self.curve, "curve"), (self.legend, "legend")):
-            widget.add_class(f"cae-{name}")
-        self.slider.observe(self._slider_moved, names="value")
-        self.view.observe(lambda change: self._show(), names="value")
-        self.widget = widgets.VBox([
-            widgets.HBox([self.play, self.slider, self.readout]),
-            widgets.HBox([self.view, self.legend]),
-            self.header,
-            widgets.HBox([widgets.HBox(columns, layout=widgets.Layout(flex_flow="row wrap")), self.curve]),
-        ])
+            frame_id, part = self.frame_ids[f], self.parts[f]
+            named = f"{frame_id} ({part})" if part else frame_id
+            fixed = widgets.HTML(
+                f'<div class="cae-tiles"><img class="cae-tile cae-frame" alt="frame {html.escape(named)}" '
+                f'src="{data_uri(png_bytes(self._images[row], height))}"><img class="cae-tile cae-truth" '
+                f'alt="true mask of {html.escape(named)}" src="{data_uri(png_bytes(self._masks[row], height))}">'
+                "</div>")
+            stack = widgets.Stack([], selected_index=None)
+            stack.add_class("cae-stack")
+            self.links.append(widgets.jslink((self.controls, "index"), (stack, "selected_index")))
+            self.stacks.append(stack)
+            label = widgets.HTML(f'<span class="cae-label"><b>{html.escape(frame_id)}</b>'
+                                 f'{" &middot; " + part if part else ""}</span>')
+            figure = widgets.VBox([label, widgets.HBox([fixed, stack], layout=widgets.Layout(flex_flow="row"))])
+            figure.add_class("cae-figure")
+            figures.append(figure)
+        self.header = widgets.HTML(f'<div class="cae-note">each frame: the frame, its true mask, the prediction (or '
+                                   f'its errors); IoUs {self.resolution}</div>')
+        frames = widgets.Box(figures)
+        frames.add_class("cae-frames")
+        self.widget = widgets.VBox([self.controls, self.header, frames])
         self.widget.add_class("cae-scrubber")
-        self._show()
+        self.controls.observe(self._shown, names="index")
+        self._set_children()
 
     @property
     def iou(self) -> np.ndarray:
         """IoU of each shown frame at each recorded epoch: (n_epochs, n_frames)."""
         return np.array(self._iou).reshape(len(self._iou), len(self._rows))
 
-    def add_epoch(self, epoch: int, predictions: np.ndarray) -> None:
-        """Take one snapshot (uint8 (n_frames, H, W) of every recorded frame) and show it; a repeated epoch starts
-        over."""
-        self._record(epoch, predictions)
-        self._show()
+    def plan(self, epochs) -> None:
+        """Set the epochs to be recorded (the slider's positions), keeping those already arrived."""
+        newest = self.epochs[-1] if self.epochs else -1
+        self.planned = self.epochs + sorted({int(e) for e in epochs if int(e) > newest})
+        self._set_children()
+        self._publish()
 
-    def _record(self, epoch: int, predictions: np.ndarray) -> None:
-        """Keep one snapshot's scores and pictures and extend the slider's range (follow it if following)."""
+    def add_epoch(self, epoch: int, predictions: np.ndarray) -> None:
+        """Take one snapshot (uint8 (n_frames, H, W) of every recorded frame) and send it to the browser; a repeated
+        epoch starts over (a new run fed to the same scrubber)."""
+        self._record(epoch, predictions, draw=True)
+        self._publish()
+
+    def _record(self, epoch: int, predictions: np.ndarray, draw: bool) -> None:
+        """Keep one snapshot's scores (and its pictures when draw) and mark it arrived."""
         epoch = int(epoch)
         if self.epochs and epoch <= self.epochs[-1]:  # a new training run fed the same scrubber
             self.epochs.clear(), self._iou.clear(), self.heldout_iou.clear()
-            for pictures in self._png.values():
-                pictures.clear()
-            self._following = True
-        scores = iou_score(self._masks / 255.0, predictions / 255.0, self.threshold)
+            self._predictions.clear(), self._cells.clear()
+            self.controls.following, self.controls.index = True, 0
+        if epoch not in self.planned or self.planned.index(epoch) != len(self.epochs):  # off the plan: re-plan
+            self.planned = self.epochs + [epoch] + [e for e in self.planned if e > epoch]
+        predictions = np.asarray(predictions, np.uint8)
+        scores = snapshot_iou(self._masks, predictions, self.threshold)
         self._iou.append(scores[self._rows])
-        self.heldout_iou.append(float(scores[self._heldout_rows].mean()) if self._heldout_rows else float("nan"))
-        self._png["prediction"].append([png_bytes(predictions[r], self.height) for r in self._rows])
-        self._png["errors"].append([png_bytes(error_map(self._images[r], self._masks[r], predictions[r],
-                                                        self.threshold), self.height, nearest=True)
-                                     for r in self._rows])
+        self.heldout_iou.append(float(np.nanmean(scores[self._heldout_rows])) if self._heldout_rows
+                                and not np.all(np.isnan(scores[self._heldout_rows])) else float("nan"))
+        self._predictions.append(predictions)
+        self._cells.append(None)
         self.epochs.append(epoch)
-        self._quiet = True  # our own moves of the slider are not the learner's
-        try:
-            step = self._step()
-            for control in (self.slider, self.play):
-                if self.epochs[-1] >= control.min:
-                    control.max, control.min = self.epochs[-1], self.epochs[0]
-                else:
-                    control.min, control.max = self.epochs[0], self.epochs[-1]
-                control.step = step
-            if self._following:
-                self.slider.value = epoch
-        finally:
-            self._quiet = False
+        if draw:
+            self._draw(len(self.epochs) - 1)
 
-    def _slider_moved(self, change) -> None:
-        """The learner (or Play) moved the slider: follow new epochs only while it sits on the newest."""
-        if self._quiet:  # moved by _record: its caller shows the result
+    def _cell_html(self, e: int, f: int) -> str:
+        """One frame's prediction and error pictures at arrived epoch index e, with alt text and the IoU."""
+        row, epoch, iou = self._rows[f], self.epochs[e], self._iou[e][f]
+        named = f"{self.frame_ids[f]} ({self.parts[f]})" if self.parts[f] else self.frame_ids[f]
+        score = f"IoU {iou:.3f}" if np.isfinite(iou) else "IoU undefined (empty true mask)"
+        prediction = self._predictions[e][row]
+        errors = error_map(self._images[row], self._masks[row], prediction, self.threshold)
+        about = html.escape(f"{named} at epoch {epoch}: {score} {self.resolution}")
+        return (f'<div class="cae-cell" data-epoch="{epoch}">'
+                f'<img class="cae-tile cae-prediction" alt="prediction for {about}" '
+                f'src="{data_uri(png_bytes(prediction, self.height))}">'
+                f'<img class="cae-tile cae-errors" alt="errors (correct, false and missed person pixels) for {about}" '
+                f'src="{data_uri(png_bytes(errors, self.height, nearest=True))}">'
+                f'<div class="cae-iou">{score}</div></div>')
+
+    def _draw(self, e: int, publish_children: bool = True) -> None:
+        """Encode arrived epoch index e's pictures (once) and put them in the frames' Stacks."""
+        if self._cells[e] is not None:
             return
-        if self.epochs:
-            self._following = change["new"] >= self.epochs[-1]
-        self._show()
+        self._cells[e] = [widgets.HTML(self._cell_html(e, f)) for f in range(len(self._rows))]
+        if publish_children:
+            self._set_children()
 
-    def _step(self) -> int:
-        """Slider step: the gap between recorded epochs when it is regular, else 1."""
-        gaps = np.diff(self.epochs[1:]) if len(self.epochs) > 2 else np.diff(self.epochs)
-        return int(gaps[0]) if len(gaps) and np.all(gaps == gaps[0]) else 1
+    def _set_children(self) -> None:
+        """Each frame's Stack: one child per planned epoch (its pictures, or a placeholder until drawn)."""
+        for f, stack in enumerate(self.stacks):
+            children = [self._cells[e][f] if e < len(self._cells) and self._cells[e] is not None
+                        else (self._drawing if e < len(self.epochs) else self._pending)
+                        for e in range(len(self.planned))]
+            if tuple(children) != stack.children:
+                stack.children = children
+
+    def _shown(self, change) -> None:
+        """The browser showed position change["new"]: draw it and the next few if not yet drawn (a finished run's
+        lazy pictures; an idle kernel answers at once, a busy one has drawn every epoch on arrival anyway)."""
+        index = change["new"]
+        drawn = False
+        for e in range(max(0, index - 1), min(len(self.epochs), index + 4)):
+            if self._cells[e] is None:
+                self._draw(e, publish_children=False)
+                drawn = True
+        if drawn:
+            self._set_children()
+
+    def draw_all(self) -> None:
+        """Encode every arrived epoch's pictures now (a finished run draws them lazily otherwise)."""
+        for e in range(len(self.epochs)):
+            self._draw(e, publish_children=False)
+        self._set_children()
+
+    def _summary(self, e: int) -> str:
+        """The readout of arrived epoch index e."""
+        heldout = self.heldout_iou[e]
+        score = (f"held-out mean IoU {heldout:.3f}" if np.isfinite(heldout)
+                 else f"mean IoU {np.nanmean(self._iou[e]):.3f}")
+        last = self.planned[-1] if self.planned else self.epochs[-1]
+        return f"epoch {self.epochs[e]} of {last} \u00b7 {score} {self.resolution}"
+
+    def _publish(self) -> None:
+        """Send the plan, the arrived epochs' readouts and curve to the browser (the pictures go with _draw)."""
+        if self._cells and self._cells[min(self.controls.index, len(self._cells) - 1)] is None:
+            self._shown({"new": min(self.controls.index, len(self._cells) - 1)})
+        self._set_children()
+        curve = self.heldout_iou if self._heldout_rows else [float(np.nanmean(s)) for s in self._iou]
+        with self.controls.hold_sync():
+            self.controls.epochs = list(self.planned)
+            self.controls.summaries = [self._summary(e) for e in range(len(self.epochs))]
+            self.controls.curve = [v if np.isfinite(v) else None for v in curve]
+            self.controls.arrived = len(self.epochs)
 
     def epoch_index(self, epoch: int) -> int:
         """Index of the recorded epoch nearest to `epoch` (at or before it)."""
         return max(0, int(np.searchsorted(self.epochs, epoch, side="right")) - 1)
 
-    def _show(self) -> None:
-        """Put the slider's epoch on screen: pictures, per-frame IoU, readout, curve marker."""
-        view = self.view.value
-        self.legend.layout.display = None if view == "errors" else "none"
-        self.header.value = f"frame | true mask | {'prediction' if view == 'prediction' else 'errors'}"
-        if not self.epochs:
-            return
-        e = self.epoch_index(self.slider.value)
-        for f, image in enumerate(self.predictions):
-            image.value = self._png[view][e][f]
-            self.scores[f].value = f"IoU {self._iou[e][f]:.3f}"
-        heldout = self.heldout_iou[e]
-        summary = (f"held-out mean IoU {heldout:.3f}" if np.isfinite(heldout)
-                   else f"mean IoU {self._iou[e].mean():.3f}")
-        self.readout.value = f"<b>epoch {self.epochs[e]}</b> of {self.epochs[-1]} &middot; {summary}"
-        if self._heldout_rows:
-            self.curve.value = iou_curve_svg(self.epochs, self.heldout_iou, self.epochs[e])
-        else:
-            self.curve.value = iou_curve_svg(self.epochs, self.iou.mean(axis=1), self.epochs[e], title="mean IoU")
-
     def _ipython_display_(self):
         from IPython.display import display
 
         display(self.widget)
+
+
+def _live_callback(scrubber: EpochScrubber, frame_ids, images, every, epochs):
+    """A PredictionSnapshots that feeds scrubber.add_epoch and tells it the run's epochs when training begins."""
+    from cae_tutorial.callbacks import PredictionSnapshots
+
+    class LiveSnapshots(PredictionSnapshots):
+        """PredictionSnapshots for a live scrubber: at train begin, the slider's range from Keras' epochs."""
+
+        def on_train_begin(self, logs=None):
+            """Keras hook: plan the scrubber's epochs (when not given) before the first snapshot."""
+            total = (self.params or {}).get("epochs")
+            if total and (not scrubber.planned or scrubber.planned[-1] != total):
+                scrubber.plan(planned_epochs(int(total), every, epochs))
+            super().on_train_begin(logs)
+
+    callback = LiveSnapshots(images, frame_ids, every=every, epochs=epochs)
+    callback.listeners.append(scrubber.add_epoch)
+    return callback
 
 
 def label_font(size: int) -> ImageFont.ImageFont:
@@ -307,7 +601,7 @@ def evolution_frames(result, frame_ids=None, height: int = 160, threshold: float
     rows = _rows_of(snapshots.frame_ids, frame_ids)
     heldout = set(split.heldout_ids) if split is not None else set()
     heldout_rows = [r for r, i in enumerate(snapshots.frame_ids) if i in heldout]
-    parts = [plots.frame_role(i, split) for i in frame_ids]
+    parts = [frame_role(i, split) for i in frame_ids]
     indices = range(len(snapshots.epochs)) if epoch_indices is None else epoch_indices
     font = label_font(max(11, height // 11))
     line = font.getbbox("Ag")[3] + 4
@@ -326,7 +620,7 @@ def evolution_frames(result, frame_ids=None, height: int = 160, threshold: float
     pictures = []
     for e in indices:
         predictions = snapshots.predictions[e]
-        scores = iou_score(snapshots.masks / 255.0, predictions / 255.0, threshold)
+        scores = snapshot_iou(snapshots.masks, predictions, threshold)
         canvas = Image.new("RGB", (width, top + line + height + line + 6), "white")
         draw = ImageDraw.Draw(canvas)
         summary = (f"held-out mean IoU {scores[heldout_rows].mean():.3f}" if heldout_rows
@@ -340,7 +634,7 @@ def evolution_frames(result, frame_ids=None, height: int = 160, threshold: float
                 canvas.paste(piece, (tx, top + line))
                 tx += piece.width + 2
             label = f"{part} · IoU {scores[row]:.3f}" if part else f"IoU {scores[row]:.3f}"
-            draw.text((x, top + line + height + 2), label, fill="#444" if part == "train" else "black", font=font)
+            draw.text((x, top + line + height + 2), label, fill="#444" if part == TRAINING else "black", font=font)
             x += block + gap
         pictures.append(canvas)
     return pictures
@@ -357,6 +651,8 @@ def _gif_bytes(pictures: list[Image.Image], duration_ms: int) -> bytes:
 def save_evolution_gif(result, path: str | Path, frame_ids=None, height: int = 160, max_epochs: int = 60,
                        duration_ms: int = 120) -> Path:
     """An animated GIF of the evolution (at most max_epochs frames), labelled like the scrubber."""
+    from cae_tutorial import plots
+
     recorded = len(_snapshots_of(result).epochs)
     # Pick the epochs first, so only the pictures that go into the GIF are drawn.
     pictures = evolution_frames(result, frame_ids, height,
@@ -397,6 +693,8 @@ class EvolutionHTML:
 def evolution_html(result, frame_ids=None, height: int = 128, max_epochs: int = 40, strip_epochs: int = 4,
                    duration_ms: int = 120) -> EvolutionHTML:
     """The static fallback: the evolution as an inline GIF beside a PNG strip of `strip_epochs` epochs."""
+    from cae_tutorial import plots
+
     epochs = [int(e) for e in _snapshots_of(result).epochs]
     if not epochs:
         raise ValueError("the run recorded no snapshots; train with snapshot_every=1 (the default) to animate it")

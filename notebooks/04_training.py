@@ -306,12 +306,14 @@ print(inspect.getsource(PredictionSnapshots))
 
 # %% [markdown]
 # ## Watch it train
-# The scrubber below appears before training starts and grows as epochs arrive: each frame (marked train or held
-# out) with its true mask, the prediction at the shown epoch and its IoU. It follows the newest epoch until you move
-# the slider. Widgets need a live Jupyter kernel; a headless run or GitHub shows the static evolution further down.
+# The scrubber below appears before training starts, its slider already spanning every epoch to be recorded, and
+# fills as epochs arrive: each frame (marked train or held out) with its true mask, the prediction at the shown epoch
+# and its IoU at the model's size. It follows the newest epoch until you move the slider (drag it, or Home, End and
+# the arrows), and again after "Follow newest"; moving happens in the browser, so it answers while training runs.
+# Widgets need a live Jupyter kernel; a headless run or GitHub shows the static evolution further down.
 
 # %%
-scrubber = EpochScrubber.live(record, split, every=SNAPSHOT_EVERY)
+scrubber = EpochScrubber.live(record, split, every=SNAPSHOT_EVERY, total_epochs=preset.epochs)
 scrubber
 
 # %% [markdown]

@@ -42,25 +42,38 @@ def test_overlay_is_the_seeds_blend():
     np.testing.assert_allclose(plots.overlay((image * 255).astype(np.uint8), mask * 255)[1, 1], 0.5, atol=0.01)
 
 
-def test_scrubber_slider_changes_images_and_readout(tiny_result):
+def _cell_png(cell, kind: str = "prediction") -> bytes:
+    """The PNG bytes of one Stack child's prediction (or errors) <img>."""
+    import base64
+    import re
+
+    source = re.search(rf'class="cae-tile cae-{kind}"[^>]*src="data:image/png;base64,([^"]+)"', cell.value).group(1)
+    return base64.b64decode(source)
+
+
+def test_scrubber_index_picks_each_frames_pictures_and_readout(tiny_result):
     scrubber = EpochScrubber(tiny_result, frame_ids=["dance_00090", "dance_00120"], height=64)
-    assert scrubber.slider.value == 3 and scrubber.slider.max == 3 and scrubber.slider.min == 0
-    last = [image.value for image in scrubber.predictions]
-    last_readout = scrubber.readout.value
-    scrubber.slider.value = 0
-    first = [image.value for image in scrubber.predictions]
-    assert first != last and scrubber.readout.value != last_readout
-    assert "epoch 0" in scrubber.readout.value
-    assert first[0] == png_bytes(tiny_result.snapshots.at(0)[tiny_result.snapshots.frame_ids.index("dance_00090")], 64)
-    assert all(score.value.startswith("IoU ") for score in scrubber.scores)
+    controls = scrubber.controls
+    assert controls.epochs == [0, 1, 2, 3] and controls.arrived == 4 and controls.index == 3  # the last shows
+    assert "epoch 3 of 3" in controls.summaries[3] and "at model size 64 x 32" in controls.summaries[3]
+    assert all(len(stack.children) == 4 for stack in scrubber.stacks)
+    assert scrubber._drawing in scrubber.stacks[0].children  # epoch 0 not drawn yet: drawn when first shown
+    controls.index = 0  # as the browser does
+    first = scrubber.stacks[0].children[0]
+    assert first is not scrubber._drawing
+    row = tiny_result.snapshots.frame_ids.index("dance_00090")
+    assert _cell_png(first) == png_bytes(tiny_result.snapshots.at(0)[row], 64)
+    assert "epoch 0" in controls.summaries[0] and "epoch 0" in first.value
+    assert 'alt="prediction for dance_00090 (train) at epoch 0: IoU ' in first.value
+    assert _cell_png(first) != _cell_png(scrubber.stacks[0].children[3])
 
 
-def test_play_and_slider_stay_linked(tiny_result):
+def test_stacks_follow_the_controls_in_the_browser(tiny_result):
     scrubber = EpochScrubber(tiny_result, height=32)
-    scrubber.play.value = 2
-    assert scrubber.slider.value == 2 and "epoch 2" in scrubber.readout.value
-    scrubber.slider.value = 1
-    assert scrubber.play.value == 1
+    links = scrubber.links  # widgets.jslink: applied in the browser, with no kernel round trip
+    assert all(link.source == (scrubber.controls, "index") for link in links)
+    assert [id(link.target[0]) for link in links] == [id(stack) for stack in scrubber.stacks]
+    assert all(link.target[1] == "selected_index" for link in links)
 
 
 def test_static_gif_fallback(tiny_result, tmp_path):

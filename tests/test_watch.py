@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cae_tutorial.widgets import ERROR_COLOURS, EpochScrubber, error_map, evolution_html, iou_curve_svg, png_bytes
+from cae_tutorial.widgets import ERROR_COLOURS, EpochScrubber, error_map, evolution_html, png_bytes
 
 SHOWN = ["dance_00090", "dance_00120"]
 
@@ -28,70 +28,93 @@ def _live_feed(scrubber, result):
     return [(int(e), p[rows]) for e, p in zip(result.snapshots.epochs, result.snapshots.predictions)]
 
 
-def test_live_scrubber_grows_while_training(tiny_record, tiny_preset, tiny_result):
+def _cell_png(cell, kind: str = "prediction") -> bytes:
+    """The PNG bytes of one Stack child's prediction (or errors) <img>."""
+    import base64
+
+    source = re.search(rf'class="cae-tile cae-{kind}"[^>]*src="data:image/png;base64,([^"]+)"', cell.value).group(1)
+    return base64.b64decode(source)
+
+
+def test_live_scrubber_has_its_range_first_and_never_moves_the_learner(tiny_record, tiny_preset, tiny_result):
     from cae_tutorial.data import seed_split
     from cae_tutorial.training import build_model, train
 
     split = seed_split(tiny_record)
-    scrubber = EpochScrubber.live(tiny_record, split, frame_ids=SHOWN, height=32)
-    assert scrubber.epochs == [] and "waiting" in scrubber.readout.value  # shown before training
+    scrubber = EpochScrubber.live(tiny_record, split, frame_ids=SHOWN, height=32, total_epochs=3)
+    controls = scrubber.controls
+    assert controls.epochs == [0, 1, 2, 3] and controls.arrived == 0  # the full range before training
+    assert all(len(stack.children) == 4 and set(stack.children) == {scrubber._pending} for stack in scrubber.stacks)
+    moved = []
+    controls.observe(lambda change: moved.append(change["name"]), names=["index", "following", "playing"])
     seen = []
-    scrubber.callback.listeners.append(lambda epoch, _: seen.append((epoch, scrubber.slider.max,
-                                                                     scrubber.slider.value)))
+    scrubber.callback.listeners.append(lambda epoch, _: seen.append((epoch, controls.arrived, len(controls.epochs))))
     result = train(build_model(tiny_preset, seed=0), tiny_record, split, tiny_preset, seed=0, progress=False,
                    callbacks=[scrubber.callback])
-    assert seen == [(0, 0, 0), (1, 1, 1), (2, 2, 2), (3, 3, 3)]  # the range grows, the newest epoch is shown
+    assert seen == [(0, 1, 4), (1, 2, 4), (2, 3, 4), (3, 4, 4)]
+    assert moved == []  # the browser alone moves the slider, plays and follows: a busy kernel cannot override it
     assert scrubber.epochs == result.snapshots.epochs.tolist()
-    # After training it is the same widget as one built from the result.
+    assert all(scrubber._pending not in stack.children and scrubber._drawing not in stack.children
+               for stack in scrubber.stacks)  # every epoch drawn as it arrived
     finished = EpochScrubber(result, frame_ids=SHOWN, height=32)
     np.testing.assert_allclose(scrubber.iou, finished.iou, atol=0.02)
     assert scrubber.parts == finished.parts == ["train", "held out"]
     assert scrubber.callback.frame_ids == tuple(i for i in tiny_record.ids if i in set(SHOWN) | set(split.heldout_ids))
 
 
-def test_live_scrubber_stops_following_once_the_learner_moves(tiny_record, tiny_result):
-    scrubber = EpochScrubber.live(tiny_record, tiny_result.split, frame_ids=SHOWN, height=32)
+def test_live_scrubber_learns_its_range_from_keras_and_starts_over(tiny_record, tiny_preset, tiny_result):
+    from cae_tutorial.training import build_model, train
+
+    scrubber = EpochScrubber.live(tiny_record, tiny_result.split, frame_ids=SHOWN, height=32, every=2)
+    assert scrubber.controls.epochs == []
+    train(build_model(tiny_preset, seed=0), tiny_record, tiny_result.split, tiny_preset.with_(epochs=5), seed=0,
+          progress=False, snapshot_every=2, callbacks=[scrubber.callback])
+    assert scrubber.controls.epochs == scrubber.epochs == [0, 2, 4, 5]
     feed = _live_feed(scrubber, tiny_result)
-    for epoch, predictions in feed[:2]:
-        scrubber.add_epoch(epoch, predictions)
-    assert (scrubber.slider.max, scrubber.slider.value) == (1, 1)
-    scrubber.slider.value = 0  # the learner looks back
-    scrubber.add_epoch(*feed[2])
-    assert (scrubber.slider.max, scrubber.slider.value, scrubber.play.max) == (2, 0, 2)
-    assert "<b>epoch 0</b>" in scrubber.readout.value
-    scrubber.slider.value = 2  # back on the newest: follow again
-    scrubber.add_epoch(*feed[3])
-    assert scrubber.slider.value == 3
     scrubber.add_epoch(*feed[0])  # a second run fed to the same scrubber starts over
-    assert scrubber.epochs == [0] and scrubber.slider.max == 0
+    assert scrubber.epochs == [0] and scrubber.controls.arrived == 1 and scrubber.controls.following
 
 
-def test_error_view_colours_labels_and_curve(tiny_result):
+def test_error_view_colours_labels_and_alt_text(tiny_result):
     scrubber = EpochScrubber(tiny_result, frame_ids=SHOWN, height=64)
-    assert not scrubber.slider.readout  # the epoch is shown once, in the readout line
-    assert scrubber.readout.value.count("epoch") == 1
-    plain = [image.value for image in scrubber.predictions]
-    scrubber.view.value = "errors"
-    errors = [image.value for image in scrubber.predictions]
-    assert errors != plain and scrubber.legend.layout.display is None
-    assert all(name in scrubber.legend.value for name in ERROR_COLOURS)
-    for png in errors:
-        pixels = _pixels(png).reshape(-1, 3)
+    scrubber.draw_all()
+    assert all(name in scrubber.controls.legend for name in ERROR_COLOURS)
+    s = tiny_result.snapshots
+    for f, frame_id in enumerate(SHOWN):
+        row = s.frame_ids.index(frame_id)
+        for e, epoch in enumerate(s.epochs):
+            cell = scrubber.stacks[f].children[e]
+            errors = _cell_png(cell, "errors")
+            assert errors == png_bytes(error_map(s.images[row], s.masks[row], s.predictions[e][row]), 64, nearest=True)
+            part = scrubber.parts[f]
+            assert f'alt="errors (correct, false and missed person pixels) for {frame_id} ({part}) at epoch {epoch}: ' \
+                   f'IoU {scrubber.iou[e][f]:.3f} at model size 64 x 32"' in cell.value
+            assert f"IoU {scrubber.iou[e][f]:.3f}" in cell.value
+        pixels = _pixels(errors).reshape(-1, 3)
         coloured = ~np.all(pixels == pixels[:, :1], axis=1)  # not grey
         allowed = np.array(list(ERROR_COLOURS.values()))
         assert all((allowed == p).all(axis=1).any() for p in np.unique(pixels[coloured], axis=0))
         grey = pixels[~coloured & ~(pixels == 245).all(axis=1)]
-        assert grey.max(initial=0) <= 102  # the dimmed frame never looks like the near-white "correct"
-    # Labels: id and part above each frame, its IoU below; the curve marks the shown epoch.
-    assert [s.value.startswith("IoU ") for s in scrubber.scores] == [True, True]
-    marker = scrubber.curve.value
-    scrubber.slider.value = 1
-    assert scrubber.curve.value != marker and "<circle" in scrubber.curve.value
-    s, row = tiny_result.snapshots, tiny_result.snapshots.frame_ids.index(SHOWN[0])
-    expected = png_bytes(error_map(s.images[row], s.masks[row], s.at(1)[row]), 64, nearest=True)
-    assert bytes(scrubber.predictions[0].value) == expected  # still the error view, now of epoch 1
-    scrubber.view.value = "prediction"
-    assert scrubber.legend.layout.display == "none"
+        assert grey.max(initial=0) <= 77  # the dimmed frame stays dark: every error colour keeps 3:1 against it
+    assert len(scrubber.controls.curve) == 4 and "held-out mean IoU" in scrubber.controls.summaries[0]
+
+
+def test_error_colours_reach_three_to_one_against_the_dimmed_frame():
+    from cae_tutorial.palette import ERROR_BACKGROUND, ERROR_COLOURS as UNIT, contrast_ratio
+
+    brightest_backdrop = (ERROR_BACKGROUND,) * 3
+    assert all(contrast_ratio(colour, brightest_backdrop) >= 3 for colour in UNIT.values())
+    assert all(contrast_ratio(colour, (0, 0, 0)) >= 3 for colour in UNIT.values())
+    assert round(contrast_ratio((1, 1, 1), (0, 0, 0)), 1) == 21.0
+
+
+def test_snapshot_iou_is_the_metric_of_the_tables(tiny_result):
+    from cae_tutorial.losses import iou_score
+    from cae_tutorial.widgets import snapshot_iou
+
+    s = tiny_result.snapshots
+    for predictions in s.predictions:
+        np.testing.assert_allclose(snapshot_iou(s.masks, predictions), iou_score(s.masks / 255.0, predictions / 255.0))
 
 
 def test_error_map_colours_each_case():
@@ -102,14 +125,8 @@ def test_error_map_colours_each_case():
     assert tuple(picture[0, 0]) == ERROR_COLOURS["correct person"]
     assert tuple(picture[0, 1]) == ERROR_COLOURS["missed person"]
     assert tuple(picture[0, 2]) == ERROR_COLOURS["false person"]
-    assert tuple(picture[0, 3]) == (80, 80, 80)
+    assert tuple(picture[0, 3]) == (60, 60, 60)  # 200 dimmed by palette.ERROR_BACKGROUND
     assert len(set(ERROR_COLOURS.values())) == 3
-
-
-def test_iou_curve_svg_marks_the_epoch():
-    svg = iou_curve_svg([0, 1, 2], [0.1, 0.5, float("nan")], marker_epoch=1)
-    assert svg.startswith("<svg") and svg.count("<circle") == 1 and "<polyline" in svg
-    assert "<circle" not in iou_curve_svg([0, 1], [0.1, 0.5], marker_epoch=7)
 
 
 def test_live_scrubber_and_fallback_in_a_headless_kernel_then_nbconvert_html(tiny_result, tmp_path):
@@ -133,7 +150,7 @@ def test_live_scrubber_and_fallback_in_a_headless_kernel_then_nbconvert_html(tin
          "from cae_tutorial.widgets import EpochScrubber, evolution_html\n"
          "record = load_record(size=(64, 32)); split = seed_split(record)\n"
          "preset = get_preset('seed', height=64, width=32, epochs=2)"),
-        f"scrubber = EpochScrubber.live(record, split, frame_ids={SHOWN!r}, height=32)\nscrubber",
+        f"scrubber = EpochScrubber.live(record, split, frame_ids={SHOWN!r}, height=32, total_epochs=2)\nscrubber",
         ("result = train(build_model(preset), record, split, preset, callbacks=[scrubber.callback], progress=False)\n"
          "assert scrubber.epochs == [0, 1, 2] == result.snapshots.epochs.tolist()"),
         f"evolution_html(result, frame_ids={SHOWN!r}, height=48, strip_epochs=2)")]
@@ -194,20 +211,51 @@ def test_train_tensorboard_writes_scalars_and_snapshot_images(tmp_path, capsys):
     assert len(saved["val_loss"]) == 2
 
 
-def test_scrub_page_notebook_and_errors(tiny_result, tmp_path, capsys):
+def test_scrub_page_notebook_template_and_errors(tiny_result, tmp_path, capsys):
+    import shutil
+
     import nbformat
 
-    from cae_tutorial.app import check_run, voila_command, write_page_notebook
+    from cae_tutorial.app import check_run, voila_command, write_page_notebook, write_template
     from cae_tutorial.cli import main
 
     assert main(["scrub", str(tmp_path / "nothing"), "--no-browser"]) == 2
     assert "holds no saved training run (history.json is missing)" in capsys.readouterr().err
     tiny_result.save(tmp_path / "run")
     run = check_run(tmp_path / "run")
-    page = nbformat.read(str(write_page_notebook(run, tmp_path)), as_version=4)
+    notebook = write_page_notebook(run, tmp_path)
+    assert notebook.stem == "Epoch scrubber of run"  # Voila's page title
+    page = nbformat.read(str(notebook), as_version=4)
     assert page.cells[0].source.endswith(f"scrub_page({str(run)!r});")
-    command = voila_command(tmp_path / "scrub.ipynb", 8999)
+    command = voila_command(notebook, 8999)
     assert "--Voila.ip=127.0.0.1" in command and "--port=8999" in command and "--no-browser" in command
+    template = write_template(tmp_path / "jupyter")
+    assert (template / "index.html.j2").is_file() and "--template=cae-scrub" in command
+    assert not [f for f in template.rglob("*") if f.is_file() and "https://" in f.read_text(errors="ignore")
+                .replace("https://github.com", "")]  # no CDN: the page works offline
+    # Damaged files: one line naming the file, before any server starts; the run is left as it was.
+    for name, damage in (("snapshots.npz", lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])),
+                         ("history.json", lambda p: p.write_text(p.read_text()[:40]))):
+        broken = tmp_path / f"broken-{name}"
+        shutil.copytree(run, broken)
+        damage(broken / name)
+        before = (broken / name).read_bytes()
+        assert main(["scrub", str(broken), "--no-browser"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(broken / name) in err[0] and "is damaged" in err[0], err
+        assert (broken / name).read_bytes() == before
+
+
+def test_scrub_page_reads_a_run_without_tensorflow(tiny_result, tmp_path):
+    """The page's kernel: read the saved run and build its scrubber; TensorFlow, Keras and matplotlib stay out."""
+    tiny_result.save(tmp_path / "run")
+    code = ("import sys\nfrom cae_tutorial.app import scrub_page\n"
+            f"scrubber = scrub_page({str(tmp_path / 'run')!r}, height=32)\n"
+            "assert scrubber.controls.arrived == 4 and scrubber.controls.page_title == 'Epoch scrubber of run'\n"
+            "print(sorted(m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_live_scrubber_takes_trains_snapshots_instead_of_predicting_again(tiny_record, tiny_preset):
