@@ -16,13 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from cae_tutorial.data import Split
+from cae_tutorial.errors import CaeTutorialError
 from cae_tutorial.folders import check_saved_run
 
 #: The arrays a saved run's snapshots.npz holds (TrainingResult.save writes them).
 SNAPSHOT_ARRAYS = ("epochs", "frame_ids", "images", "masks", "predictions")
 
 
-class RunFileError(ValueError):
+class RunFileError(CaeTutorialError, ValueError):
     """A file of a saved run cannot be read; the message names the file and the fix."""
 
 

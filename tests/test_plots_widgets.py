@@ -64,7 +64,7 @@ def test_scrubber_index_picks_each_frames_pictures_and_readout(tiny_result):
     row = tiny_result.snapshots.frame_ids.index("dance_00090")
     assert _cell_png(first) == png_bytes(tiny_result.snapshots.at(0)[row], 64)
     assert "epoch 0" in controls.summaries[0] and "epoch 0" in first.value
-    assert 'alt="prediction for dance_00090 (train) at epoch 0: IoU ' in first.value
+    assert 'alt="prediction for dance_00090 (training) at epoch 0: IoU ' in first.value
     assert _cell_png(first) != _cell_png(scrubber.stacks[0].children[3])
 
 

@@ -58,17 +58,17 @@ def test_live_scrubber_has_its_range_first_and_never_moves_the_learner(tiny_reco
                for stack in scrubber.stacks)  # every epoch drawn as it arrived
     finished = EpochScrubber(result, frame_ids=SHOWN, height=32)
     np.testing.assert_allclose(scrubber.iou, finished.iou, atol=0.02)
-    assert scrubber.parts == finished.parts == ["train", "held out"]
+    assert scrubber.parts == finished.parts == ["training", "held-out"]
     assert scrubber.callback.frame_ids == tuple(i for i in tiny_record.ids if i in set(SHOWN) | set(split.heldout_ids))
 
 
 def test_live_scrubber_learns_its_range_from_keras_and_starts_over(tiny_record, tiny_preset, tiny_result):
-    from cae_tutorial.training import build_model, train
+    from cae_tutorial.training import TrainOptions, build_model, train
 
     scrubber = EpochScrubber.live(tiny_record, tiny_result.split, frame_ids=SHOWN, height=32, every=2)
     assert scrubber.controls.epochs == []
     train(build_model(tiny_preset, seed=0), tiny_record, tiny_result.split, tiny_preset.with_(epochs=5), seed=0,
-          progress=False, snapshot_every=2, callbacks=[scrubber.callback])
+          progress=False, options=TrainOptions(snapshot_every=2), callbacks=[scrubber.callback])
     assert scrubber.controls.epochs == scrubber.epochs == [0, 2, 4, 5]
     feed = _live_feed(scrubber, tiny_result)
     scrubber.add_epoch(*feed[0])  # a second run fed to the same scrubber starts over
