@@ -276,14 +276,12 @@ def test_cli_frame_split_still_works_with_devices(tmp_path):
 
 
 @pytest.mark.notebooks
-def test_full_dataset_notebook_records_its_numbers(tmp_path):
-    """Notebook 07 headless at tiny sizes (4 dancers of 3 frames): the split, the scores and the pixel check."""
-    from cae_tutorial.course import FAST, notebooks_dir, run_notebook
-
-    parameters = {**FAST, "N_RECORDS": 4, "FRAMES_PER_RECORD": 3, "GENERATED_HEIGHT": 128, "GENERATED_WIDTH": 72,
-                  "HOLDOUT": 0.25}
-    results = run_notebook(notebooks_dir() / "07_full_dataset.ipynb", tmp_path, parameters)
-    assert (tmp_path / "07_full_dataset.ipynb").is_file()
+def test_full_dataset_notebook_records_its_numbers(fast_course):
+    """Notebook 07 headless at tiny sizes (4 dancers of 3 frames), read from the shared course run (conftest's
+    FULL_DATASET_TINY): the split, the scores and the pixel check."""
+    out = fast_course[0]
+    results = json.loads((out / "outputs" / "07_full_dataset.json").read_text())
+    assert (out / "07_full_dataset.ipynb").is_file()
     assert (results["records"], results["frames"], results["epochs"], results["replicas"]) == (4, 12, 3, 1)
     assert len(results["train_records"]) == 3 and len(results["heldout_records"]) == 1
     assert not set(results["train_records"]) & set(results["heldout_records"])
