@@ -194,6 +194,7 @@ TWO_REPLICAS = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_two_cpu_replicas_train_like_one_device(tmp_path):
     """MirroredStrategy over two logical CPUs in a fresh process: trains, saves, reloads, and matches one device."""
     runs = {}
@@ -223,6 +224,7 @@ class StopAfter(keras.callbacks.Callback):
             raise KeyboardInterrupt(f"interrupted after epoch {self.k}")
 
 
+@pytest.mark.slow
 def test_resumed_run_equals_uninterrupted_run(tmp_path, tiny_record):
     """cpu preset (augmentation, dropout, cosine schedule): interrupted after 2 of 4 epochs, resumed, identical."""
     preset = get_preset("cpu", height=TINY[0], width=TINY[1], epochs=4)
@@ -243,6 +245,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, tiny_record):
         assert np.array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_cli_split_by_records_stream_and_resume(tmp_path, dancers, monkeypatch, capsys):
     from cae_tutorial.cli import main
 
@@ -265,6 +268,7 @@ def test_cli_split_by_records_stream_and_resume(tmp_path, dancers, monkeypatch, 
     assert "train-options.json is missing" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_frame_split_still_works_with_devices(tmp_path):
     from cae_tutorial.cli import main
 

@@ -112,6 +112,7 @@ def test_iou_curve_svg_marks_the_epoch():
     assert "<circle" not in iou_curve_svg([0, 1], [0.1, 0.5], marker_epoch=7)
 
 
+@pytest.mark.slow
 def test_live_scrubber_and_fallback_in_a_headless_kernel_then_nbconvert_html(tiny_result, tmp_path):
     """Execute a notebook (no browser) that trains under a live scrubber and shows the static fallback; clean it for
     commit as `cae-tutorial course --publish` does; convert it to HTML as nbviewer and documentation builders do."""
