@@ -101,12 +101,6 @@ def tiny_result(tiny_record, tiny_preset):
                  seed=0, progress=False)
 
 
-@pytest.fixture(scope="session")
-def tiny_run_dir(tiny_result, tmp_path_factory):
-    """tiny_result saved once (model.keras, history, snapshots...); for tests that read a saved run, not change it."""
-    return tiny_result.save(tmp_path_factory.mktemp("tiny-run") / "run")
-
-
 def worked_solutions(notebook) -> list[str]:
     """The code of every worked solution (collapsed <details> blocks) in a notebook's markdown cells."""
     import re
