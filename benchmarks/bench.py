@@ -91,7 +91,7 @@ def _record(size, fold: str | None = None):
 
 def full_resolution_scores(record, probabilities) -> tuple[float, float]:
     """Mean IoU and Dice of probabilities (at model size) resized bilinearly to the frames' original size."""
-    from cae_tutorial.training import original_masks, score_at_original_size
+    from cae_tutorial.evaluation import original_masks, score_at_original_size
 
     table = score_at_original_size(record.ids, original_masks(record), probabilities)
     return float(table.mean("iou")), float(table.mean("dice"))
@@ -122,8 +122,8 @@ def measure_speed(size, variant: dict, epochs: int) -> dict:
     import tensorflow as tf
 
     from cae_tutorial.presets import get_preset
-    from cae_tutorial.pipeline import training_dataset
-    from cae_tutorial.training import build_model, compile_model
+    from cae_tutorial.pipeline import frames_dataset
+    from cae_tutorial.training import build_model, compile_settings
 
     preset = get_preset("seed", height=size[0], width=size[1], epochs=epochs,
                         jit_compile=variant.get("jit_compile", False), dtype=variant.get("dtype", "float32"))
@@ -132,7 +132,7 @@ def measure_speed(size, variant: dict, epochs: int) -> dict:
     model = build_model(preset, seed=0)
     times = []
     if variant["loop"] == "fit":
-        compile_model(model, preset, 1, epochs + 1)
+        model.compile(**compile_settings(preset.with_(epochs=epochs + 1), 1))
 
         class Clock(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
@@ -141,7 +141,7 @@ def measure_speed(size, variant: dict, epochs: int) -> dict:
             def on_epoch_end(self, epoch, logs=None):
                 times.append(time.perf_counter() - self.start)
 
-        model.fit(training_dataset(part.images, part.masks, preset), epochs=epochs + 1, verbose=0,
+        model.fit(frames_dataset(part.images, part.masks, preset), epochs=epochs + 1, verbose=0,
                   callbacks=[Clock()])
     else:
         step = tape_step(model, preset, compiled=variant["loop"] == "function")
@@ -160,7 +160,8 @@ def measure_equal_epochs(size, variant: dict, epochs: int, seed: int) -> dict:
 
     from cae_tutorial.losses import iou_score
     from cae_tutorial.presets import get_preset
-    from cae_tutorial.training import build_model, predict, train
+    from cae_tutorial.evaluation import predict
+    from cae_tutorial.training import TrainOptions, build_model, train
 
     preset = get_preset("seed", height=size[0], width=size[1], epochs=epochs,
                         jit_compile=variant.get("jit_compile", False), dtype=variant.get("dtype", "float32"))
@@ -169,8 +170,8 @@ def measure_equal_epochs(size, variant: dict, epochs: int, seed: int) -> dict:
     model = build_model(preset, seed=seed)
     start = time.perf_counter()
     if variant["loop"] == "fit":
-        train(model, record, type(split)(split.train_ids, ()), preset, seed=seed, snapshot_epochs=[],
-              progress=False)
+        train(model, record, type(split)(split.train_ids, ()), preset, seed=seed, progress=False,
+              options=TrainOptions(snapshot_epochs=()))
     else:
         step = tape_step(model, preset, compiled=True)
         x, y = tf.constant(part.images), tf.constant(part.masks)
@@ -187,7 +188,8 @@ def measure_quality(preset_name: str, changes: dict, budget: float, seed: int, f
     from cae_tutorial.callbacks import TimeBudget
     from cae_tutorial.losses import iou_score
     from cae_tutorial.presets import get_preset
-    from cae_tutorial.training import build_model, predict, train
+    from cae_tutorial.evaluation import predict
+    from cae_tutorial.training import TrainOptions, build_model, train
 
     changes = {k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()}
     preset = get_preset(preset_name, **changes).resolved()
@@ -224,8 +226,8 @@ def measure_quality(preset_name: str, changes: dict, budget: float, seed: int, f
     marker = Marks()
     # No held-out validation or snapshots inside the budget: the clock measures training alone.
     # The preset's own epochs (its schedule depends on them); a run that finishes early keeps its final score.
-    train(model, record, type(split)(split.train_ids, ()), preset, seed=seed, snapshot_epochs=[], progress=False,
-          callbacks=[marker, TimeBudget(budget + 60)])
+    train(model, record, type(split)(split.train_ids, ()), preset, seed=seed, progress=False,
+          callbacks=[marker, TimeBudget(budget + 60)], options=TrainOptions(snapshot_epochs=()))
     seconds = time.perf_counter() - start[0] - marker.paused
     final = dict(zip(("iou", "dice", "iou_model"), score()))
     final["iou_flip_average"] = score(flip_average=True)[0]
@@ -264,7 +266,7 @@ def measure_fit_path(dtype: str = "float32", rounds: int = 4, epochs: int = 10) 
     import keras
 
     from cae_tutorial.losses import dice_focal_loss, training_metrics
-    from cae_tutorial.pipeline import training_dataset
+    from cae_tutorial.pipeline import frames_dataset
     from cae_tutorial.presets import get_preset
     from cae_tutorial.training import build_model, make_optimizer
 
@@ -288,11 +290,11 @@ def measure_fit_path(dtype: str = "float32", rounds: int = 4, epochs: int = 10) 
         model = build_model(preset)
         model.compile(optimizer=make_optimizer(preset, steps, 100), loss=dice_focal_loss(),
                       metrics=training_metrics() if metrics else None, steps_per_execution=steps_per_execution)
-        return model, training_dataset(part.images, part.masks, preset)
+        return model, frames_dataset(part.images, part.masks, preset)
 
     paths = {"fit": fitted(1, True), "fit spe=4": fitted(steps, True), "fit spe=4 no metrics": fitted(steps, False)}
     step = tape_step(build_model(preset), preset, compiled=True, optimizer=make_optimizer(preset, steps, 100))
-    batches = iter(training_dataset(part.images, part.masks, preset))
+    batches = iter(frames_dataset(part.images, part.masks, preset))
 
     times = {name: [] for name in [*paths, "tape-function"]}
     for round_ in range(rounds):  # round 0 traces and warms up: not counted

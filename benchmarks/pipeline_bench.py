@@ -9,10 +9,13 @@ runs in a fresh Python process, so its peak resident memory (ru_maxrss) is its o
 
 - `stream`: pipeline.streaming_dataset from the files, no cache (what the full dataset uses);
 - `stream+cache`: the same, decoded frames cached in memory (cache="auto": they fit the default budget);
-- `in-memory`: every frame loaded as float32 first (load_record's path) and pipeline.training_dataset.
+- `in-memory`: every frame loaded as float32 first (load_record's path) and pipeline.frames_dataset.
 
 All three apply the cpu preset's augmentation and batch of 3. For comparison, `train step` is the time of one
 training step of the cpu preset's CAE at the same size (model.fit, batch of 3), as frames per second.
+Beside frames per second (wall clock, diluted when other jobs share the cores), each row records the CPU time
+its process spent per frame drawn (all threads), and each stream row the seconds list_record_files took to list
+and check the whole folder (frame headers read, masks decoded at the size).
 Prints a table with the CPU model, its flags and the load average; writes benchmarks/results/<name>.json.
 """
 
@@ -39,6 +42,15 @@ def peak_memory_mb() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system, every thread) this process has used: unlike frames per second, not diluted by
+    other jobs sharing the cores."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def cpu_description() -> dict:
@@ -74,30 +86,34 @@ def measure_input(folder: str, count: int, mode: str, size: tuple[int, int]) -> 
     from cae_tutorial.pipeline import (
         list_record_files,
         streaming_dataset,
-        training_dataset,
+        frames_dataset,
     )
     from cae_tutorial.presets import get_preset
 
     preset = get_preset("cpu", height=size[0], width=size[1])
-    files = list_record_files(folder, size=size)
+    start = time.perf_counter()
+    files = list_record_files(folder, size=size)  # every frame of the folder: the listing's checks, timed
+    list_seconds, listed_frames = time.perf_counter() - start, len(files)
     files = files.subset(files.ids[:count])
     assert len(files) == count, f"{len(files)} frames listed, {count} wanted"
     start = time.perf_counter()
     if mode == "in-memory":
         record = files.load()
-        data = training_dataset(record.images, record.masks, preset, seed=0)
+        data = frames_dataset(record.images, record.masks, preset, seed=0)
     else:
         data = streaming_dataset(files, preset, seed=0, cache="auto" if mode == "stream+cache" else None)
     batches = iter(data.repeat())
     next(batches)
     ready = time.perf_counter() - start
     frames = max(count, 300)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), cpu_seconds()
     for _ in range(frames // preset.batch_size):
         next(batches)
-    seconds = time.perf_counter() - start
-    return {"frames_per_second": frames // preset.batch_size * preset.batch_size / seconds,
-            "first_batch_seconds": ready, "peak_mb": peak_memory_mb()}
+    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
+    drawn = frames // preset.batch_size * preset.batch_size
+    return {"frames_per_second": drawn / seconds, "cpu_ms_per_frame": cpu / drawn * 1000,
+            "first_batch_seconds": ready, "peak_mb": peak_memory_mb(), "list_seconds": list_seconds,
+            "listed_frames": listed_frames}
 
 
 def measure_step(size: tuple[int, int], steps: int = 12) -> dict:
@@ -105,16 +121,16 @@ def measure_step(size: tuple[int, int], steps: int = 12) -> dict:
     import keras
     import numpy as np
 
-    from cae_tutorial.pipeline import training_dataset
+    from cae_tutorial.pipeline import frames_dataset
     from cae_tutorial.presets import get_preset
-    from cae_tutorial.training import build_model, compile_model
+    from cae_tutorial.training import build_model, compile_settings
 
     preset = get_preset("cpu", height=size[0], width=size[1])
     rng = np.random.default_rng(0)
     images = rng.random((24, *size, 3), dtype=np.float32)
     masks = (rng.random((24, *size, 1)) > 0.8).astype(np.float32)
     model = build_model(preset, seed=0)
-    compile_model(model, preset, steps, 2)
+    model.compile(**compile_settings(preset.with_(epochs=2), steps))
     times = []
 
     class Clock(keras.callbacks.Callback):
@@ -124,7 +140,7 @@ def measure_step(size: tuple[int, int], steps: int = 12) -> dict:
         def on_epoch_end(self, epoch, logs=None):
             times[-1] = time.perf_counter() - times[-1]
 
-    model.fit(training_dataset(images, masks, preset, 0), epochs=2, steps_per_epoch=steps, callbacks=[Clock()],
+    model.fit(frames_dataset(images, masks, preset, 0), epochs=2, steps_per_epoch=steps, callbacks=[Clock()],
               verbose=0)
     step = times[1] / steps
     return {"step_seconds": step, "frames_per_second": preset.batch_size / step, "peak_mb": peak_memory_mb()}
@@ -180,6 +196,12 @@ def main(argv=None) -> int:
         mine = {r["mode"]: r for r in rows if r["frames"] == count}
         print(f"| {count} | " + " | ".join(f"{mine[m]['frames_per_second']:.0f}" for m in args.modes) + " | "
               + " | ".join(f"{mine[m]['peak_mb']:.0f}" for m in args.modes) + " |")
+    print("\nCPU time per frame drawn (ms, all threads; not diluted by other jobs): " + "; ".join(
+        f"{m} " + ", ".join(f"{r['cpu_ms_per_frame']:.1f}" for r in rows if r["mode"] == m) for m in args.modes))
+    listed = [r for r in rows if r["mode"] == "stream"]
+    if listed:
+        print(f"\nlisting and checking the folder's {listed[0]['listed_frames']} frames (list_record_files): "
+              + ", ".join(f"{r['list_seconds']:.2f} s" for r in listed) + " (once per stream row)")
     print(f"\ntraining step of the cpu preset at {size[0]} x {size[1]}: {step['step_seconds'] * 1000:.0f} ms "
           f"(batch of 3: {step['frames_per_second']:.1f} frames/s)")
     for mode in args.modes:

@@ -52,7 +52,7 @@ def scrub_page(run_dir: str | Path, height: int = 192):
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with _quiet_stderr():
-        from cae_tutorial.training import TrainingResult
+        from cae_tutorial.results import TrainingResult
         from cae_tutorial.widgets import EpochScrubber
 
     result = TrainingResult.load(run_dir, load_model=False)

@@ -1,4 +1,8 @@
-"""The `cae-tutorial` command: train, predict, course, download and scrub, thin layers over the library."""
+"""The `cae-tutorial` command: train, predict, course, download and scrub, thin layers over the library.
+
+A mistake in the options or the files (one of the package's own errors, cae_tutorial.errors.CaeTutorialError, or
+an OSError on a file) is one line on stderr and exit status 2; anything else is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from cae_tutorial.errors import CaeTutorialError, UsageError  # noqa: F401  (UsageError: also cli.UsageError)
 from cae_tutorial.presets import PRESETS
-
-
-class UsageError(ValueError):
-    """A bad command-line option; the message names the option and the fix."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -109,6 +110,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="folder for <id>_mask.png and <id>_overlay.png (at each frame's own size)")
     predict.add_argument("--threshold", type=_threshold, default=0.5,
                          help="probability above which a pixel is person (default 0.5)")
+    predict.add_argument("--upsampling", choices=["guided", "bilinear"], default="guided",
+                         help="how the model-size mask reaches each frame's size: guided (default) puts the outline "
+                              "on the frame's edges (cae_tutorial.upsampling), bilinear is the plain resize")
     predict.add_argument("--overwrite", action="store_true",
                          help="replace files already in --output, or write into an --input folder")
 
@@ -130,6 +134,9 @@ def _parser() -> argparse.ArgumentParser:
     scrub.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
     scrub.add_argument("--no-browser", action="store_true", help="print the page's URL without opening a browser")
 
+    site = commands.add_parser("site", help="build the course's static website from the committed notebooks")
+    site.add_argument("--output", type=Path, default=Path("build/site"), help="folder of the site (default build/site)")
+
     download = commands.add_parser("download", help="fetch a named record into the cache, checked by SHA-256")
     download.add_argument("name", help="the record to fetch: record-136")
     download.add_argument("--cache-dir", type=Path,
@@ -140,10 +147,23 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _data_argument(parser: argparse.ArgumentParser) -> None:
-    """--data NAME_OR_DIR (alias --data-dir), shared by train and course."""
-    parser.add_argument("--data", "--data-dir", dest="data", metavar="NAME_OR_DIR",
+    """--data NAME_OR_DIR, shared by train and course (--data-dir: its old name, deprecated and hidden)."""
+    parser.add_argument("--data", metavar="NAME_OR_DIR",
                         help="embedded (default), record-136 (downloaded once into the cache), kaggle, or a folder "
                              "holding images/ and masks/ (the unzipped Kaggle dataset too)")
+    parser.add_argument("--data-dir", dest="data_dir", metavar="DIR", help=argparse.SUPPRESS)
+
+
+def _deprecated_data_dir(args, command: str) -> None:
+    """--data-dir DIR (the old name of --data) still works, with a warning; both at once is an error."""
+    old = vars(args).pop("data_dir", None)
+    if old is None:
+        return
+    if args.data is not None:
+        raise UsageError(f"give --data only: --data-dir is its old name (got --data {args.data} and "
+                         f"--data-dir {old})")
+    print(f"{command}: warning: --data-dir is deprecated and will be removed; use --data {old}", file=sys.stderr)
+    args.data = old
 
 
 def _check_data(data: str | None) -> None:
@@ -237,7 +257,7 @@ def run_train(args) -> int:
     from cae_tutorial.distribute import (
         choose_strategy,  # TensorFlow only once the data is known to be good
     )
-    from cae_tutorial.training import build_model, train
+    from cae_tutorial.training import TrainOptions, build_model, train
 
     strategy = choose_strategy(args.devices)
     print(record)
@@ -254,8 +274,9 @@ def run_train(args) -> int:
                              f"`cae-tutorial train --resume {args.output}`")
     with strategy.scope():
         model = build_model(preset, args.seed)
-    result = train(model, record, split, preset, seed=args.seed, strategy=strategy, backup_dir=work / "backup",
-                   tensorboard=args.tensorboard, validate_every=args.validate_every)
+    options = TrainOptions(strategy=strategy, backup_dir=work / "backup", tensorboard=args.tensorboard,
+                           validate_every=args.validate_every)
+    result = train(model, record, split, preset, seed=args.seed, options=options)
     result.save(args.output, overwrite=args.overwrite)
     shutil.rmtree(work, ignore_errors=True)
     print(f"saved {args.output / 'model.keras'} and the run ({result.config['train_seconds']:.1f} s of training)")
@@ -333,32 +354,42 @@ def run_predict(args) -> int:
     from PIL import Image
 
     from cae_tutorial.callbacks import to_uint8
-    from cae_tutorial.data import (
-        check_size,
-        read_frames,
-        read_image,
-        resize_probabilities,
-    )
+    from cae_tutorial.data import check_size, read_frames, read_image
+    from cae_tutorial.evaluation import model_size, predict_masks
     from cae_tutorial.plots import overlay
-    from cae_tutorial.training import predict
 
     model = _load_model(model_path)
-    size = tuple(model.input_shape[1:3])
-    if None in size or len(model.input_shape) != 4 or model.input_shape[-1] != 3:
-        raise UsageError(f"--model {model_path} takes input {model.input_shape}; predict needs a model of fixed "
+    if len(model.input_shape) != 4 or model.input_shape[-1] != 3:
+        raise UsageError(f"--model {model_path} takes input {model.input_shape}; predict needs a model of "
                          "(height, width, 3) frames such as the ones `cae-tutorial train` writes")
+    size = model_size(model, size=_trained_size(model_path))
+    if size is None:
+        raise UsageError(f"--model {model_path} takes frames of any size and no config.json beside it says the size "
+                         "it trained at; pass the run folder written by `cae-tutorial train`")
     frames = read_frames(list(files.values()), check_size(size, "the model's input size"))
     for note in skipped + frames.notes:
         print(f"note: {note}")
     args.interrupted_note = f"the predictions written so far are in {args.output}"
-    probabilities = predict(model, frames.images)
-    for frame_id, path, frame_size, probability in zip(frames.ids, frames.paths, frames.sizes, probabilities):
-        mask = (resize_probabilities(probability, frame_size)[..., 0] >= args.threshold).astype(np.uint8) * 255
+    masks = predict_masks(model, frames, args.threshold, size="original", upsampling=args.upsampling)
+    for frame_id, path, frame_size, person in zip(frames.ids, frames.paths, frames.sizes, masks):
+        mask = person.astype(np.uint8) * 255
         Image.fromarray(mask).save(args.output / f"{frame_id}_mask.png")
         Image.fromarray(to_uint8(overlay(read_image(path), mask))).save(args.output / f"{frame_id}_overlay.png")
         print(f"{frame_id}: {mask.mean() / 2.55:.1f} % person, {frame_size[1]} x {frame_size[0]} -> "
               f"{args.output / (frame_id + '_mask.png')}")
     return 0
+
+
+def _trained_size(model_path: Path):
+    """The (height, width) a run trained at, from the config.json beside its model.keras (None if absent)."""
+    import json
+
+    config = model_path.parent / "config.json"
+    try:
+        size = json.loads(config.read_text()).get("size") if config.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        return None
+    return tuple(size) if isinstance(size, list) and len(size) == 2 else None
 
 
 def run_course(args) -> int:
@@ -383,8 +414,7 @@ def _one_line(error: BaseException) -> str:
     """An exception as one line: our messages as they are, a bare OSError with its file and reason."""
     if isinstance(error, OSError) and error.filename and error.strerror:
         return f"{error.filename}: {error.strerror.lower()}; check the path and its permissions"
-    text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
-    return " ".join(str(text).split()) or type(error).__name__
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 def run_scrub(args) -> int:
@@ -398,6 +428,22 @@ def run_scrub(args) -> int:
         return 2
 
 
+def run_site(args) -> int:
+    """`cae-tutorial site`: the website of the course (no notebook is executed); prints where it is."""
+    from cae_tutorial.site import build_site
+
+    try:
+        site = build_site(args.output)
+    except (ModuleNotFoundError, RuntimeError) as error:
+        print(f"cae-tutorial site: error: {error}", file=sys.stderr)
+        return 2
+    for warning in site.warnings:
+        print(f"cae-tutorial site: warning: {warning}", file=sys.stderr)
+    print(f"{len(site.pages)} pages in {site.seconds:.0f} s into {site.path}; to read it: "
+          f"python -m http.server -d {site.path} -b 127.0.0.1 8000, then open http://127.0.0.1:8000/")
+    return 0
+
+
 def run_download(args) -> int:
     """`cae-tutorial download`: fetch a named record into the cache and print where it is."""
     from cae_tutorial.datasets import download_record
@@ -407,26 +453,33 @@ def run_download(args) -> int:
 
 
 def main(argv=None) -> int:
-    """Entry point of the console script: every failure is one line on stderr and exit status 2; Ctrl-C is 130."""
-    from cae_tutorial.data import DataError
+    """Entry point of the console script.
+
+    The package's own errors (CaeTutorialError: a bad option, data, model or preset) and an OSError on a file
+    are one line on stderr and exit status 2; Ctrl-C is 130; any other exception is a bug in the package and
+    propagates with its traceback (exit status 1). TensorFlow's C++ start-up lines are kept out of the terminal
+    for the duration of the command only (quiet.quiet_tensorflow).
+    """
+    from cae_tutorial.quiet import quiet_tensorflow
 
     command = "cae-tutorial"
     args = None
     try:
         args = _parser().parse_args(argv)
         command = f"cae-tutorial {args.command}"
-        with warnings.catch_warnings():
+        _deprecated_data_dir(args, command)
+        with quiet_tensorflow(), warnings.catch_warnings():
             warnings.showwarning = lambda message, *rest, **kw: print(f"{command}: warning: {message}",
                                                                       file=sys.stderr)
             return {"train": run_train, "predict": run_predict, "course": run_course, "scrub": run_scrub,
-                    "download": run_download}[args.command](args)
+                    "download": run_download, "site": run_site}[args.command](args)
     except KeyboardInterrupt:
         note = getattr(args, "interrupted_note", "nothing was written")
         print(f"{command}: interrupted; {note}", file=sys.stderr)
         return 130
     except SystemExit as done:  # --help
         return done.code if isinstance(done.code, int) else 0
-    except (UsageError, DataError, OSError, ValueError, KeyError, TypeError) as error:
+    except (CaeTutorialError, OSError) as error:
         print(f"{command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
 

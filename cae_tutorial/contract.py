@@ -16,11 +16,12 @@ import keras
 import numpy as np
 
 from cae_tutorial.data import DataError
+from cae_tutorial.errors import CaeTutorialError
 
 FIX_OUTPUT = "end the model with keras.layers.Conv2D(1, 1, activation='sigmoid') (or no activation, for logits)"
 
 
-class ModelContractError(ValueError):
+class ModelContractError(CaeTutorialError, ValueError):
     """A model that train() cannot use as it is; the message names the fix."""
 
 
@@ -124,7 +125,8 @@ def resolve_from_logits(model: keras.Model, probe: np.ndarray, loss=None, from_l
         raise ModelContractError(f"{model.name} ends with no activation (logits?) but the loss {loss_name(loss)} "
                                  f"{said}; "
                                  "end the model with activation='sigmoid', give the loss from_logits=True, or pass "
-                                 "train(..., from_logits=True/False) to say what the outputs are")
+                                 "train(..., options=TrainOptions(from_logits=True/False)) to say what the outputs "
+                                 "are")
     if activation is not None:
         hint = " (softmax over one channel is always 1)" if activation == "softmax" else ""
         raise ModelContractError(f"{model.name}'s last layer applies {activation!r}{hint}; train needs probabilities "
@@ -134,8 +136,8 @@ def resolve_from_logits(model: keras.Model, probe: np.ndarray, loss=None, from_l
     values = np.asarray(model(probe, training=False))
     if values.min() < 0.0 or values.max() > 1.0:
         raise ModelContractError(f"{model.name}'s outputs reach {values.min():.2f} .. {values.max():.2f}, outside "
-                                 "[0, 1]: pass train(..., from_logits=True) if they are logits, or end the model "
-                                 "with a sigmoid")
+                                 "[0, 1]: pass train(..., options=TrainOptions(from_logits=True)) if they are logits, "
+                                 "or end the model with a sigmoid")
     return False
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -25,6 +26,21 @@ def _kernel_arguments() -> list[str]:
     load = ("import importlib.util as _u; _s = _u.spec_from_file_location('_cae_quiet', %r); _m = _u.module_from_spec(_s); "
             "_s.loader.exec_module(_m); _m.import_tensorflow(); del _u, _s, _m" % str(quiet))
     return [f"--IPKernelApp.exec_lines={json.dumps([load])}", "--IPKernelApp.log_level=ERROR"]
+
+
+@contextlib.contextmanager
+def _kernel_environment():
+    """KERNEL_ENV in os.environ while a kernel starts (it inherits this process's environment), then as it was."""
+    saved = {name: os.environ.get(name) for name in KERNEL_ENV}
+    os.environ.update(KERNEL_ENV)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def source_fingerprint(notebook) -> str:
@@ -63,7 +79,7 @@ def course_parameters(data=None, record=None, epochs=None, size=None, height=Non
                       fast=False, data_dir=None) -> dict:
     """Notebook parameters (uppercase names) from the command-line options; unset options keep the defaults.
 
-    data (a name such as "record-136", or a folder; data_dir is its old alias) becomes DATA, and DATA_DIR the
+    data (a name such as "record-136", or a folder; data_dir: its old name, deprecated) becomes DATA, and DATA_DIR the
     folder it stands for where that is known without downloading, for notebooks that read DATA_DIR.
     """
     parameters = dict(FAST) if fast else {}
@@ -76,6 +92,11 @@ def course_parameters(data=None, record=None, epochs=None, size=None, height=Non
             if not isinstance(value, int) or value <= 0:
                 raise TypeError(f"{name.lower()} must be a positive int, got {value!r}")
             parameters[name] = value
+    if data_dir is not None:
+        import warnings
+
+        warnings.warn("course_parameters(data_dir=...) is deprecated and will be removed; pass data=...",
+                      DeprecationWarning, stacklevel=2)
     data = data if data is not None else data_dir
     if data is not None:
         parameters.update(_data_parameters(data))
@@ -123,10 +144,10 @@ def run_notebook(notebook: Path, output_dir: Path, parameters: dict) -> dict:
 
     output_dir.mkdir(parents=True, exist_ok=True)
     accepted = {k: v for k, v in parameters.items() if k in declared_parameters(notebook)}
-    os.environ.update(KERNEL_ENV)  # the kernel inherits this process's environment
-    papermill.execute_notebook(str(notebook), str(output_dir / notebook.name), parameters=accepted,
-                               cwd=str(output_dir), progress_bar=False, log_output=False, kernel_name="python3",
-                               extra_arguments=_kernel_arguments())
+    with _kernel_environment():
+        papermill.execute_notebook(str(notebook), str(output_dir / notebook.name), parameters=accepted,
+                                   cwd=str(output_dir), progress_bar=False, log_output=False, kernel_name="python3",
+                                   extra_arguments=_kernel_arguments())
     results = output_dir / "outputs" / f"{notebook.stem}.json"
     return json.loads(results.read_text()) if results.is_file() else {}
 

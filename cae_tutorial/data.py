@@ -1,28 +1,27 @@
-"""Records in the Kaggle layout: load frames and masks, resize them, split them by frame id.
+"""Records in the Kaggle layout: list frames and masks, load them, resize them, split them by frame id.
 
 A record folder holds ``images/`` and ``masks/`` whose files share names, such as
 ``images/136_00090.png`` and ``masks/136_00090.png``; the part before the first
 underscore is the record prefix and the rest the frame number.
 
-Every file is read as an image viewer shows it: EXIF orientation applied, 16-bit and
-palette images scaled to colours, transparent frame pixels shown over black. A mask's
-person is any pixel with a nonzero colour (grayscale, RGB, RGBA, palette or 16-bit)
-that is not fully transparent; a mask whose colour channels are empty but whose alpha
-channel varies marks the person with its alpha; a JPEG mask (lossy) is thresholded at
-half its brightest value. Whatever the loader skips (hidden files, other formats,
-subfolders, other records, earlier predictions) or reinterprets is listed in
-``Record.notes`` (printed with the record); what it cannot pair is an error.
+Every file is decoded by ``cae_tutorial.reading`` (the one reader the streaming pipeline uses too), by the
+rules in its docstring: read as an image viewer shows it, masks' person by colour, alpha or JPEG threshold.
+Whatever the loader skips (hidden files, other formats, subfolders, other records, earlier predictions) or
+reinterprets is listed in ``Record.notes`` (printed with the record); what it cannot pair is an error.
 """
 
 from __future__ import annotations
 
 import os
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
+
+from cae_tutorial import reading
+from cae_tutorial.reading import READ_NOTES, DataError, names, new_notes, summarise
 
 #: Frame numbers the seed trained on (136_00090, 136_00210, 136_00420); the rest are held out.
 SEED_TRAIN_FRAMES = ("00090", "00210", "00420")
@@ -31,11 +30,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 PREDICTION_SUFFIXES = ("_mask", "_overlay")
 #: Three stride-2 stages halve the size three times, so sizes must divide by 2**3.
 SIZE_MULTIPLE = 8
-_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
-
-
-class DataError(ValueError):
-    """A record that cannot be read as asked; the message names the file or argument and the fix."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -157,34 +151,12 @@ def check_size(size, name: str = "size") -> tuple[int, int]:
     return height, width
 
 
-def _names(paths, limit: int = 3) -> str:
-    """A short list of file names: the first few, then how many more."""
-    paths = list(paths)
-    shown = ", ".join(str(p) for p in paths[:limit])
-    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
-
-
-def _summarise(kinds: dict[str, list], what: dict[str, str]) -> list[str]:
-    """One note per kind of skipped or reinterpreted file: what happened, how many, which."""
-    return [f"{what[kind]}: {len(paths)} file(s): {_names(Path(p.parent.name) / p.name for p in paths)}"
-            for kind, paths in kinds.items() if paths]
-
-
 _SKIPPED = {
     "hidden": "skipped hidden files",
     "folder": "skipped subfolders (frames are read from the folder itself, not below it)",
     "format": f"skipped files that are not {'/'.join(IMAGE_SUFFIXES)} images (convert them to PNG to use them)",
     "record": "skipped files of other records",
     "prediction": "skipped earlier predictions (<id>_mask / <id>_overlay beside the frame <id>)",
-}
-_READ = {
-    "alpha": "masks whose colour channels are empty: the person is read from their alpha channel",
-    "transparent": "masks with coloured but fully transparent pixels: those pixels are background",
-    "jpeg": "JPEG masks (lossy): person where brighter than half the mask's brightest pixel",
-    "frames": "animated files: only the first frame is read",
-    "transparency": "frames with transparency: transparent pixels are shown over black",
-    "sixteen": "16-bit images: scaled from 0..65535 to 0..1",
-    "empty": "masks with no person (all background): their IoU and Dice are undefined",
 }
 
 
@@ -228,113 +200,30 @@ def _check_folder(folder: Path, what: str) -> None:
         raise DataError(f"{what} {folder} does not exist; pass the folder that holds images/ and masks/")
 
 
-def _open(path: Path, notes: dict) -> Image.Image:
-    """Open and decode an image file as a viewer shows it (EXIF orientation applied), naming the file on failure."""
-    try:
-        image = Image.open(path)
-        image.load()
-    except PermissionError as error:
-        raise DataError(f"{path} cannot be read (permission denied); make it readable or remove it") from error
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise DataError(f"{path} is not a readable image ({error}); replace or remove it") from error
-    if getattr(image, "n_frames", 1) > 1:
-        notes["frames"].append(path)
-    oriented = ImageOps.exif_transpose(image)
-    oriented.format = image.format
-    return oriented
+def frame_as_float(pixels: np.ndarray) -> np.ndarray:
+    """A uint8 frame as float32 in [0, 1] (the streamed frames are divided the same way, so the values are equal)."""
+    return pixels.astype(np.float32) / np.float32(255)
 
 
-def _eight_bit(image: Image.Image, path: Path, notes: dict) -> Image.Image:
-    """A 16-bit (or 32-bit integer) grayscale image scaled to 8 bits, as a viewer shows it."""
-    values = np.asarray(image, dtype=np.float64)
-    if image.mode != "I" or values.max(initial=0) > 255:
-        notes["sixteen"].append(path)
-        values = values / 65535.0 * 255.0
-    return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8))
-
-
-def _image_array(image: Image.Image, size: tuple[int, int] | None, path: Path, notes: dict) -> np.ndarray:
-    """RGB float32 (H, W, 3) in [0, 1] from a decoded image, resized bilinearly when size is given."""
-    if image.mode in _SIXTEEN_BIT:
-        image = _eight_bit(image, path, notes)
-    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
-        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32)
-        if rgba[..., 3].min() < 255:
-            notes["transparency"].append(path)
-        image = Image.fromarray(np.rint(rgba[..., :3] * rgba[..., 3:] / 255.0).astype(np.uint8))
-    image = image.convert("RGB")
-    if size is not None and image.size != (size[1], size[0]):
-        image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-    return np.asarray(image, dtype=np.float32) / 255.0
-
-
-def _person(image: Image.Image, path: Path, notes: dict) -> np.ndarray:
-    """Boolean (H, W) person of a decoded mask, by the rules in the module docstring."""
-    if image.mode == "P" or image.mode == "PA":
-        image = image.convert("RGBA")
-    has_alpha = image.mode in ("RGBA", "LA", "RGBa", "La")
-    values = np.asarray(image)
-    if values.ndim == 3:
-        colour = (values[..., :-1] if has_alpha else values).max(axis=-1)
-    else:
-        colour = values
-    colour = colour.astype(np.float64)
-    if image.format == "JPEG":
-        notes["jpeg"].append(path)
-        person = colour > colour.max(initial=0) / 2
-    else:
-        person = colour > 0
-    if has_alpha:
-        alpha = values[..., -1]
-        if alpha.min() != alpha.max():
-            opaque = alpha > 0
-            if not (person & opaque).any() and opaque.any():
-                notes["alpha"].append(path)
-                person = opaque
-            elif (person & ~opaque).any():
-                notes["transparent"].append(path)
-                person = person & opaque
-    return person
-
-
-def _mask_array(image: Image.Image, size: tuple[int, int] | None, path: Path, notes: dict) -> np.ndarray:
-    """Binary float32 (H, W, 1) from a decoded mask; resizing keeps it binary."""
-    person = _person(image, path, notes).astype(np.uint8) * 255
-    if size is not None and person.shape != tuple(size):
-        # Resize the coverage smoothly, then threshold at half: edges stay in place, values stay binary.
-        resized = Image.fromarray(person).resize((size[1], size[0]), Image.Resampling.BILINEAR)
-        person = np.asarray(resized) >= 128
-    mask = (person > 0).astype(np.float32)[..., None]
-    if not mask.any():
-        notes["empty"].append(path)
-    return mask
-
-
-def _notes() -> dict:
-    """An empty collector of skipped or reinterpreted files, by kind."""
-    return defaultdict(list)
+def mask_as_float(pixels: np.ndarray) -> np.ndarray:
+    """A uint8 mask in {0, 1} as float32 in {0, 1}."""
+    return pixels.astype(np.float32)
 
 
 def read_image(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
     """An RGB frame as float32 (H, W, 3) in [0, 1], resized smoothly (bilinear) when size is given."""
-    path = Path(path)
-    return _image_array(_open(path, _notes()), size, path, _notes())
+    return frame_as_float(reading.read_frame(path, size))
 
 
 def read_mask(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
-    """A mask as float32 (H, W, 1) in {0, 1} by the module's rules; resizing keeps it binary."""
-    path = Path(path)
-    return _mask_array(_open(path, _notes()), size, path, _notes())
+    """A mask as float32 (H, W, 1) in {0, 1} by the reader's rules; resizing keeps it binary."""
+    return mask_as_float(reading.read_mask(path, size))
 
 
 def read_pair(image_path: Path, mask_path: Path, size: tuple[int, int] | None = None, notes: dict | None = None):
-    """A frame and its mask, checked to be the same size (as displayed) before any resizing."""
-    notes = _notes() if notes is None else notes
-    image, mask = _open(image_path, notes), _open(mask_path, notes)
-    if image.size != mask.size:
-        raise DataError(f"{mask_path} is {mask.size[0]} x {mask.size[1]} (W x H) but its image {image_path} is "
-                        f"{image.size[0]} x {image.size[1]}; masks must match their image")
-    return _image_array(image, size, image_path, notes), _mask_array(mask, size, mask_path, notes)
+    """A frame and its mask as float32, checked to be the same size (as displayed) before any resizing."""
+    image, mask = reading.read_pair(image_path, mask_path, size, notes)
+    return frame_as_float(image), mask_as_float(mask)
 
 
 def _frame_files(folder: Path, record: str | None, skipped: dict) -> dict[str, Path]:
@@ -347,7 +236,7 @@ def _frame_files(folder: Path, record: str | None, skipped: dict) -> dict[str, P
     if not entries:
         raise DataError(f"{folder} is empty; put the record's {folder.name} there (files such as 136_00090.png)")
     if record is None or not any(p.suffix.lower() in IMAGE_SUFFIXES for p in entries):
-        raise DataError(f"{folder} holds no {'/'.join(IMAGE_SUFFIXES)} files (found {_names(p.name for p in entries)}); "
+        raise DataError(f"{folder} holds no {'/'.join(IMAGE_SUFFIXES)} files (found {names(p.name for p in entries)}); "
                         f"put the record's {folder.name} there as PNG or JPEG")
     prefixes = sorted({p.stem.split("_")[0] for p in entries if "_" in p.stem})
     raise DataError(f"no frames for record {record!r} in {folder}; record prefixes found there: "
@@ -365,14 +254,14 @@ def paired_files(root: str | Path | None = None, record: str | None = None):
     for folder in (image_dir, mask_dir):
         if not folder.exists():
             raise DataError(f"{folder} is missing; a record folder needs images/ and masks/ with the same file names")
-    skipped = _notes()
+    skipped = new_notes()
     images, masks = _frame_files(image_dir, record, skipped), _frame_files(mask_dir, record, skipped)
     unpaired = [images[i] for i in images.keys() - masks.keys()] + [masks[i] for i in masks.keys() - images.keys()]
     if unpaired:
         names = ", ".join(str(p) for p in sorted(unpaired))
         raise DataError(f"unpaired files (an image without its mask, or a mask without its image): {names}; "
                         "add the missing partner or remove the file")
-    return images, masks, _summarise(skipped, _SKIPPED)
+    return images, masks, summarise(skipped, _SKIPPED)
 
 
 def load_record(root: str | Path | None = None, record: str | None = None,
@@ -383,7 +272,7 @@ def load_record(root: str | Path | None = None, record: str | None = None,
         size = check_size(size)
     images, masks, skipped_notes = paired_files(root, record)
     ids = tuple(sorted(images))
-    frames, truths, read = [], [], _notes()
+    frames, truths, read = [], [], new_notes()
     for frame_id in ids:
         frame, mask = read_pair(images[frame_id], masks[frame_id], size, read)
         if frames and frame.shape != frames[0].shape:
@@ -391,7 +280,7 @@ def load_record(root: str | Path | None = None, record: str | None = None,
                             f"{frames[0].shape[1]} x {frames[0].shape[0]}; pass size=(height, width) to resize all")
         frames.append(frame)
         truths.append(mask)
-    notes = skipped_notes + _summarise(read, _READ)
+    notes = skipped_notes + summarise(read, READ_NOTES)
     return Record(ids, np.stack(frames), np.stack(truths), root, tuple(notes))
 
 
@@ -411,7 +300,7 @@ def find_frames(paths) -> tuple[dict[str, Path], tuple[str, ...]]:
     """{id: file} of the frames named by files or folders (earlier predictions skipped), and notes."""
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     files: dict[str, Path] = {}
-    skipped = _notes()
+    skipped = new_notes()
     for path in map(Path, paths):
         if path.is_dir():
             found = _skip_predictions(_scan(path, None, skipped), skipped)
@@ -425,28 +314,22 @@ def find_frames(paths) -> tuple[dict[str, Path], tuple[str, ...]]:
                                 "would overwrite each other; rename one or predict them separately")
             files[frame_id] = file
     if not files:
-        raise DataError(f"no {'/'.join(IMAGE_SUFFIXES)} frames found in {_names(map(str, paths))}; "
+        raise DataError(f"no {'/'.join(IMAGE_SUFFIXES)} frames found in {names(map(str, paths))}; "
                         "pass image files or a folder of them")
-    return files, tuple(_summarise(skipped, _SKIPPED))
+    return files, tuple(summarise(skipped, _SKIPPED))
 
 
 def read_frames(paths, size: tuple[int, int]) -> Frames:
     """Frames with no masks (files or folders of images) at the model's size, with each file's own size."""
     size = check_size(size)
     files, notes = find_frames(paths)
-    read, arrays, sizes = _notes(), [], []
+    read, arrays, sizes = new_notes(), [], []
     for path in files.values():
-        image = _open(path, read)
-        sizes.append((image.size[1], image.size[0]))
-        arrays.append(_image_array(image, size, path, read))
+        image = reading.open_image(path, read, frame=True)
+        sizes.append((image.height, image.width))
+        arrays.append(frame_as_float(reading.frame_pixels(image, size)))
     return Frames(tuple(files), np.stack(arrays), tuple(sizes), tuple(files.values()),
-                  notes + tuple(_summarise(read, _READ)))
-
-
-def load_frames(paths, size: tuple[int, int]) -> tuple[tuple[str, ...], np.ndarray]:
-    """Frames with no masks (files or folders of images), for prediction: ids and (N, H, W, 3) float32."""
-    frames = read_frames(paths, size)
-    return frames.ids, frames.images
+                  notes + tuple(summarise(read, READ_NOTES)))
 
 
 def resize_probabilities(probabilities, size) -> np.ndarray:

@@ -160,7 +160,7 @@ def _fetch(url: str, target: Path, digest: str, folder: Path, key: str) -> None:
         target.unlink(missing_ok=True)
         raise DataError(f"cannot download {url} ({_one_line(error)}); run it again to resume, or without network "
                         f"put the frames in {folder / 'images'} and the masks in {folder / 'masks'} by hand, "
-                        "or pass --data-dir FOLDER with your own copy") from error
+                        "or pass --data FOLDER with your own copy") from error
 
 
 def find_record_folder(folder: str | Path) -> Path:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from cae_tutorial.errors import UsageError
 from cae_tutorial.presets import Preset
 
 
@@ -38,10 +39,10 @@ def resolve_devices(devices="all") -> list[str]:
     try:
         count = int(devices)
     except (TypeError, ValueError):
-        raise ValueError(f"devices={devices!r}: give 'all', a number of GPUs, or a list of device names") from None
+        raise UsageError(f"devices={devices!r}: give 'all', a number of GPUs, or a list of device names") from None
     available = gpus or ["/cpu:0"]
     if not 1 <= count <= len(available):
-        raise ValueError(f"devices={count} but this machine shows {len(gpus)} GPU(s) ({gpus or 'none'}); "
+        raise UsageError(f"devices={count} but this machine shows {len(gpus)} GPU(s) ({gpus or 'none'}); "
                          f"give a number from 1 to {len(available)}, or 'all'")
     return available[:count]
 

@@ -11,6 +11,8 @@ import functools
 import platform
 from pathlib import Path
 
+from cae_tutorial.errors import UsageError
+
 #: CPU flags (as /proc/cpuinfo spells them) that give hardware bfloat16 arithmetic.
 BF16_CPU_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
 #: Lowest GPU compute capability with float16 tensor cores.
@@ -72,7 +74,7 @@ def choose_dtype(cpu_flags: frozenset[str] | set[str] | None = None, gpus: list[
 def resolve_dtype(dtype: str) -> str:
     """An explicit dtype policy unchanged; "auto" as choose_dtype() picks it for this machine."""
     if dtype not in DTYPES:
-        raise ValueError(f"dtype {dtype!r} is not one of {DTYPES}; 'auto' picks the fastest for this machine")
+        raise UsageError(f"dtype {dtype!r} is not one of {DTYPES}; 'auto' picks the fastest for this machine")
     return choose_dtype() if dtype == "auto" else dtype
 
 

@@ -216,41 +216,63 @@ class MetricsTable(list):
     """Per-frame scores (a list of FrameScores) that prints as a table and knows its means.
 
     A frame with an empty truth mask has NaN IoU and Dice: it prints as "empty truth" and means leave it out.
+    `parts` (frame id -> "training" / "held-out", set by evaluate when a split is known) gives one mean per part
+    instead of one mixed mean; `about` holds the lines printed under the table (which frames, which resolution).
     """
+
+    parts: dict = {}
+    about: tuple = ()
 
     def empty_truth(self) -> list[str]:
         """Ids of the frames whose truth mask is all background (IoU and Dice undefined)."""
         return [row.frame_id for row in self if math.isnan(row.iou)]
 
-    def _mean(self, metric: str) -> float:
-        """Mean of one metric over the frames where it is defined (NaN if none)."""
-        values = [getattr(row, metric) for row in self if not math.isnan(getattr(row, metric))]
+    def part_names(self) -> list[str]:
+        """The parts present, in order of first appearance ([] when no split is known)."""
+        present = {self.parts[row.frame_id] for row in self if row.frame_id in self.parts}
+        return [part for part in ("training", "held-out", "not in the split") if part in present]
+
+    def _rows(self, part: str | None):
+        return [row for row in self if part is None or self.parts.get(row.frame_id) == part]
+
+    def _mean(self, metric: str, part: str | None = None) -> float:
+        """Mean of one metric over the frames (of one part) where it is defined (NaN if none)."""
+        values = [getattr(row, metric) for row in self._rows(part) if not math.isnan(getattr(row, metric))]
         return float(np.mean(values)) if values else float("nan")
 
     def column(self, metric: str = "iou") -> list[float]:
         """One metric's value per frame ('iou', 'IoU', 'Dice', 'pixel accuracy', ... in any case)."""
         return [getattr(row, metric_key(metric)) for row in self]
 
-    def mean(self, metric: str = "iou") -> float:
+    def mean(self, metric: str = "iou", part: str | None = None) -> float:
         """Mean of one metric over the frames where it is defined ('iou', 'IoU', 'Dice', ... in any case).
 
+        part: "training" or "held-out" for a table that marks its frames' parts; a mean over several parts warns.
         Frames where it is undefined (empty truth) are left out, with a warning naming them.
         """
         metric = metric_key(metric)
-        left_out = [row.frame_id for row in self if math.isnan(getattr(row, metric))]
+        if part is not None and part not in self.part_names():
+            raise ValueError(f"part={part!r}: this table's parts are {self.part_names() or 'not known'}")
+        if part is None and len(self.part_names()) > 1:
+            warnings.warn(f"mean {metric} mixes {' and '.join(self.part_names())} frames; pass part=... for one",
+                          stacklevel=2)
+        left_out = [row.frame_id for row in self._rows(part) if math.isnan(getattr(row, metric))]
         if left_out:
             warnings.warn(f"mean {metric} leaves out frames {left_out}: their truth mask is empty, so "
                           f"{metric} is undefined there", stacklevel=2)
-        return self._mean(metric)
+        return self._mean(metric, part)
 
     def to_dict(self) -> dict:
-        """{frame id: {metric: value}} plus a "mean" entry (over the defined frames), ready for JSON."""
+        """{frame id: {metric: value}} plus a "mean" entry (and "mean <part>" ones), ready for JSON."""
         rows = {r.frame_id: {"iou": r.iou, "dice": r.dice, "accuracy": r.accuracy} for r in self}
         rows["mean"] = {m: self._mean(m) for m in ("iou", "dice", "accuracy")}
+        for part in self.part_names() if len(self.part_names()) > 1 else ():
+            rows[f"mean {part}"] = {m: self._mean(m, part) for m in ("iou", "dice", "accuracy")}
         return rows
 
     def __repr__(self) -> str:
         return str(self)
+
     def _note(self) -> str:
         """A footnote when frames were left out of the means, else ''."""
         empty = self.empty_truth()
@@ -262,24 +284,34 @@ class MetricsTable(list):
         """A score right-aligned in width, or "empty truth" where it is undefined."""
         return f"{'empty truth':>{width}}" if math.isnan(value) else f"{value:>{width}.3f}"
 
+    def _mean_rows(self) -> list[tuple[str, str | None]]:
+        """(label, part) of the mean lines: one per part when the table holds several, else one."""
+        parts = self.part_names()
+        return [(f"mean {part}", part) for part in parts] if len(parts) > 1 else [("mean", None)]
+
     def __str__(self) -> str:
-        lines = [f"{'frame':<16}{'IoU':>12}{'Dice':>12}{'accuracy':>10}"]
+        several = len(self.part_names()) > 1
+        lines = [f"{'frame':<16}{'IoU':>12}{'Dice':>12}{'accuracy':>10}" + ("  part" if several else "")]
         lines += [f"{r.frame_id:<16}{self._cell(r.iou, 12)}{self._cell(r.dice, 12)}{r.accuracy:>10.3f}"
-                  for r in self]
-        lines.append(f"{'mean':<16}{self._mean('iou'):>12.3f}{self._mean('dice'):>12.3f}"
-                     f"{self._mean('accuracy'):>10.3f}")
+                  + (f"  {self.parts.get(r.frame_id, '')}" if several else "") for r in self]
+        lines += [f"{label:<16}{self._mean('iou', part):>12.3f}{self._mean('dice', part):>12.3f}"
+                  f"{self._mean('accuracy', part):>10.3f}" for label, part in self._mean_rows()]
         note = self._note()
-        return "\n".join(lines + ([note] if note else []))
+        return "\n".join(lines + ([note] if note else []) + list(self.about))
 
     def _repr_html_(self) -> str:
         cell = functools.partial(self._cell, width=0)
-        head = "<tr><th>frame</th><th>IoU</th><th>Dice</th><th>pixel accuracy</th></tr>"
+        several = len(self.part_names()) > 1
+        head = ("<tr><th>frame</th><th>IoU</th><th>Dice</th><th>pixel accuracy</th>"
+                + ("<th>part</th>" if several else "") + "</tr>")
         body = "".join(f"<tr><td>{r.frame_id}</td><td>{cell(r.iou)}</td><td>{cell(r.dice)}</td>"
-                       f"<td>{r.accuracy:.3f}</td></tr>" for r in self)
-        mean = (f"<tr><th>mean</th><th>{self._mean('iou'):.3f}</th><th>{self._mean('dice'):.3f}</th>"
-                f"<th>{self._mean('accuracy'):.3f}</th></tr>")
-        note = self._note()
-        caption = f"<caption style='caption-side: bottom'>{note}</caption>" if note else ""
+                       f"<td>{r.accuracy:.3f}</td>" + (f"<td>{self.parts.get(r.frame_id, '')}</td>" if several else "")
+                       + "</tr>" for r in self)
+        mean = "".join(f"<tr><th>{label}</th><th>{self._mean('iou', part):.3f}</th>"
+                       f"<th>{self._mean('dice', part):.3f}</th><th>{self._mean('accuracy', part):.3f}</th>"
+                       + ("<th></th>" if several else "") + "</tr>" for label, part in self._mean_rows())
+        notes = [note for note in (self._note(), *self.about) if note]
+        caption = f"<caption style='caption-side: bottom'>{'<br>'.join(notes)}</caption>" if notes else ""
         return f"<table>{head}{body}{mean}{caption}</table>"
 
 

@@ -2,9 +2,17 @@
 
 "iou", "IoU", "Dice", "pixel accuracy", "accuracy" ... any case: `metric_key` turns a spelling into the key the
 tables use; `history_key` finds a metric of the held-out or training frames in a Keras history.
+
+One spelling of the two parts of a split, HELD_OUT = "held-out" and TRAINING = "training": every label, table,
+legend and result says them so ("held-out IoU"; "held out" only as a verb in a sentence: "3 frames held out").
+Keys stay as they were, for saved runs and user code: Keras' `val_` prefix in a history, `heldout_ids` in a saved
+split, `heldout_iou` in a notebook's results; `part=` and metric names accept any spelling ("held-out",
+"held out", "heldout", "val", "validation"; "training", "train").
 """
 
 from __future__ import annotations
+
+from cae_tutorial.errors import CaeTutorialError, UsageError
 
 #: The metric names every table, result and plot accepts, in any case, and the heading each prints under.
 METRIC_HEADINGS = {"iou": "IoU", "dice": "Dice", "accuracy": "pixel accuracy"}
@@ -14,17 +22,14 @@ _PARTS = {"held_out": HELD_OUT, "heldout": HELD_OUT, "val": HELD_OUT, "validatio
           "training": TRAINING, "train": TRAINING}
 
 
-class MetricNameError(KeyError):
-    """A metric name that is not known; the message lists the known ones."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
+class MetricNameError(CaeTutorialError, KeyError):
+    """A metric name that is not known; the message lists the known ones (still a KeyError, as it always was)."""
 
 
 def _spelling(name) -> str:
     """Lower case, with spaces and hyphens as underscores: 'Pixel accuracy' -> 'pixel_accuracy'."""
     if not isinstance(name, str):
-        raise TypeError(f"a metric name must be a str such as 'iou', got {name!r}")
+        raise MetricNameError(f"a metric name must be a str such as 'iou', got {name!r}")
     return name.strip().lower().replace("-", "_").replace(" ", "_")
 
 
@@ -50,7 +55,7 @@ def history_key(history: dict, metric: str = "iou", part: str = HELD_OUT) -> str
             key, part = key[len(prefix):], named_part
             break
     if _spelling(part) not in _PARTS:
-        raise ValueError(f"part must be 'held-out' or 'training', got {part!r}")
+        raise UsageError(f"part must be 'held-out' or 'training', got {part!r}")
     part = _PARTS[_spelling(part)]
     known = tuple(sorted(k for k in history if not k.startswith("val_")))
     base = metric_key(key, known)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+
 SEED_FILTERS = (4, 32, 256)
 
 
@@ -74,7 +75,7 @@ def decoder_block(x, filters: int, kernel_size: int = 3, activation: str = "swis
 
 
 def _normalize(x, batch_norm: bool, name: str, dtype):
-    """BatchNormalization when asked (not in the seed: an option of the speed work), else x unchanged."""
+    """BatchNormalization when asked (off in the seed and in both presets), else x unchanged."""
     return layers.BatchNormalization(name=name, dtype=dtype)(x) if batch_norm else x
 
 
@@ -91,14 +92,14 @@ def build_cae(input_shape: tuple[int, int, int] = (1024, 512, 3), filters: tuple
 
     ``dtype`` is a Keras dtype policy for every layer but the output, e.g. "mixed_bfloat16". ``coordinates``
     appends the pixel's row and column position to the 3 colour channels inside the model (the input stays
-    (height, width, 3)).
+    (height, width, 3)). A height and width of None give a model that takes frames of any size divisible by 8.
     """
     if len(input_shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}")
     if not filters or not all(isinstance(f, int) and f > 0 for f in filters):
         raise ValueError(f"filters must be positive ints, one per encoder block, got {filters!r}")
     factor = 2 ** len(filters)
-    if any(not isinstance(v, int) or v <= 0 or v % factor for v in input_shape[:2]):
+    if any(v is not None and (not isinstance(v, int) or v <= 0 or v % factor) for v in input_shape[:2]):
         raise ValueError(f"input_shape={tuple(input_shape)!r}: height and width must divide by {factor} "
                          f"({len(filters)} stride-2 encoder blocks halve them); resize the frames, e.g. to (256, 128)")
     inputs = keras.Input(shape=tuple(input_shape), name="frame")

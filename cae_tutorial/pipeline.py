@@ -1,18 +1,24 @@
 """The input pipeline: training pairs as a tf.data dataset, augmented on the fly.
 
-The course's small records live in memory (``training_dataset``); frames are
+The course's small records live in memory (``frames_dataset``); frames are
 shuffled each pass and, when the preset says so, flipped, shifted, zoomed and
 colour-jittered, frame and mask together.
 
 The full dataset streams from its files (``list_record_files`` -> ``RecordFiles`` ->
-``streaming_dataset``): the files are listed once, decoded and resized in parallel by
-TensorFlow, cached in memory only when the decoded frames fit a budget, then augmented
-the same way. ``split_by_records`` holds out whole records (one dancer's video each).
+``streaming_dataset``): the files are listed and checked once (frame headers, masks decoded
+for their notes, sizes and person), then decoded and resized in parallel by the same reader
+as ``load_record`` (``cae_tutorial.reading``, through ``tf.numpy_function``), cached in memory
+only when the decoded frames fit a budget, then augmented the same way. A file that fails to
+decode mid-training raises the DataError naming it inside ``named_file_errors()`` (``train``
+uses it). ``split_by_records`` holds out whole records (one dancer's video each).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from cae_tutorial import reading
 from cae_tutorial.data import (
     DataError,
     Record,
@@ -30,6 +37,7 @@ from cae_tutorial.data import (
     read_pair,
 )
 from cae_tutorial.presets import Preset
+from cae_tutorial.reading import READ_NOTES, summarise
 
 
 def augment_pair(image, mask, seed_layers):
@@ -45,8 +53,8 @@ def augment_pair(image, mask, seed_layers):
     return tf.clip_by_value(image, 0.0, 1.0), mask
 
 
-def training_dataset(images: np.ndarray, masks: np.ndarray, preset: Preset, seed: int = 0,
-                     batch_size: int | None = None) -> tf.data.Dataset:
+def frames_dataset(images: np.ndarray, masks: np.ndarray, preset: Preset, seed: int = 0,
+                   batch_size: int | None = None) -> tf.data.Dataset:
     """Batches of training pairs: the frames stay in memory, shuffled each pass, augmented if the preset says so.
 
     batch_size: the global batch (default: the preset's; several devices split it, see distribute.py).
@@ -74,13 +82,19 @@ CACHE_BUDGET_BYTES = 2 * 1024**3
 
 @dataclass(frozen=True)
 class RecordFiles:
-    """Frames of one or several records listed by file (ids, image and mask paths), with no pixels loaded."""
+    """Frames of one or several records listed by file (ids, image and mask paths), with no frame loaded.
+
+    notes: what the listing skipped or the reader reinterprets, one line each (printed by repr, as a Record's);
+    empty_ids: the frames whose mask (read at `size`) is all background.
+    """
 
     ids: tuple[str, ...]
     image_paths: tuple[str, ...]
     mask_paths: tuple[str, ...]
     size: tuple[int, int]
     root: Path | None = None
+    notes: tuple[str, ...] = ()
+    empty_ids: frozenset[str] = frozenset()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -102,7 +116,12 @@ class RecordFiles:
         """The listing of the given frames only, in the given order."""
         take = self.index(frame_ids)
         return RecordFiles(tuple(frame_ids), tuple(self.image_paths[i] for i in take),
-                           tuple(self.mask_paths[i] for i in take), self.size, self.root)
+                           tuple(self.mask_paths[i] for i in take), self.size, self.root, self.notes,
+                           frozenset(self.empty_ids & set(frame_ids)))
+
+    def empty_masks(self) -> list[str]:
+        """Ids of the frames whose mask is all background (as Record.empty_masks)."""
+        return [frame_id for frame_id in self.ids if frame_id in self.empty_ids]
 
     def load(self, frame_ids=None) -> Record:
         """The given frames (default: all) read into memory as a Record, exactly as load_record reads them."""
@@ -110,16 +129,18 @@ class RecordFiles:
         pairs = [read_pair(Path(i), Path(m), part.size) for i, m in zip(part.image_paths, part.mask_paths)]
         if not pairs:
             return Record((), np.zeros((0, *part.size, 3), np.float32), np.zeros((0, *part.size, 1), np.float32),
-                          part.root)
-        return Record(part.ids, np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]), part.root)
+                          part.root, part.notes)
+        return Record(part.ids, np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]), part.root,
+                      part.notes)
 
     def decoded_bytes(self) -> int:
         """Bytes the decoded, resized frames take as uint8 (3 image channels + 1 mask channel)."""
         return len(self) * self.size[0] * self.size[1] * 4
 
     def __repr__(self) -> str:
-        return (f"RecordFiles({len(self)} frames of {len(self.records)} records, read at "
+        line = (f"RecordFiles({len(self)} frames of {len(self.records)} records, read at "
                 f"{self.size[0]} x {self.size[1]})")
+        return "\n".join([line, *(f"  note: {note}" for note in self.notes)])
 
 
 def record_of(frame_id: str) -> str:
@@ -129,33 +150,63 @@ def record_of(frame_id: str) -> str:
 
 def list_record_files(root: str | Path | None = None, record: str | None = None,
                       size: tuple[int, int] = (256, 128)) -> RecordFiles:
-    """List a Kaggle-layout folder's paired frames (every record, or one prefix) once; no pixel is read."""
+    """List a Kaggle-layout folder's paired frames (every record, or one prefix) once, and check them.
+
+    No frame is decoded: frames are checked from their headers (readable, shown size), masks are read at `size`
+    for what load_record would say of them (their notes, a size other than their frame's: DataError, no person).
+    """
     root = embedded_record_path() if root is None else Path(root)
     size = check_size(size)
-    images, masks, _ = paired_files(root, record)
+    images, masks, skipped_notes = paired_files(root, record)
     ids = tuple(sorted(images))
-    return RecordFiles(ids, tuple(str(images[i]) for i in ids), tuple(str(masks[i]) for i in ids), size, root)
+    image_paths, mask_paths = tuple(str(images[i]) for i in ids), tuple(str(masks[i]) for i in ids)
+    read_notes, empty = reading.check_listed_pairs(image_paths, mask_paths, size)
+    notes = tuple(skipped_notes + summarise(read_notes, READ_NOTES))
+    return RecordFiles(ids, image_paths, mask_paths, size, root, notes, frozenset(i for i, e in zip(ids, empty) if e))
 
 
-def decode_frame(image_path, size: tuple[int, int]):
-    """Read, decode and resize one frame in TensorFlow: uint8 (H, W, 3), bilinear as PIL (antialiased), rounded."""
-    image = tf.io.decode_image(tf.io.read_file(image_path), channels=3, expand_animations=False)
-    resized = tf.image.resize(tf.cast(image, tf.float32), size, method="bilinear", antialias=True)
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
+#: Errors of files that failed to decode while streaming, by message: `named_file_errors` raises them again.
+_STREAM_FAILURES: dict[str, DataError] = {}
+_STREAM_FAILURES_LOCK = threading.Lock()
 
 
-def decode_mask(mask_path, size: tuple[int, int]):
-    """Read one mask in TensorFlow: uint8 (H, W, 1) in {0, 1}; any nonzero colour channel (alpha ignored) is person."""
-    values = tf.io.decode_image(tf.io.read_file(mask_path), channels=0, expand_animations=False)
-    channels = tf.shape(values)[-1]
-    # RGB(A) -> the three colours, grey(+alpha) -> the grey: as data._mask_array does with PIL.
-    values = tf.cond(channels >= 3, lambda: values[..., :3], lambda: values[..., :1])
-    person = tf.cast(tf.reduce_max(values, axis=-1, keepdims=True) > 0, tf.float32)
-    if_resized = tf.image.resize(person, size, method="bilinear", antialias=True)
-    # Smooth coverage then threshold at one half, unless the mask already has the size (as PIL does).
-    same = tf.reduce_all(tf.equal(tf.shape(person)[:2], tf.constant(size)))
-    person = tf.cond(same, lambda: person, lambda: tf.cast(if_resized >= 0.5, tf.float32))
-    return tf.cast(person, tf.uint8)
+def _read_streamed_pair(image_path: bytes, mask_path: bytes, size: tuple[int, int]):
+    """One pair decoded by the reader for tf.numpy_function: uint8 frame and mask, a DataError remembered."""
+    try:
+        return reading.read_pair(os.fsdecode(image_path), os.fsdecode(mask_path), size)
+    except DataError as error:
+        with _STREAM_FAILURES_LOCK:
+            _STREAM_FAILURES[str(error)] = error
+        raise
+
+
+def decode_pair(image_path, mask_path, size: tuple[int, int]):
+    """A pair of file names (string tensors) -> uint8 frame (H, W, 3) and mask (H, W, 1) in {0, 1}, read by
+    cae_tutorial.reading exactly as load_record reads them."""
+    image, mask = tf.numpy_function(functools.partial(_read_streamed_pair, size=tuple(size)), [image_path, mask_path],
+                                    (tf.uint8, tf.uint8), stateful=False, name="read_pair")
+    image.set_shape((*size, 3))
+    mask.set_shape((*size, 1))
+    return image, mask
+
+
+@contextlib.contextmanager
+def named_file_errors():
+    """Inside it, a TensorFlow error caused by a streamed file that failed to decode (truncated, corrupt, a mask
+    of another size) is raised again as the DataError naming the file and the fix, without TensorFlow's trace.
+
+        with named_file_errors():
+            model.fit(streaming_dataset(files, preset), ...)
+    """
+    try:
+        yield
+    except tf.errors.OpError as error:
+        text = str(error)
+        with _STREAM_FAILURES_LOCK:
+            failure = next((e for message, e in _STREAM_FAILURES.items() if message in text), None)
+        if failure is None:
+            raise
+        raise DataError(str(failure)) from None
 
 
 #: Shuffle buffer (frames) of a set cached in a file: bounded so that memory stays flat.
@@ -187,8 +238,7 @@ def decoded_dataset(files: RecordFiles, cache="auto", cache_budget: int = CACHE_
     data = tf.data.Dataset.from_tensor_slices((list(files.image_paths), list(files.mask_paths)))
     if shuffle_seed is not None and mode == "none":
         data = data.shuffle(len(files), seed=shuffle_seed, reshuffle_each_iteration=True)
-    data = data.map(lambda i, m: (decode_frame(i, files.size), decode_mask(m, files.size)),
-                    num_parallel_calls=parallel, deterministic=True)
+    data = data.map(lambda i, m: decode_pair(i, m, files.size), num_parallel_calls=parallel, deterministic=True)
     if mode == "memory":
         data = data.cache()
     elif mode == "file":
@@ -203,7 +253,7 @@ def decoded_dataset(files: RecordFiles, cache="auto", cache_budget: int = CACHE_
 def streaming_dataset(files: RecordFiles, preset: Preset, seed: int = 0, cache="auto",
                       cache_budget: int = CACHE_BUDGET_BYTES, batch_size: int | None = None,
                       training: bool = True) -> tf.data.Dataset:
-    """Batches read from files as training goes: shuffled and augmented as training_dataset does (training=True).
+    """Batches read from files as training goes: shuffled and augmented as frames_dataset does (training=True).
 
     batch_size: the global batch (default: the preset's); training=False gives the frames in order, unaugmented.
     """
@@ -264,6 +314,6 @@ def progressive_dataset(images: np.ndarray, masks: np.ndarray, preset: Preset, s
         raise ValueError(f"preset {preset.name!r}: progressive resizing needs steps_per_epoch set (the batches of "
                          "both sizes come from one endless dataset)")
     flat = preset.with_(progressive_scale=1)
-    full = training_dataset(images, masks, flat, seed, batch_size)
-    small = training_dataset(*shrink_pairs(images, masks, preset.small_size), flat, seed, batch_size)
+    full = frames_dataset(images, masks, flat, seed, batch_size)
+    small = frames_dataset(*shrink_pairs(images, masks, preset.small_size), flat, seed, batch_size)
     return small.take(preset.small_epochs * preset.steps_per_epoch).concatenate(full)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from cae_tutorial.metric_names import METRIC_HEADINGS, history_key
+from cae_tutorial.metric_names import HELD_OUT, METRIC_HEADINGS, TRAINING, history_key
 
 #: Azure: no object in the embedded or the real frames has this hue (the dancer's top is pink, the room warm).
 PREDICTION_COLOUR = (0.0, 0.6, 1.0)
@@ -45,10 +45,10 @@ def _grid(rows: int, cols: int, cell: tuple[float, float] = PANEL):
 
 
 def frame_role(frame_id: str, split=None) -> str:
-    """"train" or "held out" for a frame of the split ("" without a split)."""
+    """"training" or "held-out" (metric_names' part names) for a frame of the split ("" without a split)."""
     if split is None:
         return ""
-    return "train" if frame_id in split.train_ids else "held out"
+    return TRAINING if frame_id in split.train_ids else HELD_OUT
 
 
 def frame_title(frame_id: str, split=None) -> str:
@@ -299,12 +299,13 @@ def show_results(result, record, frame_ids=None, threshold: float = 0.5, max_fra
 
     frame_ids: the frames to show (default: the run's training and held-out frames in the record, at most
     max_frames of them, at most 3 training frames when they must be cut). Titles mark each frame as training or
-    held-out; the error row colours correct, false and missed person pixels (legend below).
+    held-out; the error row colours correct, false and missed person pixels (legend below). The IoU is
+    evaluate's, by its one resolution rule (each frame's original size when the mask files are found), and the
+    figure says which; the pictures are at the model's size.
     """
     from matplotlib.patches import Patch
 
-    from cae_tutorial.losses import iou_score
-    from cae_tutorial.training import predict
+    from cae_tutorial.evaluation import evaluate, predict
 
     if getattr(result, "model", None) is None:
         raise ValueError("show_results needs the run's model; load it with "
@@ -318,14 +319,18 @@ def show_results(result, record, frame_ids=None, threshold: float = 0.5, max_fra
         frame_ids = [i for i in record.ids if i in chosen]
     frame_ids = [frame_ids] if isinstance(frame_ids, str) else list(frame_ids)
     part = record.subset(frame_ids)
-    probabilities = predict(result.model, part.images,
-                            from_logits=result.config.get("compile", {}).get("from_logits"))
+    probabilities = predict(result, part.images, model_input_size=part.size)
+    if probabilities.shape[1:3] != tuple(part.size):
+        from cae_tutorial.data import resize_probabilities
+
+        probabilities = resize_probabilities(probabilities, part.size)
     predicted = (probabilities >= threshold).astype(np.float32)
-    ious = iou_score(part.masks, probabilities, threshold)
+    table = evaluate(result, part, frame_ids, threshold=threshold)
+    ious = table.column("iou")
     fig, axes = _grid(4, len(frame_ids))
     for col, frame_id in enumerate(frame_ids):
-        role = ("training" if frame_id in split.train_ids else
-                "held-out" if frame_id in split.heldout_ids else "not in the split")
+        role = (TRAINING if frame_id in split.train_ids else
+                HELD_OUT if frame_id in split.heldout_ids else "not in the split")
         axes[0, col].imshow(part.images[col])
         axes[1, col].imshow(np.squeeze(part.masks[col]), cmap="gray", vmin=0, vmax=1)
         axes[2, col].imshow(np.squeeze(probabilities[col]), cmap="gray", vmin=0, vmax=1)
@@ -337,5 +342,7 @@ def show_results(result, record, frame_ids=None, threshold: float = 0.5, max_fra
         axes[row, 0].set_ylabel(label)
     fig.legend(handles=[Patch(color=c, label=name) for name, c in ERROR_COLOURS.items()], loc="lower center",
                ncol=3, fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    resolution = table.resolution.replace("model", "the model's size").replace("original", "original size")
+    fig.suptitle(f"IoU at {resolution} (as evaluate); pictures at the model's size", fontsize=8)
+    fig.tight_layout(rect=(0, 0.04, 1, 0.97))  # room above the titles for the line that says how IoU was scored
     return fig

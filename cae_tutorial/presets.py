@@ -11,7 +11,29 @@ that is fastest on the machine ("auto": bfloat16 where the CPU has bf16 instruct
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
+
+from cae_tutorial.errors import CaeTutorialError
+from cae_tutorial.hardware import DTYPES
+
+#: Schedules of the learning rate (training's learning_rate_schedule).
+SCHEDULES = ("constant", "cosine")
+#: Frame sizes must divide by 2**3: the CAE halves them three times (data.SIZE_MULTIPLE, repeated here so that
+#: presets load without numpy and PIL; a test checks the two are equal).
+SIZE_MULTIPLE = 8
+
+
+class PresetError(CaeTutorialError, ValueError):
+    """A preset field given a value it cannot take; the message names the field and the allowed values."""
+
+
+class PresetFieldError(PresetError, TypeError):
+    """A preset field that does not exist, or a value of the wrong type (still a TypeError, as it always was)."""
+
+
+class UnknownPresetError(PresetError, KeyError):
+    """A preset name that is not in PRESETS (still a KeyError, as it always was)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +78,15 @@ class Preset:
     #: seed's plain Dice + focal.
     boundary_weight: float = 0.0
 
+    def __post_init__(self):
+        """Check every field when the preset is made (also by with_ and get_preset), one line per problem."""
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, list):  # a preset read back from JSON, or filters=[16, 32] typed by hand
+                value = tuple(value)
+            value = _CHECKS[field.name](field.name, value)
+            object.__setattr__(self, field.name, value)
+
     @property
     def size(self) -> tuple[int, int]:
         """(height, width) the frames are resized to."""
@@ -95,17 +126,17 @@ class Preset:
         return replace(self, dtype=self.resolved_dtype)
 
     def with_(self, **changes) -> "Preset":
-        """A copy with some fields changed (unknown names and wrong types raise)."""
-        known = {f.name: f for f in fields(self)}
-        for key, value in changes.items():
-            if key not in known:
-                raise TypeError(f"Preset has no field {key!r}; fields are {sorted(known)}")
-            current = getattr(self, key)
-            if current is not None and value is not None and not isinstance(value, type(current)) and not (
-                isinstance(current, float) and isinstance(value, int)
-            ):
-                raise TypeError(f"Preset field {key!r} takes a {type(current).__name__}, got {value!r}")
-        return replace(self, **changes)
+        """A copy with some fields changed, each checked; None keeps a field's value unless None is one it takes.
+
+        None is a value only for steps_per_epoch (one pass over the training frames); for any other field it
+        means "unchanged", so notebooks can pass their parameters (None: the preset's value) straight through.
+        """
+        known = [f.name for f in fields(self)]
+        unknown = sorted(set(changes) - set(known))
+        if unknown:
+            raise PresetFieldError(f"Preset has no field {unknown[0]!r}; fields are {', '.join(known)}")
+        changes = {k: v for k, v in changes.items() if v is not None or k in NONE_ALLOWED}
+        return replace(self, **changes) if changes else self
 
     def to_dict(self) -> dict:
         """A JSON-ready dict of every field."""
@@ -126,6 +157,132 @@ class Preset:
         return "\n".join(f"{f.name:>16}: {shown(f.name)}{notes.get(f.name, '')}" for f in fields(self))
 
 
+#: The only field for which None is a value (one pass over the training frames per epoch).
+NONE_ALLOWED = ("steps_per_epoch",)
+
+
+def _fail(name, value, allowed, error=PresetError):
+    """Raise one line naming the field, the allowed values and the value given."""
+    raise error(f"Preset field {name} must be {allowed}, got {value!r}")
+
+
+def _int(allowed, minimum=1, multiple=1, none=False):
+    """A check of an int field (not a bool) of at least `minimum`, dividing by `multiple`."""
+
+    def check(name, value):
+        if value is None and none:
+            return value
+        if isinstance(value, bool) or not isinstance(value, int):
+            _fail(name, value, allowed, PresetFieldError)
+        if value < minimum or value % multiple:
+            _fail(name, value, allowed)
+        return value
+
+    return check
+
+
+def _float(allowed, low, high=math.inf, high_open=True, low_open=False):
+    """A check of a finite number field in [low, high) (open or closed ends as asked); ints become floats."""
+
+    def check(name, value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            _fail(name, value, allowed, PresetFieldError)
+        number = float(value)
+        below = number <= low if low_open else number < low
+        above = number >= high if high_open else number > high
+        if not math.isfinite(number) or below or above:
+            _fail(name, value, allowed)
+        return number
+
+    return check
+
+
+def _choice(choices):
+    """A check of a str field that takes one of `choices`."""
+    allowed = "one of " + ", ".join(repr(c) for c in choices)
+
+    def check(name, value):
+        if not isinstance(value, str):
+            _fail(name, value, allowed, PresetFieldError)
+        if value not in choices:
+            _fail(name, value, allowed)
+        return value
+
+    return check
+
+
+def _text(allowed):
+    """A check of a non-empty str field."""
+
+    def check(name, value):
+        if not isinstance(value, str):
+            _fail(name, value, allowed, PresetFieldError)
+        if not value.strip():
+            _fail(name, value, allowed)
+        return value
+
+    return check
+
+
+def _flag(name, value):
+    """A check of a bool field."""
+    if not isinstance(value, bool):
+        _fail(name, value, "True or False", PresetFieldError)
+    return value
+
+
+def _filters(name, value):
+    """Filters: a non-empty tuple of positive ints, one per encoder block."""
+    allowed = "a tuple of positive ints, one per encoder block, e.g. (16, 32, 64)"
+    if not isinstance(value, tuple) or not value:
+        _fail(name, value, allowed, PresetFieldError)
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int):
+            _fail(name, value, allowed, PresetFieldError)
+        if item < 1:
+            _fail(name, value, allowed)
+    return value
+
+
+def _dropout(name, value):
+    """Dropout: two rates in [0, 1), of the encoder and of the decoder."""
+    allowed = "two rates in [0, 1), the encoder's and the decoder's, e.g. (0.1, 0.25)"
+    if not isinstance(value, tuple) or len(value) != 2:
+        _fail(name, value, allowed, PresetFieldError)
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
+        _fail(name, value, allowed, PresetFieldError)
+    if not all(math.isfinite(v) and 0 <= v < 1 for v in value):
+        _fail(name, value, allowed)
+    return tuple(float(v) for v in value)
+
+
+#: The check of each field: it raises one line naming the field and the allowed values, or returns the value.
+_CHECKS = {
+    "name": _text("a non-empty str"),
+    "height": _int(f"a positive int that divides by {SIZE_MULTIPLE} (the CAE halves frames three times)",
+                   multiple=SIZE_MULTIPLE),
+    "width": _int(f"a positive int that divides by {SIZE_MULTIPLE} (the CAE halves frames three times)",
+                  multiple=SIZE_MULTIPLE),
+    "epochs": _int("an int of at least 1"),
+    "batch_size": _int("an int of at least 1"),
+    "learning_rate": _float("a finite number above 0, e.g. 3e-3", 0.0, low_open=True),
+    "schedule": _choice(SCHEDULES),
+    "filters": _filters,
+    "kernel_size": _int("an int of at least 1"),
+    "activation": _text("the name of a Keras activation, e.g. 'swish' or 'relu'"),
+    "dropout": _dropout,
+    "skip_connections": _flag,
+    "batch_norm": _flag,
+    "augment": _flag,
+    "steps_per_epoch": _int("an int of at least 1, or None (one pass over the training frames)", none=True),
+    "dtype": _choice(DTYPES),
+    "jit_compile": _flag,
+    "progressive_scale": _int("an int of at least 1 (1: no progressive resizing)"),
+    "progressive_fraction": _float("a share in [0, 1) of the epochs", 0.0, 1.0),
+    "coordinates": _flag,
+    "boundary_weight": _float("a finite number of 0 or more (0: the seed's plain Dice + focal)", 0.0),
+}
+
 PRESETS: dict[str, Preset] = {
     "seed": Preset(name="seed"),
     "cpu": Preset(
@@ -137,13 +294,11 @@ PRESETS: dict[str, Preset] = {
 
 
 def get_preset(name_or_preset: str | Preset = "cpu", **changes) -> Preset:
-    """A preset by name (or the preset itself), with optional field changes (a change to None is ignored)."""
+    """A preset by name (or the preset itself), with field changes checked as Preset.with_ checks them."""
     if isinstance(name_or_preset, Preset):
         preset = name_or_preset
     elif name_or_preset in PRESETS:
         preset = PRESETS[name_or_preset]
     else:
-        raise KeyError(f"unknown preset {name_or_preset!r}; choose one of {sorted(PRESETS)}")
-    # None keeps the preset's value, so notebooks can pass their parameters straight through.
-    changes = {key: value for key, value in changes.items() if value is not None}
-    return preset.with_(**changes) if changes else preset
+        raise UnknownPresetError(f"unknown preset {name_or_preset!r}; choose one of {', '.join(sorted(PRESETS))}")
+    return preset.with_(**changes)

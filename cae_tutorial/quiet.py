@@ -4,6 +4,11 @@ TensorFlow 2.21 prints ``WARNING: All log messages before absl::InitializeLog() 
 while it loads, before ``TF_CPP_MIN_LOG_LEVEL`` is read, so the variable alone does not silence them. Turning
 oneDNN off (``TF_ENABLE_ONEDNN_OPTS=0``) would, at a cost in speed; instead the import runs with file
 descriptor 2 pointed at /dev/null. Python-level errors still raise as usual.
+
+Only what asks for it is quietened: the `cae-tutorial` command (cli.main, for the duration of the command), the
+course's notebook kernels (course.py) and the notebooks themselves (their first lines call import_tensorflow).
+``import cae_tutorial`` changes nothing: a user's own process keeps TensorFlow's log lines, error lines included,
+and its import machinery as it was.
 """
 
 from __future__ import annotations
@@ -28,7 +33,12 @@ def stderr_silenced():
 
 
 def import_tensorflow():
-    """Import TensorFlow once, quietly (a no-op when it is already imported)."""
+    """Import TensorFlow once, quietly (a no-op when it is already imported): the course's kernels and notebooks.
+
+    It also sets TF_CPP_MIN_LOG_LEVEL=3 in the calling process (unless set): call it where that is chosen, as the
+    course's kernels do before their first cell and each notebook does in its first lines (in Jupyter, what a
+    kernel writes to file descriptor 2 shows in red under the cell).
+    """
     # Level 3: oneDNN also logs a harmless "E0000 ... supports DT_INT32 only" line at ERROR level while training.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" in sys.modules:
@@ -44,8 +54,8 @@ def import_tensorflow():
 class _QuietTensorFlowFinder:
     """A meta-path finder that makes the first `import tensorflow` (also through keras) go through stderr_silenced.
 
-    It lets `import cae_tutorial` stay fast (TensorFlow loads only when a name needs it) and still keeps the C++
-    start-up lines out of notebooks and terminals, however TensorFlow is first imported.
+    Used by quiet_tensorflow(): a command stays fast (TensorFlow loads only when a step needs it) and still keeps
+    the C++ start-up lines out of the terminal, however TensorFlow is first imported.
     """
 
     def find_spec(self, name, path=None, target=None):
@@ -70,9 +80,24 @@ class _QuietTensorFlowFinder:
         return spec
 
 
-def install() -> None:
-    """Make the first TensorFlow import quiet, whenever it happens (a no-op once TensorFlow is imported)."""
+@contextlib.contextmanager
+def quiet_tensorflow():
+    """For the duration: the first TensorFlow import, whenever it happens, is quiet; then all is as it was.
+
+    For a command the package runs (cli.main): sets TF_CPP_MIN_LOG_LEVEL=3 unless the caller chose a level, and
+    puts a finder in sys.meta_path until TensorFlow is imported; both are undone on exit.
+    """
+    saved_level = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if "tensorflow" in sys.modules or any(isinstance(f, _QuietTensorFlowFinder) for f in sys.meta_path):
-        return
-    sys.meta_path.insert(0, _QuietTensorFlowFinder())
+    finder = None if "tensorflow" in sys.modules else _QuietTensorFlowFinder()
+    if finder is not None:
+        sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        if finder is not None and finder in sys.meta_path:
+            sys.meta_path.remove(finder)
+        if saved_level is None:
+            os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
+        else:
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = saved_level

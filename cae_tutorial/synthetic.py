@@ -14,11 +14,15 @@ another seed gives another dancer, room and palette.
 
 from __future__ import annotations
 
+import argparse
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFilter
+
+from cae_tutorial.errors import CaeTutorialError, UsageError
 
 #: Frame numbers of the embedded clip; 90, 210 and 420 are the seed's training frames.
 DANCE_FRAME_NUMBERS = (60, 90, 120, 150, 210, 270, 300, 360, 420, 480)
@@ -407,7 +411,7 @@ def write_dataset(folder: str | Path, n_records: int = 4, frames_per_record: int
     split by record (one dancer = one record) can be tested without the real data.
     """
     if n_records < 1 or frames_per_record < 1:
-        raise ValueError(f"n_records and frames_per_record must be at least 1, got {n_records} and {frames_per_record}")
+        raise UsageError(f"n_records and frames_per_record must be at least 1, got {n_records} and {frames_per_record}")
     folder = Path(folder)
     for i in range(n_records):
         prefix = str(201 + i)
@@ -416,7 +420,47 @@ def write_dataset(folder: str | Path, n_records: int = 4, frames_per_record: int
     return folder
 
 
-if __name__ == "__main__":
-    import sys
+def _positive(text: str) -> int:
+    """argparse type: an int of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an int, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
 
-    print(write_dance_clip(sys.argv[1] if len(sys.argv) > 1 else "data/dance"))
+
+def main(argv=None) -> int:
+    """`python -m cae_tutorial.synthetic [FOLDER]`: write the embedded clip (or --records N dancers) as PNGs."""
+    parser = argparse.ArgumentParser(
+        prog="python -m cae_tutorial.synthetic",
+        description="Write the synthetic dance clip (the embedded record) as images/ and masks/ PNGs in FOLDER, "
+                    "or with --records N a dataset of N synthetic dancers (records 201, 202, ...).")
+    parser.add_argument("folder", nargs="?", type=Path, default=Path("data/dance"),
+                        help="folder to write images/ and masks/ into (default data/dance)")
+    parser.add_argument("--seed", type=int, help=f"random seed (default {DANCE_SEED} for the clip, 0 for --records)")
+    parser.add_argument("--frames", type=_positive,
+                        help=f"frames per record (default {len(DANCE_FRAME_NUMBERS)} for the clip, 6 for --records)")
+    parser.add_argument("--records", type=_positive, help="write this many synthetic dancers instead of the clip")
+    parser.add_argument("--overwrite", action="store_true", help="replace frames already in FOLDER")
+    args = parser.parse_args(argv)
+    try:
+        existing = [p for sub in ("images", "masks") if (args.folder / sub).is_dir()
+                    for p in (args.folder / sub).iterdir()]
+        if existing and not args.overwrite:
+            parser.exit(2, f"{parser.prog}: error: {args.folder} already holds {len(existing)} frame and mask "
+                           "files; choose another folder (or pass --overwrite to replace them)\n")
+        if args.records:
+            folder = write_dataset(args.folder, args.records, args.frames or 6, seed=args.seed or 0)
+        else:
+            folder = write_dance_clip(args.folder, DANCE_SEED if args.seed is None else args.seed,
+                                      **({"n_frames": args.frames} if args.frames else {}))
+    except (CaeTutorialError, OSError) as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    print(folder)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

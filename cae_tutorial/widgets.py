@@ -4,7 +4,7 @@ Every image the scrubber can show is encoded to PNG once, when its epoch arrives
 only swaps bytes: no model runs, nothing is recomputed.
 
     scrubber = EpochScrubber.live(record, split, frame_ids=[...])   # shows now, grows while training runs
-    result = train(model, record, split, preset, callbacks=[scrubber.callback])
+    model.fit(..., callbacks=[scrubber.callback])   # or train(model, record, split, preset, callbacks=[...])
     EpochScrubber(result)                                           # the same widget for a finished run
     evolution_html(result)                                          # the static fallback (GIF + PNG strip)
 """
@@ -116,10 +116,11 @@ def iou_curve_svg(epochs, values, marker_epoch=None, width: int = 260, height: i
 
 class EpochScrubber:
     """A Play button and an epoch slider, linked, showing per frame: image, true mask, prediction (or its
-    errors), the frame's id, part (train or held out) and IoU, plus the held-out mean IoU curve.
+    errors), the frame's id, part (training or held-out) and IoU, plus the held-out mean IoU curve.
 
     EpochScrubber(result) shows a finished run; EpochScrubber.live(record, split) shows at once and grows as its
-    `callback` receives epochs during `train(..., callbacks=[scrubber.callback])`.
+    `callback` (a PredictionSnapshots) receives epochs during `model.fit(..., callbacks=[scrubber.callback])`
+    or `train(..., callbacks=[scrubber.callback])`.
     """
 
     def __init__(self, result, frame_ids=None, height: int = 192, interval_ms: int = 150, threshold: float = 0.5,
@@ -134,7 +135,7 @@ class EpochScrubber:
     @classmethod
     def live(cls, record, split, frame_ids=None, every: int = 1, height: int = 192, interval_ms: int = 150,
              threshold: float = 0.5, epochs=None) -> EpochScrubber:
-        """An empty scrubber for a run about to start; pass `scrubber.callback` to train(callbacks=[...])."""
+        """An empty scrubber for a run about to start; pass `scrubber.callback` to fit (or train) callbacks=[...]."""
         from cae_tutorial.callbacks import PredictionSnapshots, to_uint8
 
         shown = list(frame_ids or record.ids)
@@ -145,7 +146,7 @@ class EpochScrubber:
         scrubber = cls.__new__(cls)
         scrubber._setup(part.ids, to_uint8(part.images), to_uint8(part.masks[..., 0]), shown, split, height,
                         interval_ms, threshold)
-        scrubber.callback = PredictionSnapshots(part.ids, part.images, every, epochs)
+        scrubber.callback = PredictionSnapshots(part, every=every, epochs=epochs)
         scrubber.callback.listeners.append(scrubber.add_epoch)
         return scrubber
 
@@ -155,7 +156,7 @@ class EpochScrubber:
         self._rows = _rows_of(recorded_ids, self.frame_ids)
         heldout = set(split.heldout_ids) if split is not None else set()
         self._heldout_rows = [r for r, i in enumerate(recorded_ids) if i in heldout]
-        self.parts = [("held out" if i in heldout else "train") if split is not None else "" for i in self.frame_ids]
+        self.parts = [plots.frame_role(i, split) for i in self.frame_ids]
         self._images, self._masks = np.asarray(images, np.uint8), np.asarray(masks, np.uint8)
         self.height, self.threshold, self.callback = height, threshold, None
         self.epochs: list[int] = []
@@ -298,14 +299,14 @@ def label_font(size: int) -> ImageFont.ImageFont:
 def evolution_frames(result, frame_ids=None, height: int = 160, threshold: float = 0.5,
                      epoch_indices=None, split=None) -> list[Image.Image]:
     """One labelled PIL image per recorded epoch (or per index given): for each frame, frame | truth | prediction,
-    its id, its part (train or held out) and its IoU; the epoch and the held-out mean IoU on top."""
+    its id, its part (training or held-out) and its IoU; the epoch and the held-out mean IoU on top."""
     snapshots = _snapshots_of(result)
     split = split or getattr(result, "split", None)
     frame_ids = list(frame_ids or snapshots.frame_ids)
     rows = _rows_of(snapshots.frame_ids, frame_ids)
     heldout = set(split.heldout_ids) if split is not None else set()
     heldout_rows = [r for r, i in enumerate(snapshots.frame_ids) if i in heldout]
-    parts = [("held out" if i in heldout else "train") if split is not None else "" for i in frame_ids]
+    parts = [plots.frame_role(i, split) for i in frame_ids]
     indices = range(len(snapshots.epochs)) if epoch_indices is None else epoch_indices
     font = label_font(max(11, height // 11))
     line = font.getbbox("Ag")[3] + 4

@@ -20,9 +20,22 @@
 # - the Dice + focal loss, as equations and with small numbers you can check by hand;
 # - what the training recipe adds to the seed's: **augmentation** (one augmented batch, shown) and a **cosine
 #   learning-rate schedule** (plotted), before they are used;
-# - how to train the CAE with Keras `model.fit`, scoring the held-out frames every few epochs, while a live
-#   scrubber shows the predictions forming;
+# - how to train the CAE with plain Keras `model.compile` and `model.fit`, the package adding only callbacks and
+#   datasets, scoring the held-out frames every few epochs while a live scrubber shows the predictions forming;
 # - how to read loss and metric curves, and why the training curve can sit *below* the held-out one.
+
+# %% [markdown]
+# [Open in Colab](https://colab.research.google.com/github/OWNER/cae-tutorial/blob/main/notebooks/04_training.ipynb) · [Launch Binder](https://mybinder.org/v2/gh/OWNER/cae-tutorial/main?urlpath=lab/tree/notebooks/04_training.ipynb): run this notebook in the browser with nothing installed (on Colab, the first code cell installs the package).
+
+# %%
+# On Google Colab, install the course's package first; anywhere else it is installed already (`pip install -e .`).
+# --no-deps: Colab has TensorFlow, Keras and the rest; the package's `tensorflow-cpu` would replace its GPU build.
+try:
+    import google.colab  # noqa: F401  (importable on Colab only)
+except ImportError:
+    pass
+else:
+    get_ipython().run_line_magic("pip", 'install --quiet --no-deps "cae-tutorial @ git+https://github.com/OWNER/cae-tutorial@main"')
 
 # %% tags=["parameters"]
 PRESET = "cpu"  # "cpu": the course's fast recipe; "seed": the seed project's exact recipe (1024 x 512, 500 epochs)
@@ -36,6 +49,11 @@ SNAPSHOT_EVERY = 4  # record predictions and score the held-out frames every N e
 OUTPUT_DIR = "outputs"
 
 # %%
+# TensorFlow's C++ core prints start-up log lines (in red, here) while it loads: import it once with them discarded.
+from cae_tutorial.quiet import import_tensorflow
+
+import_tensorflow()
+
 import inspect
 import json
 from dataclasses import fields
@@ -45,13 +63,23 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from cae_tutorial.callbacks import PredictionSnapshots
+from cae_tutorial.callbacks import EpochLogs, EpochProgress, PredictionSnapshots, ScoreLastEpoch
 from cae_tutorial.data import load_record, seed_split
 from cae_tutorial.datasets import resolve_data
-from cae_tutorial.pipeline import training_dataset
+from cae_tutorial.pipeline import frames_dataset
 from cae_tutorial.plots import augmentation_grid, evolution_grid, loss_curves, metric_curves, scored_epochs
 from cae_tutorial.presets import get_preset
-from cae_tutorial.training import build_model, make_optimizer, train
+from cae_tutorial.results import TrainingResult
+from cae_tutorial.training import (
+    TrainOptions,
+    build_model,
+    compile_settings,
+    make_optimizer,
+    steps_per_epoch,
+    train,
+    training_dataset,
+    validation_dataset,
+)
 from cae_tutorial.widgets import EpochScrubber, evolution_html
 import keras
 
@@ -117,7 +145,7 @@ print(record, "| training on", list(split.train_ids))
 # whole cross-entropy. The seed adds the two with equal weights. Both are Keras' own losses:
 
 # %%
-def dice_focal_loss(dice_weight=1.0, focal_weight=1.0):
+def dice_plus_focal(dice_weight=1.0, focal_weight=1.0):
     """The seed's loss: Dice + binary focal cross-entropy, equally weighted."""
     dice = keras.losses.Dice(axis=(1, 2, 3))
     focal = keras.losses.BinaryFocalCrossentropy(gamma=2.0)
@@ -131,7 +159,7 @@ def focal_by_hand(y, p, gamma=2.0):
     return float(np.mean(-((1 - p_t) ** gamma) * np.log(p_t)))
 
 
-loss = dice_focal_loss()
+loss = dice_plus_focal()
 truth = np.zeros((1, 10, 10, 1), np.float32)
 truth[0, :1] = 1  # a "person" on 10 % of the pixels
 guesses = {
@@ -164,8 +192,8 @@ display(Markdown(
     f"\"{by_focal[0]}\" ({table[by_focal[0]]['focal']:.3f}); the smallest total is \"{min(table, key=lambda n: table[n]['total'])}\"."))
 
 # %% [markdown]
-# The library's `cae_tutorial.losses.dice_focal_loss` is the same loss as a serialisable Keras `Loss`, so a saved
-# model reloads with it.
+# The library's `cae_tutorial.losses.dice_focal_loss` is this loss as a serialisable Keras `Loss` (so a saved
+# model reloads with it), with one more option, the outline weight below; `dice_plus_focal` here is the idea only.
 #
 # ## The outline counts more
 # Most pixels of a mask are easy: the middle of the body, the far background. The pixels that decide the scores at
@@ -210,12 +238,12 @@ display(Markdown(
 # Three training frames are very little data. When the preset says `augment=True`, every batch is drawn afresh
 # from them: flipped left-right, shifted, zoomed, and colour-jittered (brightness, contrast, saturation, hue), the
 # mask moved with its frame so the pair stays true. The network never sees the same picture twice, which fights
-# overfitting. This is `cae_tutorial.pipeline.training_dataset`, the pipeline `train` uses; here is one batch.
+# overfitting. This is `cae_tutorial.pipeline.frames_dataset`, the pipeline `training_dataset` builds on; here is one batch.
 
 # %%
 # At full size: with progressive resizing the first batches come smaller (next section).
 full_size = preset.with_(progressive_scale=1)
-batch_images, batch_masks = next(iter(training_dataset(train_part.images, train_part.masks, full_size, SEED)))
+batch_images, batch_masks = next(iter(frames_dataset(train_part.images, train_part.masks, full_size, SEED)))
 print(f"augment={preset.augment}: one batch of {len(batch_images)} from {len(train_part)} training frames")
 fig = augmentation_grid(train_part.images, train_part.masks, np.asarray(batch_images), np.asarray(batch_masks),
                         train_part.ids)
@@ -224,10 +252,11 @@ fig = augmentation_grid(train_part.images, train_part.masks, np.asarray(batch_im
 # ## The learning-rate schedule
 # Adam takes steps scaled by the learning rate. With `schedule="cosine"` the rate starts high, to learn fast, and
 # follows half a cosine down to a small fraction of its start by the last step, so the last epochs settle instead
-# of bouncing around. With `schedule="constant"` (the seed's) it stays put. This is what `train` gives `model.fit`:
+# of bouncing around. With `schedule="constant"` (the seed's) it stays put. This is the optimiser that
+# `compile_settings(preset)` gives `model.compile`:
 
 # %%
-steps = preset.steps_per_epoch or int(np.ceil(len(train_part) / preset.batch_size))
+steps = steps_per_epoch(split, preset)
 optimizer = make_optimizer(preset, steps, preset.epochs)
 step_numbers = np.arange(0, steps * preset.epochs + 1, max(1, steps * preset.epochs // 200))
 rates = []
@@ -256,7 +285,7 @@ print(f"learning rate: {rates[0]:.2e} at the start, {rates[len(rates) // 2]:.2e}
 from cae_tutorial.hardware import describe
 
 shapes = [tuple(batch[0].shape[1:3]) for batch in
-          training_dataset(train_part.images, train_part.masks, preset, SEED).take(max(1, preset.small_epochs) * steps + 1)]
+          frames_dataset(train_part.images, train_part.masks, preset, SEED).take(max(1, preset.small_epochs) * steps + 1)]
 machine = describe()
 display(Markdown(
     (f"This run trains its first **{preset.small_epochs}** of {preset.epochs} epochs on frames of "
@@ -286,24 +315,33 @@ scrubber = EpochScrubber.live(record, split, every=SNAPSHOT_EVERY)
 scrubber
 
 # %% [markdown]
-# `train` compiles the model with the loss, Adam on the schedule above and three metrics (pixel accuracy at 0.5,
-# IoU and Dice of the person) unless you compiled it yourself, builds the augmented input pipeline, and calls
-# `model.fit` with the held-out frames as validation data. Every epoch logs training scores; the held-out frames are
-# scored every `SNAPSHOT_EVERY` epochs (with the snapshots) and after the last one: scoring them after every
-# epoch took 18 % of `model.fit`'s time in a profile of an earlier version of this notebook (`benchmarks/README.md`;
-# `validate_every=1` does it).
+# Now plain Keras: `compile` with the package's settings (the loss, Adam on the schedule above, and three metrics:
+# pixel accuracy at 0.5, IoU and Dice of the person), then `fit` on the augmented batches with the held-out frames
+# as validation data. Everything else is a callback: the snapshots (above), the epoch log, the progress lines, the
+# scrubber. The held-out frames are scored every `SNAPSHOT_EVERY` epochs (Keras' `validation_freq`, with the
+# snapshots) and after the last one (`ScoreLastEpoch`): scoring them after every epoch took 18 % of `model.fit`'s
+# time in a profile of an earlier version of this notebook (`benchmarks/README.md`).
 
 # %%
 model = build_model(preset, seed=SEED)
 print(f"{model.name}: {model.count_params():,} parameters")
-result = train(model, record, split, preset, seed=SEED, snapshot_every=SNAPSHOT_EVERY, validate_every=SNAPSHOT_EVERY,
-               callbacks=[scrubber.callback])
+model.compile(**compile_settings(preset, steps))
+heldout_data = validation_dataset(record, split)
+logs, snapshots = EpochLogs(), PredictionSnapshots(record, every=SNAPSHOT_EVERY)
+scrubber.callback.follow(snapshots)  # the scrubber shows the snapshots' predictions: each frame predicted once
+model.fit(training_dataset(record, split, preset, seed=SEED, model=model), epochs=preset.epochs, steps_per_epoch=steps,
+          validation_data=heldout_data, validation_freq=SNAPSHOT_EVERY, shuffle=False, verbose=0,
+          callbacks=[ScoreLastEpoch(heldout_data), snapshots, logs, EpochProgress(), scrubber.callback])
+result = TrainingResult.from_fit(model, logs, split, snapshots, preset=preset.resolved(), record=record, seed=SEED)
 result.save(Path(OUTPUT_DIR) / "run", overwrite=True)
 print(f"trained {result.config['epochs']} epochs in {result.config['train_seconds']:.0f} s (the whole model.fit: "
       f"tracing, held-out scores and a snapshot every {SNAPSHOT_EVERY} epoch(s), the live scrubber); saved to "
       f"{OUTPUT_DIR}/run")
 
 # %% [markdown]
+# `train(model, record, split, preset, seed=SEED, options=TrainOptions(snapshot_every=SNAPSHOT_EVERY,
+# validate_every=SNAPSHOT_EVERY))` is the same run in one call: the sum of these pieces, with the same numbers.
+#
 # ## Loss and metric curves
 # Held-out loss rising while training loss falls is the classic sign of overfitting, when both are measured on
 # frames of the same size (with progressive resizing they are not, until the switch: see below). Pixel accuracy
@@ -410,15 +448,15 @@ results
 # ## Exercises
 # 1. Train with `PRESET = "seed"` at the same size for the same number of epochs. Compare the held-out IoU curves.
 # 2. Set the focal weight to 0: compile the model yourself with `loss=dice_focal_loss(1, 0)` from
-#    `cae_tutorial.losses` (`train` keeps a model you compiled), and train. What happens in the first epochs?
+#    `cae_tutorial.losses` (a model you compiled trains as compiled), and train. What happens in the first epochs?
 # 3. Find the first epoch where the held-out IoU passes 0.5 (or scrub to it). Which parts of the dancer appear first?
 #
 # <details><summary>Solution 1</summary>
 #
 # ```python
 # seed_preset = get_preset("seed", height=preset.height, width=preset.width, epochs=preset.epochs)
-# seed_run = train(build_model(seed_preset, seed=SEED), record, split, seed_preset, seed=SEED,
-#                  snapshot_epochs=[], progress=False)
+# seed_run = train(build_model(seed_preset, seed=SEED), record, split, seed_preset, seed=SEED, progress=False,
+#                  options=TrainOptions(snapshot_epochs=()))
 # fig, ax = plt.subplots(figsize=(7, 4))
 # ax.plot(*scored_epochs(result.history["val_iou"]), label=f"{preset.name} preset")  # NaN between scored epochs
 # ax.plot(*scored_epochs(seed_run.history["val_iou"]), label="seed preset")
@@ -431,14 +469,14 @@ results
 # <details><summary>Solution 2</summary>
 #
 # ```python
-# from cae_tutorial.losses import dice_focal_loss, training_metrics
+# from cae_tutorial.losses import dice_focal_loss
 #
 # dice_only = build_model(preset, seed=SEED)
-# steps = preset.steps_per_epoch or int(np.ceil(len(train_part) / preset.batch_size))
-# dice_only.compile(optimizer=make_optimizer(preset, steps, preset.epochs),  # the same schedule: one change only
-#                   loss=dice_focal_loss(1, 0, boundary_weight=preset.boundary_weight), metrics=training_metrics())
-# dice_run = train(dice_only, record, split, preset, seed=SEED, snapshot_epochs=[], progress=False,
-#                  validate_every=SNAPSHOT_EVERY)
+# # The same schedule and metrics: one change only, the loss.
+# dice_only.compile(**compile_settings(preset, steps,
+#                                      loss=dice_focal_loss(1, 0, boundary_weight=preset.boundary_weight)))
+# dice_run = train(dice_only, record, split, preset, seed=SEED, progress=False,
+#                  options=TrainOptions(snapshot_epochs=(), validate_every=SNAPSHOT_EVERY))
 # print("loss used:", type(dice_run.model.loss).__name__, "focal weight", dice_run.model.loss.focal_weight)
 # for name, run in (("Dice + focal", result), ("Dice only", dice_run)):
 #     epochs, ious = scored_epochs(run.history["val_iou"])

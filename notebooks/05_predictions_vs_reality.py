@@ -20,9 +20,23 @@
 # - how to reload a saved model and predict frames it never saw, as the seed's `model_test` notebook does;
 # - how to compare predictions with the truth: overlays side by side, and a per-frame IoU / Dice table;
 # - what the 0.5 threshold does, shown as masks at a few thresholds, and what moving it costs;
-# - where the model fails, and why.
+# - where the model fails, and why;
+# - why resizing to the frame's own size blurs the outline, and how the guided filter puts it back on the frame's edges.
 #
 # It reads the run saved by notebook 4 (`outputs/run`); when that is missing it trains one first.
+
+# %% [markdown]
+# [Open in Colab](https://colab.research.google.com/github/OWNER/cae-tutorial/blob/main/notebooks/05_predictions_vs_reality.ipynb) · [Launch Binder](https://mybinder.org/v2/gh/OWNER/cae-tutorial/main?urlpath=lab/tree/notebooks/05_predictions_vs_reality.ipynb): run this notebook in the browser with nothing installed (on Colab, the first code cell installs the package).
+
+# %%
+# On Google Colab, install the course's package first; anywhere else it is installed already (`pip install -e .`).
+# --no-deps: Colab has TensorFlow, Keras and the rest; the package's `tensorflow-cpu` would replace its GPU build.
+try:
+    import google.colab  # noqa: F401  (importable on Colab only)
+except ImportError:
+    pass
+else:
+    get_ipython().run_line_magic("pip", 'install --quiet --no-deps "cae-tutorial @ git+https://github.com/OWNER/cae-tutorial@main"')
 
 # %% tags=["parameters"]
 PRESET = "cpu"
@@ -36,6 +50,11 @@ RUN_DIR = "outputs/run"  # where notebook 4 saved its run
 OUTPUT_DIR = "outputs"
 
 # %%
+# TensorFlow's C++ core prints start-up log lines (in red, here) while it loads: import it once with them discarded.
+from cae_tutorial.quiet import import_tensorflow
+
+import_tensorflow()
+
 import json
 from pathlib import Path
 
@@ -43,12 +62,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from cae_tutorial.data import embedded_record_path, load_record, seed_split
+from cae_tutorial.data import embedded_record_path, load_record, resize_probabilities, seed_split
 from cae_tutorial.datasets import resolve_data
 from cae_tutorial.losses import dice_score, iou_score, outline_band, per_frame_metrics
 from cae_tutorial.plots import frame_title, iou_bars, overlays, threshold_grid
 from cae_tutorial.presets import get_preset
-from cae_tutorial.training import build_model, predict, train
+from cae_tutorial.evaluation import model_size, predict
+from cae_tutorial.training import TrainOptions, build_model, train
 import keras
 
 Path(OUTPUT_DIR).mkdir(exist_ok=True)
@@ -59,20 +79,24 @@ if not model_path.is_file():
     print(f"{model_path} is missing (run notebook 4 first to reuse its model); training one now")
     preset = get_preset(PRESET, height=IMAGE_HEIGHT, width=IMAGE_WIDTH, epochs=EPOCHS)
     record = load_record(resolve_data(DATA), RECORD, size=preset.size)
-    train(build_model(preset, SEED), record, seed_split(record), preset, seed=SEED, snapshot_epochs=[]).save(RUN_DIR, overwrite=True)
+    train(build_model(preset, SEED), record, seed_split(record), preset, seed=SEED, options=TrainOptions(snapshot_epochs=())).save(RUN_DIR, overwrite=True)
 
 # %% [markdown]
 # ## Reload the model
 # A `.keras` file holds the architecture, the weights and the compile settings (the custom loss and metric are
-# registered with Keras, so they reload too). The model tells us the frame size it expects.
+# registered with Keras, so they reload too). A model of fixed input tells us the frame size it expects; the CAE of
+# a progressive preset takes frames of any size divisible by 8, and the run's `config.json` says the size it
+# trained at (`model_size` reads whichever applies).
 
 # %%
 model = keras.saving.load_model(model_path)
-height, width = model.input_shape[1:3]
+trained_at = json.loads((Path(RUN_DIR) / "config.json").read_text())["size"]
+height, width = model_size(model, size=trained_at)
 record = load_record(resolve_data(DATA), RECORD, size=(height, width))
 split = seed_split(record)
 heldout = record.subset(split.heldout_ids)
-print(f"{model.name} expects {height} x {width}; predicting {len(heldout)} held-out frames")
+print(f"{model.name} takes input {model.input_shape[1:3]}, trained at {height} x {width}; predicting "
+      f"{len(heldout)} held-out frames")
 
 # %%
 probabilities = predict(model, heldout.images)
@@ -173,10 +197,123 @@ display(Markdown(
        if edge_share > 0.5 else ": most of the error is away from the edges, whole regions missed or invented.")
     + f" Missed person pixels make up {missed_all / max(1, wrong.sum()):.0%} of all the wrong ones."))
 
+# %% [markdown]
+# ## At the frame's own size: the outline is the frontier
+# Everything above is scored at the model's size. A user sees masks at the frame's own size, and the model's
+# probabilities get there by resizing: bilinear interpolation, each full-size pixel a weighted mean of its four
+# nearest model-size pixels. A sharp step from 0 to 1 between two model pixels becomes a ramp as wide as the
+# zoom factor (960 / 256 = 3.75 pixels on the real frames), and the 0.5 threshold cuts that ramp wherever it
+# crosses, not where the person's edge is. Most of the wrong pixels lie along the outline (above), so this is
+# where full-resolution scores are won or lost.
+#
+# The full-size frame is at hand, and its edges say where the outline is. The **guided filter** (He, Sun and
+# Tang, 2010) fits, in every window $w_k$ of radius $r$ around pixel $k$, the upsampled probability $p$ as a linear
+# function of the frame $I$ (here its gray level):
+#
+# $$q_i = a_k I_i + b_k \quad (i \in w_k), \qquad a_k = \frac{\operatorname{cov}_k(I, p)}{\operatorname{var}_k(I) + \varepsilon}, \qquad b_k = \bar p_k - a_k \bar I_k .$$
+#
+# Where the frame is flat ($\operatorname{var}_k(I) \ll \varepsilon$), $a_k \approx 0$ and $q$ is $p$ smoothed; across
+# an edge of the frame ($\operatorname{var}_k(I) \gg \varepsilon$), $q$ follows the edge, so the ramp becomes a step
+# *on* the frame's edge. Each pixel averages the $a_k$, $b_k$ of the windows covering it, and every mean is a box
+# filter: the cost does not depend on $r$. Here it is in full:
+
+# %%
+from scipy.ndimage import uniform_filter
+
+
+def box_mean(values: np.ndarray, radius: int) -> np.ndarray:
+    """Mean of values (H, W) or (H, W, C) over the (2 r + 1) x (2 r + 1) window around each pixel (mirrored edges)."""
+    size = (2 * radius + 1, 2 * radius + 1) + (1,) * (values.ndim - 2)
+    return uniform_filter(values, size=size, mode="reflect")
+
+
+def gray_guided_filter(guide: np.ndarray, source: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """He et al.'s guided filter of source (H, W) by a gray guide (H, W): the module docstring's equation."""
+    mean_i, mean_p = box_mean(guide, radius), box_mean(source, radius)
+    var_i = box_mean(guide * guide, radius) - mean_i * mean_i
+    cov_ip = box_mean(guide * source, radius) - mean_i * mean_p
+    a = cov_ip / (var_i + eps)  # ~0 where the frame is flat, ~cov/var on an edge
+    b = mean_p - a * mean_i
+    return box_mean(a, radius) * guide + box_mean(b, radius)
+
+
+# %% [markdown]
+# The package's `guided_upsample` is the same filter with the frame's three colour channels (a 3 x 3 covariance in
+# place of the variance) and the fast variant (He and Sun, 2015): $a$ and $b$ are fitted on the frame shrunk 4
+# times, then resized to full size, so only the last line runs on every pixel. Its radius, $\varepsilon$ and
+# colour guide were chosen by cross-validation on the real frames (`benchmarks/upsampling_bench.py`). `evaluate`,
+# `TrainingResult.evaluate` and `cae-tutorial predict` use it by default (`upsampling="bilinear"` turns it off).
+# The names above are the library's, checked equal by a test:
+
+# %%
+from cae_tutorial.evaluation import original_masks, score_at_original_size
+from cae_tutorial.upsampling import box_mean, gray_guided_filter, guided_upsample, original_frames  # noqa: F811
+
+full_masks, full_frames = original_masks(heldout), original_frames(heldout)
+if full_masks is None or full_frames is None:
+    print("the original frames or masks of these frames are not on disk: nothing to compare at full size")
+else:
+    bilinear_table = score_at_original_size(heldout.ids, full_masks, probabilities)
+    guided_table = score_at_original_size(heldout.ids, full_masks, probabilities, frames=full_frames)
+    gains = [g.iou - b.iou for g, b in zip(guided_table, bilinear_table)]
+    print(f"{'frame':<16}{'bilinear':>10}{'guided':>10}{'gain':>9}   (IoU at "
+          f"{full_masks[0].shape[0]} x {full_masks[0].shape[1]})")
+    for b, g, gain in zip(bilinear_table, guided_table, gains):
+        print(f"{b.frame_id:<16}{b.iou:>10.4f}{g.iou:>10.4f}{gain:>+9.4f}")
+    print(f"{'mean':<16}{bilinear_table.mean('iou'):>10.4f}{guided_table.mean('iou'):>10.4f}"
+          f"{guided_table.mean('iou') - bilinear_table.mean('iou'):>+9.4f}")
+
+# %% [markdown]
+# One frame's outline before and after, on the frame where guiding gained most, zoomed on the stretch of outline
+# where the two masks disagree most: the true outline in green, the threshold-0.5 outline of the bilinear resize
+# (left) and of the guided one (right) in red.
+
+# %%
+if full_masks is not None and full_frames is not None:
+    shown_frame = int(np.argmax(gains))
+    frame_full, truth_full = full_frames[shown_frame], full_masks[shown_frame][..., 0] > 0.5
+    plain_full = resize_probabilities(probabilities[shown_frame], truth_full.shape)[..., 0]
+    guided_full = guided_upsample(probabilities[shown_frame], frame_full)[..., 0]
+    changed = (plain_full >= 0.5) != (guided_full >= 0.5)
+    half = max(24, min(truth_full.shape) // 8)
+    density = uniform_filter(changed.astype(np.float32), size=2 * half + 1, mode="constant")
+    cy, cx = np.unravel_index(int(np.argmax(density)), density.shape)
+    top = int(np.clip(cy - half, 0, truth_full.shape[0] - 2 * half))
+    left = int(np.clip(cx - half, 0, truth_full.shape[1] - 2 * half))
+    window = (slice(top, top + 2 * half), slice(left, left + 2 * half))
+    fig, axes = plt.subplots(1, 2, figsize=(8, 4.3))
+    for ax, probability, name, row in zip(axes, (plain_full, guided_full), ("bilinear", "guided"),
+                                          (bilinear_table[shown_frame], guided_table[shown_frame])):
+        ax.imshow(frame_full[window])
+        ax.contour(truth_full[window].astype(float), levels=[0.5], colors="lime", linewidths=1.5)
+        ax.contour(probability[window], levels=[0.5], colors="red", linewidths=1.2)
+        ax.set_title(f"{name}: IoU {row.iou:.4f} on the whole frame", fontsize=10)
+        ax.axis("off")
+    fig.suptitle(f"{heldout.ids[shown_frame]}, rows {top} to {top + 2 * half}, columns {left} to {left + 2 * half}"
+                 " of the full-size frame", fontsize=10)
+    plt.show()
+    wrong_before = int(((plain_full >= 0.5) != truth_full).sum())
+    wrong_after = int(((guided_full >= 0.5) != truth_full).sum())
+    improved = sum(gain > 0 for gain in gains)
+    display(Markdown(
+        f"At the frames' own size the mean held-out IoU is {bilinear_table.mean('iou'):.4f} resized bilinearly and "
+        f"{guided_table.mean('iou'):.4f} guided by the frame ({guided_table.mean('iou') - bilinear_table.mean('iou'):+.4f}); "
+        f"guiding {'raised' if improved == len(gains) else 'changed'} the IoU of "
+        + (f"every one of the {len(gains)} frames" if improved == len(gains) else
+           f"{len(gains)} frames, {improved} of them upwards")
+        + f". On {heldout.ids[shown_frame]} the wrong pixels go from {wrong_before} to {wrong_after} "
+        + ("(" + f"{1 - wrong_after / max(1, wrong_before):.0%} fewer)" if wrong_after < wrong_before else
+           "(no fewer: here the frame's edges mislead the filter)")
+        + ". Where the frame's colours change at the person's edge, the guided outline sits on it; where person and "
+          "background have the same colour, there is no edge to follow and the guided filter leaves the ramp as it was."))
+
 # %%
 results = {"heldout_iou": table.mean("iou"), "heldout_dice": table.mean("dice"),
            "heldout_accuracy": table.mean("accuracy"), "best_threshold": best,
            "per_frame": table.to_dict(), "worst_frame": heldout.ids[worst], "edge_error_share": float(edge_share)}
+if full_masks is not None and full_frames is not None:
+    results["heldout_iou_original_bilinear"] = bilinear_table.mean("iou")
+    results["heldout_iou_original_guided"] = guided_table.mean("iou")
 Path(OUTPUT_DIR, "05_predictions_vs_reality.json").write_text(json.dumps(results, indent=1))
 results["heldout_iou"]
 
@@ -186,6 +323,9 @@ results["heldout_iou"]
 # - Overlays and a per-frame table show *where* and *how much*; the spread between frames says whether the mean is
 #   a fair summary (the cell above measures it).
 # - The threshold trades misses for false alarms; the error map and the outline count say which kind dominates.
+# - At the frame's own size, the bilinear resize blurs the outline into a ramp; the guided filter, steered by the
+#   full-size frame, puts it back on the frame's edges (`upsampling="guided"`, the default of `evaluate` and
+#   `cae-tutorial predict`).
 #
 # ## Exercises
 # 1. Which held-out frame is hardest? Find the training frame closest to it (mean absolute pixel difference).

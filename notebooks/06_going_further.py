@@ -23,6 +23,19 @@
 #   same 3 frames, and where each approach fails;
 # - how to run the course on the full Kaggle dataset or on your own frames.
 
+# %% [markdown]
+# [Open in Colab](https://colab.research.google.com/github/OWNER/cae-tutorial/blob/main/notebooks/06_going_further.ipynb) · [Launch Binder](https://mybinder.org/v2/gh/OWNER/cae-tutorial/main?urlpath=lab/tree/notebooks/06_going_further.ipynb): run this notebook in the browser with nothing installed (on Colab, the first code cell installs the package).
+
+# %%
+# On Google Colab, install the course's package first; anywhere else it is installed already (`pip install -e .`).
+# --no-deps: Colab has TensorFlow, Keras and the rest; the package's `tensorflow-cpu` would replace its GPU build.
+try:
+    import google.colab  # noqa: F401  (importable on Colab only)
+except ImportError:
+    pass
+else:
+    get_ipython().run_line_magic("pip", 'install --quiet --no-deps "cae-tutorial @ git+https://github.com/OWNER/cae-tutorial@main"')
+
 # %% tags=["parameters"]
 PRESET = "cpu"
 DATA = None  # None: the embedded record; "record-136": the real frames (downloaded once); or a folder
@@ -36,6 +49,11 @@ VALIDATE_EVERY = 4  # score the held-out frames every N epochs, as notebook 4 do
 OUTPUT_DIR = "outputs"
 
 # %%
+# TensorFlow's C++ core prints start-up log lines (in red, here) while it loads: import it once with them discarded.
+from cae_tutorial.quiet import import_tensorflow
+
+import_tensorflow()
+
 import json
 import time
 from pathlib import Path
@@ -51,7 +69,9 @@ from cae_tutorial.datasets import resolve_data
 from cae_tutorial.losses import iou_score, outline_band, per_frame_metrics
 from cae_tutorial.plots import PREDICTION_COLOUR, TRUTH_COLOUR, frame_title, overlay, scored_epochs
 from cae_tutorial.presets import get_preset
-from cae_tutorial.training import TrainingResult, build_model, predict, train
+from cae_tutorial.evaluation import predict
+from cae_tutorial.results import TrainingResult
+from cae_tutorial.training import TrainOptions, build_model, train
 
 BLUR_RADII = (2, 8)  # as in cae_tutorial.baseline
 
@@ -91,8 +111,9 @@ for name, skip in (("plain CAE", False), ("CAE + skips", True)):
         runs[name], provenance[name] = saved, f"reused from {RUN_DIR} (trained by notebook 4)"
     else:
         print(f"--- {name}: training ---")
+        options = TrainOptions(snapshot_epochs=(), validate_every=VALIDATE_EVERY)
         runs[name], provenance[name] = train(build_model(variant, SEED), record, split, variant, seed=SEED,
-                                             snapshot_epochs=[], validate_every=VALIDATE_EVERY), "trained here"
+                                             options=options), "trained here"
     print(f"{name}: {provenance[name]}; model.fit took {runs[name].config['train_seconds']:.1f} s")
 
 # %%
@@ -282,13 +303,13 @@ Path(OUTPUT_DIR, "06_going_further.json").write_text(json.dumps(results, indent=
 #
 # ```python
 # from cae_tutorial.model import build_cae
-# from cae_tutorial.training import compile_model
+# from cae_tutorial.training import compile_settings
 #
 # def with_probability(images):
 #     return np.concatenate([images, predict_pixel_classifier(classifier, images)], axis=-1)
 #
 # stacked = build_cae((*preset.size, 4), preset.filters, skip_connections=preset.skip_connections)
-# compile_model(stacked, preset.with_(augment=False))
+# stacked.compile(**compile_settings(preset))
 # train_x, heldout_x = with_probability(train_part.images), with_probability(heldout.images)
 # stacked.fit(train_x, train_part.masks, epochs=preset.epochs, batch_size=preset.batch_size, verbose=0)
 # print(f"CAE on RGB + classifier probability: held-out IoU "

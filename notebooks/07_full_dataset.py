@@ -26,6 +26,19 @@
 # This notebook runs on generated dancers (several records, each with its own dancer, room and colours), so it
 # needs no download; point `DATA_DIR` at the unzipped Kaggle dataset to run it on the real thing.
 
+# %% [markdown]
+# [Open in Colab](https://colab.research.google.com/github/OWNER/cae-tutorial/blob/main/notebooks/07_full_dataset.ipynb) · [Launch Binder](https://mybinder.org/v2/gh/OWNER/cae-tutorial/main?urlpath=lab/tree/notebooks/07_full_dataset.ipynb): run this notebook in the browser with nothing installed (on Colab, the first code cell installs the package).
+
+# %%
+# On Google Colab, install the course's package first; anywhere else it is installed already (`pip install -e .`).
+# --no-deps: Colab has TensorFlow, Keras and the rest; the package's `tensorflow-cpu` would replace its GPU build.
+try:
+    import google.colab  # noqa: F401  (importable on Colab only)
+except ImportError:
+    pass
+else:
+    get_ipython().run_line_magic("pip", 'install --quiet --no-deps "cae-tutorial @ git+https://github.com/OWNER/cae-tutorial@main"')
+
 # %% tags=["parameters"]
 PRESET = "cpu"
 DATA_DIR = None  # None: generate dancers; else a Kaggle-layout folder with several records
@@ -41,6 +54,11 @@ SEED = 0
 OUTPUT_DIR = "outputs"
 
 # %%
+# TensorFlow's C++ core prints start-up log lines (in red, here) while it loads: import it once with them discarded.
+from cae_tutorial.quiet import import_tensorflow
+
+import_tensorflow()
+
 import json
 from pathlib import Path
 
@@ -60,7 +78,7 @@ from cae_tutorial.pipeline import (
 )
 from cae_tutorial.presets import get_preset
 from cae_tutorial.synthetic import write_dataset
-from cae_tutorial.training import build_model, train
+from cae_tutorial.training import TrainOptions, build_model, train
 
 Path(OUTPUT_DIR).mkdir(exist_ok=True)
 # Every epoch at the final size: with this few epochs, a progressive start at half size would leave too few.
@@ -79,8 +97,11 @@ for height, width in ((128, 64), (256, 128), (1024, 512)):
 
 # %% [markdown]
 # ## Listing the files once
-# `list_record_files` pairs `images/` and `masks/` by name, as `load_record` does, and reads **no pixel**: a
-# `RecordFiles` is a list of ids and paths. Every record prefix (the part before `_`) is one dancer's video.
+# `list_record_files` pairs `images/` and `masks/` by name, as `load_record` does, and decodes **no frame**: it
+# checks each frame from its file's header (readable, its size as shown) and reads the masks, small files, for what
+# `load_record` would say of them (their notes, a mask of another size than its frame, a mask with no person). A
+# `RecordFiles` is a list of ids and paths, with those notes. Every record prefix (the part before `_`) is one
+# dancer's video.
 
 # %%
 data_dir = Path(DATA_DIR) if DATA_DIR else None
@@ -97,17 +118,17 @@ print("first frames:", files.ids[:3])
 
 # %% [markdown]
 # ## The streaming pipeline
-# `streaming_dataset(files, preset)` is a `tf.data` pipeline: `tf.io.read_file` and `tf.io.decode_image` on
-# several cores at once (`num_parallel_calls`), a bilinear resize (antialiased, like PIL's), masks resized then
-# thresholded at one half, then **the same augmentation** as the in-memory path (`augment_pair`), batching and
-# prefetching, so the next batch is ready while the model trains on this one. Decoded frames are cached in memory
-# (as uint8, a quarter of float32) only when they fit a budget, else not at all or in a cache file you name.
+# `streaming_dataset(files, preset)` is a `tf.data` pipeline: each pair of files is read by the package's one
+# reader (`cae_tutorial.reading`, the one `load_record` uses, called through `tf.numpy_function`) on several cores
+# at once (`num_parallel_calls`), then **the same augmentation** as the in-memory path (`augment_pair`), batching
+# and prefetching, so the next batch is ready while the model trains on this one. Decoded frames are cached in
+# memory (as uint8, a quarter of float32) only when they fit a budget, else not at all or in a cache file you name.
 #
 # Does it read the same pixels as `load_record`? Compare one frame both ways:
 
 # %%
 streamed_image, streamed_mask = next(iter(decoded_dataset(files.subset(files.ids[:1]), cache=None)))
-loaded = files.load(files.ids[:1])  # exactly load_record's reading (PIL)
+loaded = files.load(files.ids[:1])  # exactly load_record's reading
 pixel_difference = float(np.abs(streamed_image.numpy() - loaded.images[0]).max() * 255)
 mask_difference = float(np.mean(streamed_mask.numpy() != loaded.masks[0]))
 print(f"largest difference: {pixel_difference:.1f} grey level(s); masks differ on {mask_difference:.4%} of pixels")
@@ -156,7 +177,7 @@ print(f"held-out frames of training dancers: {len(seen_heldout)} frames {list(se
 strategy = choose_strategy("all")
 with strategy.scope():
     model = build_model(preset, SEED)
-result = train(model, files, split, preset, seed=SEED, strategy=strategy, snapshot_epochs=[])
+result = train(model, files, split, preset, seed=SEED, options=TrainOptions(strategy=strategy, snapshot_epochs=()))
 print(f"{strategy.num_replicas_in_sync} device(s), global batch {global_batch_size(preset, strategy)}, "
       f"{result.config['train_seconds']:.0f} s")
 
@@ -201,7 +222,7 @@ display(Markdown(f"Held-out frames of seen dancers: IoU {seen:.3f}; unseen dance
 # on the unzipped Kaggle dataset:
 #
 # ```bash
-# cae-tutorial train --data-dir path/to/segmentation-full-body-tiktok-dancing --stream \
+# cae-tutorial train --data path/to/segmentation-full-body-tiktok-dancing --stream \
 #     --split records --holdout 0.2 --height 256 --width 128 --output runs/full
 # cae-tutorial train ... --devices 2          # two of the visible GPUs; the default is all of them
 # cae-tutorial train --resume runs/full       # after an interruption: continue from the last finished epoch
@@ -213,7 +234,7 @@ display(Markdown(f"Held-out frames of seen dancers: IoU {seen:.3f}; unseen dance
 #   scaling rule does not apply as such (`cae_tutorial.distribute` explains; `strategy_preset(...,
 #   scale_learning_rate=True)` scales it anyway).
 # - **Several machines** (`MultiWorkerMirroredStrategy`) with Keras 3 `fit` has known breakage: not supported.
-# - **Resuming**: every epoch, `train(..., backup_dir=...)` writes Keras' `BackupAndRestore` checkpoint and the
+# - **Resuming**: every epoch, `TrainOptions(backup_dir=...)` (or `resume.backup_callback` in your own fit) writes Keras' `BackupAndRestore` checkpoint and the
 #   snapshots so far; a resumed run on a CPU gives exactly the weights and history of an uninterrupted one
 #   (`tests/test_scale.py`).
 
@@ -242,7 +263,7 @@ Path(OUTPUT_DIR, "07_full_dataset.json").write_text(json.dumps(results, indent=1
 # 1. Raise `N_RECORDS` to 10 and 20 with the same number of frames in total. How does the unseen-dancer IoU move?
 # 2. Split the same data by frame (a random half of every record's frames in training, the rest held out) and compare its held-out
 #    IoU with the split by dancer. Which would you publish?
-# 3. Time one epoch with `cache="memory"` and with `cache=None` (`train(..., cache=...)`). When is the cache
+# 3. Time one epoch with `cache="memory"` and with `cache=None` (`TrainOptions(cache=...)`). When is the cache
 #    worth its memory?
 #
 # <details><summary>Solution 1</summary>
@@ -255,7 +276,8 @@ Path(OUTPUT_DIR, "07_full_dataset.json").write_text(json.dumps(results, indent=1
 #                            size=(GENERATED_HEIGHT, GENERATED_WIDTH), seed=SEED)
 #     more = list_record_files(folder, size=preset.size)
 #     held = split_by_records(more, holdout=HOLDOUT, seed=SEED)
-#     run = train(build_model(preset, SEED), more, held, preset, seed=SEED, snapshot_epochs=[], progress=False)
+#     run = train(build_model(preset, SEED), more, held, preset, seed=SEED, progress=False,
+#                 options=TrainOptions(snapshot_epochs=()))
 #     print(f"{n_records} dancers: unseen-dancer IoU {run.evaluate(more.load(held.heldout_ids)).mean('iou'):.3f}")
 # ```
 # </details>
@@ -269,7 +291,8 @@ Path(OUTPUT_DIR, "07_full_dataset.json").write_text(json.dumps(results, indent=1
 #     ids = [i for i in files.ids if record_of(i) == record_name]
 #     by_frame_train += list(rng.choice(ids, size=max(1, len(ids) // 2), replace=False))
 # by_frame = Split(tuple(sorted(by_frame_train)), tuple(i for i in files.ids if i not in by_frame_train))
-# run = train(build_model(preset, SEED), files, by_frame, preset, seed=SEED, snapshot_epochs=[], progress=False)
+# run = train(build_model(preset, SEED), files, by_frame, preset, seed=SEED, progress=False,
+#             options=TrainOptions(snapshot_epochs=()))
 # print(f"split by frame:  held-out IoU {run.evaluate(files.load(by_frame.heldout_ids)).mean('iou'):.3f}")
 # print(f"split by dancer: held-out IoU {scores['held-out dancers']:.3f} (unseen dancers, above)")
 # ```

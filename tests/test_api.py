@@ -21,15 +21,18 @@ from cae_tutorial.data import DataError, seed_split, split_by_ids
 from cae_tutorial.losses import DiceFocalLoss, MetricNameError, per_frame_metrics
 from cae_tutorial.metric_names import history_key
 from cae_tutorial.presets import PRESETS, get_preset
-from cae_tutorial.training import TrainingResult, build_model, predict, train
+from cae_tutorial.evaluation import predict
+from cae_tutorial.results import TrainingResult
+from cae_tutorial.training import TrainOptions, build_model, compile_settings, train
 
 matplotlib.use("Agg")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def quick(record, preset, model, **kwargs):
+def quick(record, preset, model, callbacks=(), **options):
     """One epoch on the seed split, no progress lines, snapshots before and after."""
-    return train(model, record, seed_split(record), preset, epochs=1, progress=False, **kwargs)
+    return train(model, record, seed_split(record), preset.with_(epochs=1), progress=False, callbacks=callbacks,
+                 options=TrainOptions(**options))
 
 
 def one_line(error) -> bool:
@@ -42,39 +45,48 @@ def one_line(error) -> bool:
 def test_model_compiled_by_the_user_trains_as_compiled(tiny_record, tiny_preset, tiny_result, tmp_path):
     model = build_model(tiny_preset)
     model.compile("sgd", "mse")
-    result = quick(tiny_record, tiny_preset, model)
+    with pytest.warns(UserWarning, match=r"log no 'iou'.*compile_settings\(preset, loss=\.\.\., optimizer"):
+        result = quick(tiny_record, tiny_preset, model)
     assert result.model.loss == "mse"
     assert isinstance(result.model.optimizer, keras.optimizers.SGD)
     assert result.history["loss"][0] != pytest.approx(tiny_result.history["loss"][0], rel=1e-3)
-    assert {"iou", "val_iou", "dice", "accuracy"} <= set(result.history)  # the epoch log still works
+    assert "iou" not in result.history  # as compiled: no metric of the package's added behind the user's back
     compiled = result.config["compile"]
-    assert (compiled["loss"], compiled["loss_from"], compiled["optimizer"], compiled["optimizer_from"]) == (
-        "mse", "model.compile", "SGD", "model.compile")
+    assert (compiled["loss"], compiled["optimizer"], compiled["compiled_by"]) == ("mse", "SGD", "model.compile")
+    assert "held-out" in repr(result)
     result.save(tmp_path / "run")
     assert TrainingResult.load(tmp_path / "run", load_model=False).config["compile"]["loss"] == "mse"
 
 
-def test_package_choice_applies_only_where_the_user_made_none(tiny_result):
+def test_package_choice_applies_only_to_an_uncompiled_model(tiny_result):
     compiled = tiny_result.config["compile"]
     assert isinstance(tiny_result.model.loss, DiceFocalLoss)
     assert isinstance(tiny_result.model.optimizer, keras.optimizers.Adam)
-    assert (compiled["loss_from"], compiled["optimizer_from"], compiled["from_logits"]) == ("package", "package", False)
-    assert compiled["metrics"] == ["accuracy", "iou", "dice"]
+    assert (compiled["compiled_by"], compiled["from_logits"]) == ("package", False)
+    assert compiled["metrics"] == ["accuracy", "dice", "iou"]
 
 
-def test_train_arguments_win_and_big_batches_are_announced(tiny_record, tiny_preset):
+def test_own_loss_and_optimiser_keep_the_package_metrics_and_big_batches_are_announced(tiny_record, tiny_preset):
     model = build_model(tiny_preset)
-    model.compile("adam", "mse")
     preset = tiny_preset.with_(batch_size=5)
+    settings = compile_settings(preset, loss=keras.losses.BinaryCrossentropy(), optimizer="sgd",
+                                metrics=[keras.metrics.Precision(name="precision")])
+    assert [m if isinstance(m, str) else m.name for m in settings["metrics"]] == [
+        "precision", "accuracy", "iou", "dice"]
+    model.compile(**settings)
     assert "at most the training frames" in str(preset)
     with pytest.warns(UserWarning, match=r"batch_size=5 but the split has 3 training frames"):
-        result = quick(tiny_record, preset, model, loss=keras.losses.BinaryCrossentropy(), optimizer="sgd",
-                       metrics=[keras.metrics.Precision(name="precision")])
+        result = quick(tiny_record, preset, model)
     assert isinstance(result.model.loss, keras.losses.BinaryCrossentropy)
     assert isinstance(result.model.optimizer, keras.optimizers.SGD)
     assert {"precision", "val_precision", "iou", "val_iou"} <= set(result.history)
-    assert result.config["compile"]["loss_from"] == "train(loss=...)"
-    assert result.config["compile"]["metrics"] == ["precision", "accuracy", "iou", "dice"]
+    assert result.config["compile"]["compiled_by"] == "model.compile"
+    assert result.config["compile"]["metrics"] == ["accuracy", "dice", "iou", "precision"]
+
+
+def test_no_private_keras_state_is_read_or_set():
+    source = "".join(path.read_text() for path in (ROOT / "cae_tutorial").glob("*.py"))
+    assert "_compile_config" not in source and "_cae_tutorial" not in source
 
 
 # Bring your own model.
@@ -128,8 +140,10 @@ def test_models_outside_the_contract_are_refused_in_one_line(tiny_record, tiny_p
         with pytest.raises(error, match=message) as caught:
             quick(tiny_record, tiny_preset, model)
         assert one_line(caught)
+    compiled = fcn()
+    compiled.compile("adam", keras.losses.BinaryCrossentropy())
     with pytest.raises(ModelContractError, match=r"from_logits") as caught:
-        quick(tiny_record, tiny_preset, fcn(), loss=keras.losses.BinaryCrossentropy())
+        quick(tiny_record, tiny_preset, compiled)
     assert one_line(caught)
     with pytest.raises(ModelContractError, match=r"ends with a sigmoid"):
         quick(tiny_record, tiny_preset, fcn(1, "sigmoid"), from_logits=True)
@@ -212,15 +226,15 @@ def test_reprs_are_short(tiny_result, tiny_record):
     assert repr(table) == str(table) and str(table).splitlines()[0].split() == ["frame", "IoU", "Dice", "accuracy"]
 
 
-def test_import_is_light_curated_and_quiet():
-    code = ("import os, sys, cae_tutorial as c; "
-            "print('tensorflow' in sys.modules, 'keras' in sys.modules, os.environ['TF_CPP_MIN_LOG_LEVEL']); "
+def test_import_is_light_curated_and_changes_no_global_state():
+    code = ("import os, sys; hooks, env = list(sys.meta_path), dict(os.environ); import cae_tutorial as c; "
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules, sys.meta_path == hooks, dict(os.environ) == env); "
             "print(c.__version__); print(' '.join(dir(c))); print(c.__doc__)")
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     loaded, version, names, doc = out.split("\n", 3)
-    assert loaded == "False False 3"  # quiet.install(): level 3 also hides oneDNN's ERROR-level notice
+    assert loaded == "False False True True"  # no TensorFlow, no import hook, no TF_CPP_MIN_LOG_LEVEL
     assert re.match(r"\d+\.\d+", version)
     for name in ("load_record", "seed_split", "split_by_ids", "build_cae", "build_model", "train", "TrainingResult",
                  "predict", "evaluate", "EpochScrubber", "show_results", "get_preset", "plots"):
@@ -269,7 +283,8 @@ def test_readme_library_code_runs(monkeypatch, tmp_path):
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## The library\n", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```python\n(.*?)```", section, re.S)
-    assert len(blocks) == 3 and "model.compile(" in blocks[1] and "keras.Input(shape=(None, None, 3))" in blocks[2]
+    assert len(blocks) == 3 and "keras.Input(shape=(None, None, 3))" in blocks[2]
+    assert "model.compile(**cae.compile_settings(preset))" in blocks[0] and "model.fit(" in blocks[0]  # plain fit first
     monkeypatch.setitem(PRESETS, "cpu", get_preset("cpu", height=64, width=32, epochs=1, steps_per_epoch=1))
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}

@@ -151,7 +151,7 @@ def test_scrub_page_in_chromium(scrub_server, capsys):
             readout = page.inner_text(".cae-readout")
             assert readout.count("epoch") == 1 and "held-out mean IoU" in readout
             labels = page.inner_text(".cae-scrubber")
-            assert "dance_00090" in labels and "held out" in labels and "train" in labels
+            assert "dance_00090" in labels and "held-out" in labels and "training" in labels
 
             fixed = {s: page.get_attribute(s, "src") for s in ("img.cae-frame", "img.cae-truth")}
             before = _predictions(page)

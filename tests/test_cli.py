@@ -31,7 +31,7 @@ def test_train_then_predict(tmp_path, capsys):
 
 
 def test_errors_are_reported_not_raised(tmp_path, capsys):
-    assert main(["train", "--data-dir", str(tmp_path / "nowhere"), "--output", str(tmp_path / "o")]) == 2
+    assert main(["train", "--data", str(tmp_path / "nowhere"), "--output", str(tmp_path / "o")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["train", "--height", "100", "--width", "50", "--output", str(tmp_path / "o")]) == 2
     assert "positive multiple of 8" in capsys.readouterr().err

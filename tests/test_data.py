@@ -8,7 +8,7 @@ from PIL import Image
 
 from conftest import write_record
 
-from cae_tutorial.data import (DataError, Split, check_size, embedded_record_path, load_frames, load_record,
+from cae_tutorial.data import (DataError, Split, check_size, embedded_record_path, load_record, read_frames,
                                read_mask, seed_split, split_by_ids)
 
 
@@ -134,9 +134,10 @@ def test_read_mask_threshold_on_resize(tmp_path):
     assert mask.shape == (16, 16, 1) and set(np.unique(mask)) <= {0.0, 1.0}
 
 
-def test_load_frames_for_prediction(tmp_path):
+def test_read_frames_for_prediction(tmp_path):
     root = write_record(tmp_path)
-    ids, images = load_frames(root / "images", (16, 8))
-    assert ids == ("7_00001", "7_00002") and images.shape == (2, 16, 8, 3)
+    frames = read_frames(root / "images", (16, 8))
+    assert frames.ids == ("7_00001", "7_00002") and frames.images.shape == (2, 16, 8, 3)
+    assert frames.sizes == ((16, 8), (16, 8)) and frames.paths[0] == root / "images" / "7_00001.png"
     with pytest.raises(DataError, match="does not exist"):
-        load_frames(tmp_path / "missing.png", (16, 8))
+        read_frames(tmp_path / "missing.png", (16, 8))

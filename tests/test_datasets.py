@@ -157,7 +157,7 @@ def test_offline_error_is_one_line_naming_the_url_and_the_way_out(tmp_path, caps
     error = capsys.readouterr().err
     assert code == 2 and error.count("\n") == 1, error
     assert f"{origin}data/val_image/136_00090.png" in error
-    assert str(tmp_path / "cache" / "record-136" / "images") in error and "--data-dir" in error
+    assert str(tmp_path / "cache" / "record-136" / "images") in error and "--data FOLDER" in error
     assert not list((tmp_path / "cache").rglob("*.png"))
 
 

@@ -79,7 +79,7 @@ def test_build_model_uses_the_resolved_dtype_and_keeps_output_float32():
 
 
 def test_run_saves_the_dtype_it_used(tiny_result, tmp_path):
-    from cae_tutorial.training import TrainingResult
+    from cae_tutorial.results import TrainingResult
 
     assert tiny_result.config["preset"]["dtype"] == choose_dtype()
     tiny_result.save(tmp_path / "run")

@@ -41,7 +41,10 @@ def train_tiny(record, split):
     """One epoch on the record, no progress lines."""
     from cae_tutorial.training import build_model, train
 
-    return train(build_model(tiny_preset()), record, split, tiny_preset(), progress=False, snapshot_epochs=[1])
+    from cae_tutorial.training import TrainOptions
+
+    return train(build_model(tiny_preset()), record, split, tiny_preset(), progress=False,
+                 options=TrainOptions(snapshot_epochs=(1,)))
 
 
 def one_line_error(capsys, *words) -> str:
@@ -172,7 +175,7 @@ def test_training_on_every_frame_works_says_so_and_explains_missing_heldout_scor
         result.evaluate(record)
     assert len(result.evaluate(record, frame_ids=IDS[:1])) == 1
     result.save(tmp_path / "run")
-    from cae_tutorial.training import TrainingResult
+    from cae_tutorial.results import TrainingResult
 
     with pytest.raises(KeyError, match="held out no frames"):
         TrainingResult.load(tmp_path / "run", load_model=False).final()
@@ -258,7 +261,7 @@ def test_train_output_holding_a_run_needs_overwrite_and_is_checked_before_traini
 
 
 def test_save_is_whole_or_nothing_and_replacing_is_explicit(tmp_path, tiny_result_small):
-    from cae_tutorial.training import TrainingResult
+    from cae_tutorial.results import TrainingResult
 
     result = tiny_result_small
     folder = result.save(tmp_path / "run")
@@ -374,11 +377,11 @@ def test_bad_options_are_one_line_before_any_work(argv, words, tmp_path, capsys,
 
 def test_data_dir_that_is_a_file_or_missing(tmp_path, capsys):
     (tmp_path / "a.zip").write_bytes(b"PK")
-    assert main(["train", "--data-dir", str(tmp_path / "a.zip"), "--output", str(tmp_path / "o")]) == 2
+    assert main(["train", "--data", str(tmp_path / "a.zip"), "--output", str(tmp_path / "o")]) == 2
     one_line_error(capsys, "--data", "is a file, not a folder")
     with pytest.raises(DataError, match="is a file, not a folder"):
         load_record(tmp_path / "a.zip")
-    assert main(["train", "--data-dir", str(tmp_path / "nowhere"), "--output", str(tmp_path / "o")]) == 2
+    assert main(["train", "--data", str(tmp_path / "nowhere"), "--output", str(tmp_path / "o")]) == 2
     one_line_error(capsys, "--data", "does not exist")
 
 
@@ -388,7 +391,7 @@ def test_empty_images_folder_says_so(tmp_path, capsys):
         path.unlink()
     with pytest.raises(DataError, match=r"images is empty"):
         load_record(root)
-    assert main(["train", "--data-dir", str(root), "--output", str(tmp_path / "o"), "--height", "16",
+    assert main(["train", "--data", str(root), "--output", str(tmp_path / "o"), "--height", "16",
                  "--width", "8"]) == 2
     err = one_line_error(capsys, "images is empty")
     assert "unpaired" not in err
@@ -522,7 +525,7 @@ def test_unreadable_frame_is_named(tmp_path):
 def test_cli_train_prints_notes_and_no_heldout_line(tmp_path, capsys):
     root = write_record(tmp_path / "rec")
     (root / "images" / ".DS_Store").write_bytes(b"\0")
-    code = main(["train", "--data-dir", str(root), "--record", "7", "--preset", "seed", "--epochs", "1",
+    code = main(["train", "--data", str(root), "--record", "7", "--preset", "seed", "--epochs", "1",
                  "--height", "16", "--width", "8", "--train-ids", *IDS, "--output", str(tmp_path / "run")])
     assert code == 0
     captured = capsys.readouterr()

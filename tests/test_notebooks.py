@@ -15,7 +15,7 @@ import jupytext
 import nbformat
 import pytest
 
-from cae_tutorial import baseline, model
+from cae_tutorial import baseline, losses, model
 from cae_tutorial.course import (FAST, FINGERPRINT_KEY, course_notebooks, course_parameters, notebooks_dir,
                                  run_course, run_notebook, source_fingerprint)
 
@@ -69,7 +69,7 @@ def test_committed_outputs_are_fit_to_publish(path):
 
 def test_taught_code_is_the_library_code():
     """A function a notebook defines under a library name has the library's exact source."""
-    library = {name: inspect.getsource(obj) for module in (model, baseline)
+    library = {name: inspect.getsource(obj) for module in (model, baseline, losses)
                for name, obj in vars(module).items() if inspect.isfunction(obj) and obj.__module__ == module.__name__}
     checked = 0
     for path in NOTEBOOKS:
@@ -189,7 +189,7 @@ def test_course_cli_exit_status(tmp_path):
     code = main(["course", "--fast", "--notebooks", "03", "--output", str(tmp_path / "o")])
     assert code == 0
     # A missing data folder is an option error, reported before any notebook runs.
-    assert main(["course", "--fast", "--notebooks", "01", "--data-dir", str(tmp_path / "none"),
+    assert main(["course", "--fast", "--notebooks", "01", "--data", str(tmp_path / "none"),
                  "--output", str(tmp_path / "o")]) == 2
 
 

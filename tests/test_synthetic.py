@@ -75,7 +75,8 @@ def test_embedded_record_is_as_hard_as_the_real_one():
     from cae_tutorial.baseline import fit_pixel_classifier, predict_pixel_classifier
     from cae_tutorial.data import seed_split
     from cae_tutorial.presets import get_preset
-    from cae_tutorial.training import build_model, predict, train
+    from cae_tutorial.evaluation import predict
+    from cae_tutorial.training import TrainOptions, build_model, train
 
     record = load_record(size=(64, 32))
     split = seed_split(record)
@@ -86,6 +87,26 @@ def test_embedded_record_is_as_hard_as_the_real_one():
     for name in ("seed", "cpu"):
         preset = get_preset(name, height=64, width=32, epochs=EPOCHS[name])
         result = train(build_model(preset, seed=0), record, split, preset, seed=0, progress=False,
-                       snapshot_epochs=[])
+                       options=TrainOptions(snapshot_epochs=()))
         scores[name] = _heldout_iou(record, split, lambda _, heldout: predict(result.model, heldout.images))
     assert scores["seed"] + 0.05 < scores["cpu"], scores
+
+
+def test_the_module_s_command_line_prints_help_and_refuses_to_overwrite(tmp_path):
+    """`python -m cae_tutorial.synthetic --help` prints help; it never writes a folder named --help."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    command = [sys.executable, "-m", "cae_tutorial.synthetic"]
+    run = subprocess.run([*command, "--help"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "usage: python -m cae_tutorial.synthetic" in run.stdout and "--records" in run.stdout
+    assert not list(tmp_path.iterdir())
+    run = subprocess.run([*command, "clip", "--frames", "2"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0 and len(list((tmp_path / "clip" / "images").iterdir())) == 2, run.stderr
+    run = subprocess.run([*command, "clip", "--frames", "2"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 2 and "--overwrite" in run.stderr and run.stderr.count("\n") == 1, run.stderr

@@ -7,7 +7,8 @@ import pytest
 
 from cae_tutorial.data import DataError, Split, load_record, seed_split
 from cae_tutorial.presets import PRESETS, Preset, get_preset
-from cae_tutorial.training import TrainingResult, build_model, train
+from cae_tutorial.results import TrainingResult
+from cae_tutorial.training import TrainOptions, build_model, train
 
 METRICS = {"loss", "accuracy", "iou", "dice"}
 
@@ -56,15 +57,15 @@ def test_save_and_load_round_trip(tiny_result, tiny_record, tmp_path):
 
 def test_same_seed_same_history(tiny_result, tiny_record, tiny_preset):
     again = train(build_model(tiny_preset, seed=0), tiny_record, seed_split(tiny_record), tiny_preset,
-                  seed=0, progress=False, snapshot_epochs=[3])
+                  seed=0, progress=False, options=TrainOptions(snapshot_epochs=(3,)))
     assert again.history == tiny_result.history
     assert again.snapshots.epochs.tolist() == [3]
 
 
 def test_augmented_cpu_preset_runs_several_steps(tiny_record, capsys):
     preset = get_preset("cpu", height=64, width=32, epochs=2, steps_per_epoch=3)
-    result = train(build_model(preset), tiny_record, seed_split(tiny_record), preset, snapshot_every=2,
-                   snapshot_frames=["dance_00090", "dance_00120"])
+    result = train(build_model(preset), tiny_record, seed_split(tiny_record), preset,
+                   options=TrainOptions(snapshot_every=2, snapshot_frames=("dance_00090", "dance_00120")))
     assert result.config["steps_per_epoch"] == 3
     assert result.snapshots.predictions.shape == (2, 2, 64, 32)
     out = capsys.readouterr().out
@@ -80,16 +81,16 @@ def test_evaluate_reports_heldout_frames(tiny_result, tiny_record):
 def test_bad_training_arguments(tiny_record, tiny_preset):
     model = build_model(tiny_preset)
     split = seed_split(tiny_record)
-    with pytest.raises(TypeError, match="epochs"):
-        train(model, tiny_record, split, tiny_preset, epochs="3")
     with pytest.raises(TypeError, match="seed"):
         train(model, tiny_record, split, tiny_preset, seed=1.5)
     with pytest.raises(DataError, match="training split is empty"):
         train(model, tiny_record, Split((), tiny_record.ids), tiny_preset)
     with pytest.raises(DataError, match="size"):
         train(model, load_record(size=(32, 16)), split, tiny_preset)
-    with pytest.raises(ValueError, match="every"):
-        train(model, tiny_record, split, tiny_preset, snapshot_every=0)
+    with pytest.raises(TypeError, match="snapshot_every"):
+        TrainOptions(snapshot_every=0)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        train(model, tiny_record, split, tiny_preset, epochs=3)  # the epochs are the preset's
 
 
 def test_presets_are_frozen_data():
@@ -103,7 +104,7 @@ def test_presets_are_frozen_data():
     assert "learning_rate" in str(PRESETS["cpu"])
     with pytest.raises(TypeError, match="no field"):
         get_preset("cpu", epoch=3)
-    with pytest.raises(TypeError, match="takes a int"):
+    with pytest.raises(TypeError, match="epochs must be an int"):
         get_preset("cpu", epochs="3")
     with pytest.raises(KeyError, match="unknown preset"):
         get_preset("gpu")
@@ -117,7 +118,7 @@ def test_real_record_beats_the_all_background_guess():
     split = seed_split(record)
     assert split.heldout_ids == ("136_00120", "136_00150", "136_00300", "136_00360")
     preset = get_preset("cpu", height=128, width=64, epochs=30)
-    result = train(build_model(preset), record, split, preset, snapshot_epochs=[], progress=False)
+    result = train(build_model(preset), record, split, preset, progress=False, options=TrainOptions(snapshot_epochs=()))
     table = result.evaluate(record)
     print(f"real record 136, held-out IoU after 30 epochs at 128 x 64: {table.mean('iou'):.3f}")
     # The all-background guess scores IoU 0 (and pixel accuracy ~0.9): demand a clear margin over it.
@@ -133,7 +134,8 @@ def test_validate_every_scores_held_out_frames_every_n_epochs_and_at_the_end(tin
     from cae_tutorial.training import build_model, train
 
     result = train(build_model(tiny_preset, seed=0), tiny_record, seed_split(tiny_record),
-                   tiny_preset.with_(epochs=5), seed=0, progress=False, validate_every=2, snapshot_epochs=[])
+                   tiny_preset.with_(epochs=5), seed=0, progress=False,
+                   options=TrainOptions(validate_every=2, snapshot_epochs=()))
     scored = [not math.isnan(v) for v in result.history["val_iou"]]
     assert scored == [False, True, False, True, True]  # epochs 2 and 4, and the last one always
     assert all(len(values) == 5 for values in result.history.values())
@@ -143,5 +145,4 @@ def test_validate_every_scores_held_out_frames_every_n_epochs_and_at_the_end(tin
     assert len(loss_curves(result).axes[0].get_lines()[1].get_xdata()) == 3
     for bad in (0, 1.5, True):
         with pytest.raises(TypeError, match="validate_every"):
-            train(build_model(tiny_preset, seed=0), tiny_record, seed_split(tiny_record), tiny_preset,
-                  validate_every=bad)
+            TrainOptions(validate_every=bad)

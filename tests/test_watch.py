@@ -213,7 +213,7 @@ def test_scrub_page_notebook_and_errors(tiny_result, tmp_path, capsys):
 
 def test_live_scrubber_takes_trains_snapshots_instead_of_predicting_again(tiny_record, tiny_preset):
     from cae_tutorial.data import seed_split
-    from cae_tutorial.training import build_model, train
+    from cae_tutorial.training import TrainOptions, build_model, train
 
     split = seed_split(tiny_record)
     model = build_model(tiny_preset, seed=0)
@@ -222,7 +222,7 @@ def test_live_scrubber_takes_trains_snapshots_instead_of_predicting_again(tiny_r
     model.predict_on_batch = lambda x: calls.append(len(x)) or original(x)
     scrubber = EpochScrubber.live(tiny_record, split, frame_ids=SHOWN, height=32, every=2)
     result = train(model, tiny_record, split, tiny_preset.with_(epochs=4), seed=0, progress=False,
-                   snapshot_every=2, callbacks=[scrubber.callback])
+                   options=TrainOptions(snapshot_every=2), callbacks=[scrubber.callback])
     assert scrubber.callback.source is not None and scrubber.epochs == [0, 2, 4]
     assert sum(calls) == 3 * len(tiny_record)  # one prediction of each frame per snapshot epoch, not two
     assert [(e, p.tolist()) for e, p in _live_feed(scrubber, result)] == [
@@ -230,5 +230,5 @@ def test_live_scrubber_takes_trains_snapshots_instead_of_predicting_again(tiny_r
     # A scrubber on another schedule cannot take them: it predicts for itself.
     other = EpochScrubber.live(tiny_record, split, frame_ids=SHOWN, height=32, every=1)
     train(build_model(tiny_preset, seed=0), tiny_record, split, tiny_preset.with_(epochs=2), seed=0,
-          progress=False, snapshot_every=2, callbacks=[other.callback])
+          progress=False, options=TrainOptions(snapshot_every=2), callbacks=[other.callback])
     assert other.callback.source is None and other.epochs == [0, 1, 2]
