@@ -278,6 +278,7 @@ def test_show_results_marks_training_and_heldout_frames(tiny_result, tiny_record
 
 # The README's library section runs as written (at tiny size).
 
+@pytest.mark.slow
 def test_readme_library_code_runs(monkeypatch, tmp_path):
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## The library\n", 1)[1].split("\n## ", 1)[0]

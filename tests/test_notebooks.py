@@ -19,7 +19,7 @@ from cae_tutorial import baseline, losses, model
 from cae_tutorial.course import (FAST, FINGERPRINT_KEY, course_notebooks, course_parameters, notebooks_dir,
                                  run_course, run_notebook, source_fingerprint)
 
-from conftest import real_record_or_skip
+from conftest import real_record_or_skip, worked_solutions
 
 pytestmark = pytest.mark.notebooks
 NOTEBOOKS = sorted(notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
@@ -80,23 +80,6 @@ def test_taught_code_is_the_library_code():
                     f"{path.name}: {node.name} differs from the library's"
                 checked += 1
     assert checked >= 8
-
-
-@pytest.fixture(scope="module")
-def fast_course(tmp_path_factory):
-    """The whole course run headless with --fast parameters, through run_course (what `cae-tutorial course` runs)."""
-    out = tmp_path_factory.mktemp("course")
-    lines = []
-
-    class Stream:
-        def write(self, text):
-            lines.append(text)
-
-        def flush(self):
-            pass
-
-    failures = run_course(out, course_parameters(fast=True), stream=Stream())
-    return out, failures, "".join(lines)
 
 
 def results_of(out, name):
@@ -160,31 +143,24 @@ def test_figures_are_readable(path):
     assert "figure.dpi" not in source, "leave matplotlib's dpi alone: small dpi makes labels unreadable"
 
 
-SOLUTION = re.compile(r"<details><summary>Solution[^<]*</summary>\s*```python\n(.*?)```", re.S)
-
-
-def solutions(notebook) -> list[str]:
-    """The code of every worked solution (collapsed <details> blocks) in a notebook's markdown cells."""
-    return [code for cell in notebook.cells if cell.cell_type == "markdown" for code in SOLUTION.findall(cell.source)]
-
-
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
 def test_every_exercise_has_a_worked_solution(path):
     notebook = nbformat.read(path, as_version=4)
     exercises = re.findall(r"^\d\. ", notebook.cells[-1].source.split("## Exercises")[1], re.M)
-    assert len(solutions(notebook)) == len(exercises) >= 3
+    assert len(worked_solutions(notebook)) == len(exercises) >= 3
 
 
-def test_worked_solutions_run(tmp_path):
-    """Each notebook runs at --fast size with its solutions appended as code cells; none may fail."""
-    books = tmp_path / "books"
-    books.mkdir()
+def test_worked_solutions_run(fast_course):
+    """Each notebook runs at --fast size with its solutions appended as code cells; none may fail.
+
+    The solutions run in the shared course run (fast_course), after the notebook's own cells."""
+    out, failures, _ = fast_course
+    assert failures == []
     for path in NOTEBOOKS:
-        notebook = nbformat.read(path, as_version=4)
-        notebook.cells += [nbformat.v4.new_code_cell(code) for code in solutions(notebook)]
-        nbformat.write(notebook, books / path.name)
-    for path in NOTEBOOKS:
-        run_notebook(books / path.name, tmp_path / "out", course_parameters(fast=True))
+        expected = worked_solutions(nbformat.read(path, as_version=4))
+        executed = nbformat.read(out / path.name, as_version=4).cells
+        ran = [c.source for c in executed if c.cell_type == "code" and c.execution_count]
+        assert len(expected) >= 3 and ran[-len(expected):] == expected, f"{path.name}: its solutions did not run"
 
 
 @pytest.mark.published_outputs

@@ -124,6 +124,7 @@ def test_progressive_sizes_follow_overrides():
     assert get_preset("seed").small_epochs == 0
 
 
+@pytest.mark.slow
 def test_progressive_training_runs_and_predicts_at_full_size(tiny_record):
     from cae_tutorial.data import seed_split
     from cae_tutorial.presets import get_preset

@@ -196,6 +196,7 @@ TWO_REPLICAS = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_two_cpu_replicas_train_like_one_device(tmp_path):
     """MirroredStrategy over two logical CPUs in a fresh process: trains, saves, reloads, and matches one device."""
     runs = {}
@@ -225,6 +226,7 @@ class StopAfter(keras.callbacks.Callback):
             raise KeyboardInterrupt(f"interrupted after epoch {self.k}")
 
 
+@pytest.mark.slow
 def test_resumed_run_equals_uninterrupted_run(tmp_path, tiny_record):
     """cpu preset (augmentation, dropout, cosine schedule): interrupted after 2 of 4 epochs, resumed, identical."""
     preset = get_preset("cpu", height=TINY[0], width=TINY[1], epochs=4)
@@ -246,6 +248,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, tiny_record):
         assert np.array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_cli_split_by_records_stream_and_resume(tmp_path, dancers, monkeypatch, capsys):
     from cae_tutorial.cli import main
 
@@ -268,6 +271,7 @@ def test_cli_split_by_records_stream_and_resume(tmp_path, dancers, monkeypatch, 
     assert "train-options.json is missing" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_frame_split_still_works_with_devices(tmp_path):
     from cae_tutorial.cli import main
 
@@ -279,14 +283,12 @@ def test_cli_frame_split_still_works_with_devices(tmp_path):
 
 
 @pytest.mark.notebooks
-def test_full_dataset_notebook_records_its_numbers(tmp_path):
-    """Notebook 07 headless at tiny sizes (4 dancers of 3 frames): the split, the scores and the pixel check."""
-    from cae_tutorial.course import FAST, notebooks_dir, run_notebook
-
-    parameters = {**FAST, "N_RECORDS": 4, "FRAMES_PER_RECORD": 3, "GENERATED_HEIGHT": 128, "GENERATED_WIDTH": 72,
-                  "HOLDOUT": 0.25}
-    results = run_notebook(notebooks_dir() / "07_full_dataset.ipynb", tmp_path, parameters)
-    assert (tmp_path / "07_full_dataset.ipynb").is_file()
+def test_full_dataset_notebook_records_its_numbers(fast_course):
+    """Notebook 07 headless at tiny sizes (4 dancers of 3 frames), read from the shared course run (conftest's
+    FULL_DATASET_TINY): the split, the scores and the pixel check."""
+    out = fast_course[0]
+    results = json.loads((out / "outputs" / "07_full_dataset.json").read_text())
+    assert (out / "07_full_dataset.ipynb").is_file()
     assert (results["records"], results["frames"], results["epochs"], results["replicas"]) == (4, 12, 3, 1)
     assert len(results["train_records"]) == 3 and len(results["heldout_records"]) == 1
     assert not set(results["train_records"]) & set(results["heldout_records"])

@@ -13,6 +13,7 @@ from cae_tutorial.synthetic import DANCE_SIZE, make_dance_clip, write_dataset
 EPOCHS = {"seed": 60, "cpu": 15}
 
 
+@pytest.mark.slow
 def test_committed_embedded_record_equals_generator_output():
     root = embedded_record_path()
     clip = make_dance_clip()

@@ -129,6 +129,7 @@ def test_error_map_colours_each_case():
     assert len(set(ERROR_COLOURS.values())) == 3
 
 
+@pytest.mark.slow
 def test_live_scrubber_and_fallback_in_a_headless_kernel_then_nbconvert_html(tiny_result, tmp_path):
     """Execute a notebook (no browser) that trains under a live scrubber and shows the static fallback; clean it for
     commit as `cae-tutorial course --publish` does; convert it to HTML as nbviewer and documentation builders do."""
