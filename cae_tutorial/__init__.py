@@ -70,10 +70,12 @@ _EXPORTS = {
     "Predictor": "evaluation",
     "show_results": "plots",
     "EpochScrubber": "widgets",
+    "RunBackup": "resume",
 }
-_SUBMODULES = ("baseline", "callbacks", "contract", "data", "errors", "evaluation", "keras_objects", "losses",
-               "metric_names", "model", "pipeline", "plots", "presets", "reading", "results", "synthetic",
-               "training", "widgets")
+_SUBMODULES = ("baseline", "callbacks", "contract", "data", "errors", "evaluation", "folders", "keras_objects",
+               "losses", "memory", "metric_names", "model", "palette", "pipeline", "plots", "presets",
+               "reading", "results", "resume", "run_files", "synthetic", "training", "upsampling",
+               "widgets")
 
 
 def _register_keras_objects() -> None:
