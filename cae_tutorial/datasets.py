@@ -61,7 +61,7 @@ def known_names() -> list[str]:
 
 
 def cache_root(cache_dir: str | Path | None = None) -> Path:
-    """The download cache: cache_dir, else $CAE_TUTORIAL_CACHE, else ~/.cache/cae-tutorial."""
+    """The download cache: cache_dir, else ``CAE_TUTORIAL_CACHE`` (environment), else ~/.cache/cae-tutorial."""
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
     return Path(os.environ.get("CAE_TUTORIAL_CACHE") or Path.home() / ".cache" / "cae-tutorial").expanduser()
@@ -101,12 +101,12 @@ def _one_line(error: BaseException) -> str:
 
 
 #: Seconds to wait for a connection and between two pieces of a reply (both finite, so a silent or stalled
-#: server fails instead of hanging); $CAE_TUTORIAL_TIMEOUT (one number, or "CONNECT,READ") overrides them.
+#: server fails instead of hanging); ``CAE_TUTORIAL_TIMEOUT`` (one number, or "CONNECT,READ") overrides them.
 TIMEOUTS = (15.0, 60.0)
 
 
 def download_timeouts(timeout=None) -> tuple[float, float]:
-    """(connect, read) seconds: timeout (a number or a pair), else $CAE_TUTORIAL_TIMEOUT, else TIMEOUTS."""
+    """(connect, read) seconds: timeout (a number or a pair), else ``CAE_TUTORIAL_TIMEOUT`` (environment), else TIMEOUTS."""
     given = timeout if timeout is not None else os.environ.get("CAE_TUTORIAL_TIMEOUT")
     if given is None or given == "":
         return TIMEOUTS
@@ -128,8 +128,8 @@ def download_record(name: str = "136", cache_dir: str | Path | None = None, orig
     a hidden temporary name and renamed into place only once its size and hash are right, so an interrupted
     download (Ctrl-C, SIGTERM, a kill) never leaves a partial file under the final name; a file whose hash
     differs is deleted and reported. A connection that fails or stalls is retried once. origin defaults to
-    $CAE_TUTORIAL_ORIGIN, else the seed project's repository on GitHub; manifest overrides the file list;
-    timeout: (connect, read) seconds or one number for both (default $CAE_TUTORIAL_TIMEOUT, else TIMEOUTS).
+    ``CAE_TUTORIAL_ORIGIN`` (environment), else the seed project's repository on GitHub; manifest overrides the file list;
+    timeout: (connect, read) seconds or one number for both (default ``CAE_TUTORIAL_TIMEOUT``, else TIMEOUTS).
     """
     key = _record_key(name)
     files = tuple(manifest) if manifest is not None else MANIFESTS[key]

@@ -50,8 +50,9 @@ def _frames_list(frames) -> tuple[list[np.ndarray], tuple | None]:
     out = []
     for i, frame in enumerate(frames):
         frame = np.asarray(frame)
-        if frame.ndim != 3 or frame.shape[-1] != 3:
-            raise DataError(f"frame {i} has shape {frame.shape}; give frames (H, W, 3) RGB, float in [0, 1] or uint8")
+        if frame.ndim != 3:  # channels last; their number is the model's to check (RGB, or RGB + extra channels)
+            raise DataError(f"frame {i} has shape {frame.shape}; give frames (H, W, channels), e.g. (H, W, 3) RGB, "
+                            "float in [0, 1] or uint8")
         if frame.dtype == np.uint8:
             frame = frame.astype(np.float32) / 255.0
         elif not np.issubdtype(frame.dtype, np.floating):

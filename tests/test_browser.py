@@ -84,7 +84,7 @@ def scrub_server(tiny_result, tmp_path_factory):
         below = _kernels(process.pid)
         if process.poll() is None:
             process.terminate()
-            process.wait(60)
+            process.wait(180)
         time.sleep(1)
         import psutil
 
@@ -251,7 +251,7 @@ def test_scrub_page_in_chromium(scrub_server, capsys, tmp_path_factory):
             assert len(_kernels(process.pid)) == 1, "the page's kernel outlived the page"
 
             process.send_signal(signal.SIGINT)  # Ctrl-C: the server stops, the open page says so
-            assert process.wait(60) == 130
+            assert process.wait(180) == 130
             narrow.wait_for_selector(".cae-gone", state="visible", timeout=15_000)
             assert "server is gone" in narrow.inner_text(".cae-gone")
             narrow.screenshot(path=str(shots / "server_gone_320.png"), full_page=True)
