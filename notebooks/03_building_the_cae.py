@@ -72,12 +72,11 @@ Path(OUTPUT_DIR).mkdir(exist_ok=True)
 # and half the width: it learns features *and* compresses, with no separate pooling layer. A swish activation
 # (x * sigmoid(x)) adds non-linearity; dropout randomly silences features during training so that, with only three
 # training frames, the network cannot lean on any single one. A second, stride-1 convolution refines the features
-# at the new scale. (`batch_norm=True` would normalise after every convolution: off in the seed and in both
-# presets.)
+# at the new scale. (`batch_norm` is off in the seed; the speed work in `benchmarks/` tried it.)
 
 # %%
 def _normalize(x, batch_norm: bool, name: str, dtype):
-    """BatchNormalization when asked (off in the seed and in both presets), else x unchanged."""
+    """BatchNormalization when asked (not in the seed: an option of the speed work), else x unchanged."""
     return layers.BatchNormalization(name=name, dtype=dtype)(x) if batch_norm else x
 
 
@@ -260,15 +259,10 @@ print("same parameter count:", library_model.count_params() == seed_model.count_
 
 # %%
 cpu = get_preset("cpu")
-# The model the preset trains: its frame size, filters, skips and the two coordinate channels of notebook 4.
-skip_model = build_cae(cpu.input_shape, cpu.filters, skip_connections=cpu.skip_connections,
-                       coordinates=cpu.coordinates)
-without_coordinates = build_cae(cpu.input_shape, cpu.filters, skip_connections=cpu.skip_connections)
+skip_model = build_cae((IMAGE_HEIGHT, IMAGE_WIDTH, 3), cpu.filters, skip_connections=True)
 fig = architecture_diagram(skip_model)
-print(f"cpu preset: {cpu.height} x {cpu.width} frames, filters {cpu.filters}, skip connections "
-      f"{cpu.skip_connections}, coordinates {cpu.coordinates}: {skip_model.count_params():,} parameters")
-print(f"without the coordinate channels: {without_coordinates.count_params():,} "
-      f"(the 2 extra input channels feed encoder1_down_conv and, through the last skip, decoder3_conv1)")
+print(f"cpu preset: filters {cpu.filters}, skip connections {cpu.skip_connections}, "
+      f"{skip_model.count_params():,} parameters")
 for layer in skip_model.layers:
     if layer.name.endswith("_skip"):
         print(f"{layer.name}: concatenates {[tuple(t.shape[1:]) for t in layer.input]}")
@@ -292,69 +286,41 @@ results
 #   edge from the 1/8-size latent space (and there is no bottleneck); notebook 6 measures what they bring.
 #
 # ## Exercises
-# Each exercise has a cell for your answer: replace `None` with it and run the cell; `check` says whether it is
-# right, or gives a hint, without ever showing the answer. The worked solution follows, collapsed (click to open).
-
-# %% [markdown]
-# ### Exercise 1
-# Compute by hand the parameters of `encoder2_down_conv` (4 -> 32 channels, 3x3) and check with `summary()`.
-
-# %%
-from cae_tutorial.exercises import check
-
-my_count = None  # parameters of encoder2_down_conv, by hand
-check("03.1", my_count)
-
-# %% tags=["solution"] jupyter={"source_hidden": true}
-by_hand = 3 * 3 * 4 * 32 + 32  # 9 weights per input-output channel pair, plus one bias per filter
-keras_count = seed_model.get_layer("encoder2_down_conv").count_params()
-print(check("03.1", by_hand))
-display(Markdown(f"By hand: 3 x 3 x 4 x 32 weights + 32 biases = {by_hand:,}; Keras counts {keras_count:,} "
-                 f"({'the same' if by_hand == keras_count else 'a different number'})."))
-
-# %% [markdown]
-# ### Exercise 2
-# Build the model with `filters=(8, 32, 64)`. How many parameters remain, and which blocks lost the most?
-
-# %%
-my_light_count = None  # parameters of build_cae(..., filters=(8, 32, 64))
-check("03.2", my_light_count)
-
-# %% tags=["solution"] jupyter={"source_hidden": true}
-light = build_cae((IMAGE_HEIGHT, IMAGE_WIDTH, 3), filters=(8, 32, 64))
-light_blocks = {}
-for layer in light.layers:
-    light_blocks[layer.name.split("_")[0]] = light_blocks.get(layer.name.split("_")[0], 0) + layer.count_params()
-for block in per_block:
-    print(f"{block:<10}{per_block[block]:>10,} -> {light_blocks.get(block, 0):>8,}")
-print(check("03.2", light.count_params()))
-lost = sorted(per_block, key=lambda b: light_blocks.get(b, 0) - per_block[b])[:2]
-display(Markdown(
-    f"With filters (8, 32, 64) the model has {light.count_params():,} parameters, "
-    f"{light.count_params() / seed_model.count_params():.1%} of the seed's {seed_model.count_params():,}. "
-    f"The blocks that lost the most are {lost[0]} ({per_block[lost[0]]:,} -> {light_blocks[lost[0]]:,}) and "
-    f"{lost[1]} ({per_block[lost[1]]:,} -> {light_blocks[lost[1]]:,}): the ones with 256 channels, whose cost "
-    f"falls with the product of the channels."))
-
-# %% [markdown]
-# ### Exercise 3
-# Why must the height and width divide by 8? Try `build_cae((100, 50, 3))` and read the error. What is the
-# smallest size of at least (100, 50) that `build_cae` accepts?
-
-# %%
-my_size = None  # (height, width)
-check("03.3", my_size)
-
-# %% tags=["solution"] jupyter={"source_hidden": true}
-try:
-    build_cae((100, 50, 3))
-except ValueError as error:
-    print(error)
-factor = 2 ** len(SEED_FILTERS)
-smallest = tuple(factor * -(-v // factor) for v in (100, 50))  # round each side up to a multiple of 8
-print(check("03.3", smallest))
-display(Markdown(
-    f"Three stride-2 blocks halve the size three times and the decoder doubles it three times: only sides that "
-    f"divide by 2 x 2 x 2 = {factor} come back to the same size, so that the mask lines up with the frame. "
-    f"The smallest accepted size of at least 100 x 50 is {smallest[0]} x {smallest[1]}, and "
-    f"`build_cae({smallest + (3,)})` builds: {build_cae(smallest + (3,)).output.shape[1:3] == smallest}."))
+# 1. Compute by hand the parameters of `encoder2_down_conv` (4 -> 32 channels, 3x3) and check with `summary()`.
+# 2. Build the model with `filters=(8, 32, 64)`. How many parameters remain, and which blocks lost the most?
+# 3. Why must the height and width divide by 8? Try `build_cae((100, 50, 3))` and read the error.
+#
+# <details><summary>Solution 1</summary>
+#
+# ```python
+# by_hand = 3 * 3 * 4 * 32 + 32          # 9 weights per input-output channel pair, plus one bias per filter
+# print(by_hand, seed_model.get_layer("encoder2_down_conv").count_params())
+# ```
+# Both print 1,184.
+# </details>
+#
+# <details><summary>Solution 2</summary>
+#
+# ```python
+# light = build_cae((IMAGE_HEIGHT, IMAGE_WIDTH, 3), filters=(8, 32, 64))
+# light_blocks = {}
+# for layer in light.layers:
+#     light_blocks[layer.name.split("_")[0]] = light_blocks.get(layer.name.split("_")[0], 0) + layer.count_params()
+# print(f"{light.count_params():,} parameters")
+# for block in per_block:
+#     print(f"{block:<10}{per_block[block]:>10,} -> {light_blocks.get(block, 0):>8,}")
+# ```
+# The blocks with 256 channels (encoder3, decoder1) lose the most: their cost falls with the square of the width.
+# </details>
+#
+# <details><summary>Solution 3</summary>
+#
+# ```python
+# try:
+#     build_cae((100, 50, 3))
+# except ValueError as error:
+#     print(error)
+# ```
+# Three stride-2 blocks halve the size three times, and the decoder doubles it three times: only sizes that divide
+# by 2 x 2 x 2 = 8 come back to the same size, so the mask lines up with the frame.
+# </details>
