@@ -72,11 +72,12 @@ Path(OUTPUT_DIR).mkdir(exist_ok=True)
 # and half the width: it learns features *and* compresses, with no separate pooling layer. A swish activation
 # (x * sigmoid(x)) adds non-linearity; dropout randomly silences features during training so that, with only three
 # training frames, the network cannot lean on any single one. A second, stride-1 convolution refines the features
-# at the new scale. (`batch_norm` is off in the seed; the speed work in `benchmarks/` tried it.)
+# at the new scale. (`batch_norm=True` would normalise after every convolution: off in the seed and in both
+# presets.)
 
 # %%
 def _normalize(x, batch_norm: bool, name: str, dtype):
-    """BatchNormalization when asked (not in the seed: an option of the speed work), else x unchanged."""
+    """BatchNormalization when asked (off in the seed and in both presets), else x unchanged."""
     return layers.BatchNormalization(name=name, dtype=dtype)(x) if batch_norm else x
 
 
