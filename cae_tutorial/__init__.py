@@ -14,7 +14,8 @@ compose with your own ``model.fit``::
     logs, snapshots = cae.EpochLogs(), cae.PredictionSnapshots(record)
     model.fit(cae.training_dataset(record, split, preset, seed=0, model=model), epochs=preset.epochs,
               steps_per_epoch=cae.steps_per_epoch(split, preset),
-              validation_data=cae.validation_dataset(record, split), callbacks=[snapshots, logs], verbose=0)
+              validation_data=cae.validation_dataset(record, split), callbacks=[snapshots, logs],
+              shuffle=False, verbose=0)                   # the dataset shuffles itself
     result = cae.TrainingResult.from_fit(model, logs, split, snapshots, preset=preset, record=record, seed=0)
 
     result = cae.train(cae.build_model(preset), record, split, preset)   # the same, in one call

@@ -8,6 +8,7 @@ import pydoc
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import keras
@@ -288,8 +289,11 @@ def test_readme_library_code_runs(monkeypatch, tmp_path):
     monkeypatch.setitem(PRESETS, "cpu", get_preset("cpu", height=64, width=32, epochs=1, steps_per_epoch=1))
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    for block in blocks:
-        exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - the README's own code
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for block in blocks:
+            exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - the README's own code
+    assert [str(w.message) for w in caught if issubclass(w.category, UserWarning)] == []  # nor warns
     assert namespace["result"].model.name == "tiny_fcn"
     assert 0.0 <= namespace["probabilities"].min() and namespace["probabilities"].max() <= 1.0
     assert (tmp_path / "runs" / "cpu" / "model.keras").is_file()
