@@ -23,6 +23,13 @@
 # - why pixel accuracy flatters a model when the person covers a tenth of the picture, and why IoU and Dice are
 #   the honest measures.
 #
+# The course grows out of **the seed project**
+# ([tot-alin/Convolutional_autoencoder_CAE_Segmentation_masks](https://github.com/tot-alin/Convolutional_autoencoder_CAE_Segmentation_masks)
+# on GitHub), which trained a convolutional autoencoder on 3 frames of one dancer's video (record 136 of the
+# dataset) and predicted the masks of the others. "The seed" in these notebooks means that project: its split of
+# the frames (below), its model (notebook 3) and its training recipe (notebook 4), which the course rebuilds,
+# measures and improves.
+#
 # The course runs on an embedded record that ships with the package: a synthetic "dance clip" of 10 frames,
 # drawn so that its mask is exact. Set `DATA = "record-136"` to download the real frames of record 136, or give a
 # folder holding a Kaggle-layout record.
@@ -109,7 +116,7 @@ print(record)
 print("images", record.images.shape, record.images.dtype, "masks", record.masks.shape, record.masks.dtype)
 
 # %% [markdown]
-# The seed project trained on 3 frames and predicted the others. Its split is by frame id:
+# The seed project trained on 3 frames and predicted the others. Its split is by frame id (the seed split):
 
 # %%
 # NBVAL_CHECK_OUTPUT

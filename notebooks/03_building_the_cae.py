@@ -256,24 +256,42 @@ print("same parameter count:", library_model.count_params() == seed_model.count_
 # `i` concatenates `skips[-i - 1]`.
 #
 # Skips also change what the latent space means: the decoder no longer *has* to pass everything through it, so it
-# is not a bottleneck in any sense. The `cpu` preset that notebook 4 trains uses them, with lighter filters:
+# is not a bottleneck in any sense. The `cpu` preset that notebook 4 trains uses them, with lighter filters and
+# the coordinate channels of notebook 4 (two position channels appended to the frame, so two more input channels
+# for the first convolution and for the last skip):
 
 # %%
 cpu = get_preset("cpu")
-skip_model = build_cae((IMAGE_HEIGHT, IMAGE_WIDTH, 3), cpu.filters, skip_connections=True)
+skip_model = build_cae((IMAGE_HEIGHT, IMAGE_WIDTH, 3), cpu.filters, skip_connections=cpu.skip_connections,
+                       coordinates=cpu.coordinates)
 fig = architecture_diagram(skip_model)
-print(f"cpu preset: filters {cpu.filters}, skip connections {cpu.skip_connections}, "
-      f"{skip_model.count_params():,} parameters")
 for layer in skip_model.layers:
     if layer.name.endswith("_skip"):
         print(f"{layer.name}: concatenates {[tuple(t.shape[1:]) for t in layer.input]}")
+
+# %%
+from cae_tutorial.training import build_model
+
+trained = build_model(cpu, seed=None)  # the model notebook 4 trains (frames of any size: see notebook 4)
+without_positions = build_cae((IMAGE_HEIGHT, IMAGE_WIDTH, 3), cpu.filters, skip_connections=cpu.skip_connections)
+display(Markdown(
+    f"The `cpu` preset's CAE (filters {cpu.filters}, skip connections {'on' if cpu.skip_connections else 'off'}, "
+    f"coordinate channels {'on' if cpu.coordinates else 'off'}) has **{skip_model.count_params():,}** parameters "
+    f"here, and `build_model(get_preset('cpu'))`, the model notebook 4 trains, has {trained.count_params():,}: "
+    + ("the same, since its input takes frames of any size and parameters do not depend on the size. "
+       if trained.count_params() == skip_model.count_params() else "not the same: the two differ in more than "
+       "the input size. ")
+    + f"Without the coordinate channels it would have {without_positions.count_params():,} "
+      f"({skip_model.count_params() - without_positions.count_params():,} fewer). Either way it is about "
+      f"{skip_model.count_params() / seed_model.count_params():.0%} of the seed's {seed_model.count_params():,}."))
 
 # %%
 results = {"parameters_seed_size": seed_model.count_params(), "parameters": model.count_params(),
            "wide_convolutions": [l.name for l in wide], "wide_share": wide_params / seed_model.count_params(),
            "latent_vs_input": latent_numbers / input_numbers,
            "latent_shape": list(seed_model.get_layer("encoder3_drop2").output.shape[1:]),
-           "parameters_per_block": per_block, "skip_parameters": skip_model.count_params()}
+           "parameters_per_block": per_block, "skip_parameters": skip_model.count_params(),
+           "cpu_preset_parameters": trained.count_params()}
 Path(OUTPUT_DIR, "03_building_the_cae.json").write_text(json.dumps(results, indent=1))
 results
 

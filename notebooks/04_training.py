@@ -321,8 +321,12 @@ scrubber
 # pixel accuracy at 0.5, IoU and Dice of the person), then `fit` on the augmented batches with the held-out frames
 # as validation data. Everything else is a callback: the snapshots (above), the epoch log, the progress lines, the
 # scrubber. The held-out frames are scored every `SNAPSHOT_EVERY` epochs (Keras' `validation_freq`, with the
-# snapshots) and after the last one (`ScoreLastEpoch`): scoring them after every epoch took 18 % of `model.fit`'s
-# time in a profile of an earlier version of this notebook (`benchmarks/README.md`).
+# snapshots) and after the last one (`ScoreLastEpoch`): each scoring is one more pass over those frames, so
+# scoring less often leaves more of `fit`'s time to training.
+#
+# The IoU that `fit` logs is Keras' metric, **pooled**: the person pixels of all the frames scored are counted
+# together, then divided once. The tables further down give the **per-frame mean**: each frame's IoU, then their
+# mean. The two differ when the frames' persons differ in size; each number below says which it is.
 
 # %%
 model = build_model(preset, seed=SEED)
@@ -381,8 +385,8 @@ if preset.small_epochs and small_scored and full_scored:
 scored = [epoch for epoch, value in enumerate(result.history["val_iou"]) if not np.isnan(value)]
 first, last = scored[0], scored[-1]
 print(f"held-out after epoch {first + 1}: accuracy {result.history['val_accuracy'][first]:.3f}, "
-      f"IoU {result.history['val_iou'][first]:.3f}; after epoch {last + 1}: accuracy "
-      f"{result.history['val_accuracy'][last]:.3f}, IoU {result.history['val_iou'][last]:.3f}")
+      f"pooled IoU {result.history['val_iou'][first]:.3f}; after epoch {last + 1}: accuracy "
+      f"{result.history['val_accuracy'][last]:.3f}, pooled IoU {result.history['val_iou'][last]:.3f}")
 
 # %% [markdown]
 # ## Training vs held-out, measured the same way
@@ -401,10 +405,10 @@ last_train_curve, last_heldout_curve = result.history["iou"][-1], result.history
 gap = train_scores.mean("iou") - heldout_scores.mean("iou")
 train_ious, heldout_ious = [row.iou for row in train_scores], [row.iou for row in heldout_scores]
 display(Markdown(
-    f"On the last epoch the curves read IoU {last_train_curve:.3f} (training, augmented, dropout on) and "
+    f"On the last epoch the curves read pooled IoU {last_train_curve:.3f} (training, augmented, dropout on) and "
     f"{last_heldout_curve:.3f} (held out), at the model's size. Measured the same way, both tables above score the "
-    f"final model on plain frames at {heldout_scores.resolution} (what a user sees): the training frames "
-    f"{train_scores.mean('iou'):.3f}, the held-out frames {heldout_scores.mean('iou'):.3f}. "
+    f"final model on plain frames at {heldout_scores.resolution} (what a user sees), per-frame mean IoU: the "
+    f"training frames {train_scores.mean('iou'):.3f}, the held-out frames {heldout_scores.mean('iou'):.3f}. "
     + (f"The model is better on the frames it learned from by {gap:.3f} IoU, the generalisation gap"
        if gap > 0 else f"The held-out frames score as well as the training ones ({gap:+.3f} IoU)")
     + (f". Every training frame ({min(train_ious):.3f} or more) scores above every held-out frame "

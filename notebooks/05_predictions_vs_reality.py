@@ -61,11 +61,13 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
+from matplotlib.patches import Patch
 
 from cae_tutorial.data import embedded_record_path, load_record, resize_probabilities, seed_split
 from cae_tutorial.datasets import resolve_data
 from cae_tutorial.losses import dice_score, iou_score, outline_band, per_frame_metrics
-from cae_tutorial.plots import frame_title, iou_bars, overlays, threshold_grid
+from cae_tutorial.plots import (COLOUR_NAMES, ERROR_COLOURS, error_map, frame_title, iou_bars, overlays,
+                                threshold_grid)
 from cae_tutorial.presets import get_preset
 from cae_tutorial.evaluation import model_size, predict
 from cae_tutorial.training import TrainOptions, build_model, train
@@ -151,22 +153,24 @@ print(f"IoU at 0.5: {at_half:.3f}; best {max(mean_iou):.3f} at {best}")
 
 # %% [markdown]
 # ## Where does it fail?
-# Colour each pixel by what went wrong: **missed** person pixels (false negatives, yellow) and **false alarms**
-# (false positives, red), on the worst frame.
+# Colour each pixel by what went wrong, on the worst frame dimmed to grey: **missed** person pixels (false
+# negatives), **false alarms** (false positives, "false person") and the person found. The colours are the
+# course's error map (`plots.error_map`, the scrubber's error view): Okabe-Ito colours that stay apart for
+# colour-blind readers.
 
 # %%
 worst = int(np.argmin([row.iou for row in table]))
 truth = heldout.masks[worst, ..., 0] > 0.5
 predicted = probabilities[worst, ..., 0] >= 0.5
-errors = heldout.images[worst] * 0.5
-errors[truth & ~predicted] = (1.0, 0.9, 0.0)
-errors[~truth & predicted] = (1.0, 0.1, 0.1)
-fig, axes = plt.subplots(1, 2, figsize=(5.6, 5.6))
+fig, axes = plt.subplots(1, 2, figsize=(5.6, 6.2))
 axes[0].imshow(heldout.images[worst])
-axes[1].imshow(errors)
-for ax, title in zip(axes, (frame_title(heldout.ids[worst], split), "missed (yellow)\nfalse alarm (red)")):
+axes[1].imshow(error_map(heldout.images[worst], truth, predicted))
+for ax, title in zip(axes, (frame_title(heldout.ids[worst], split), "errors")):
     ax.set_title(title, fontsize=10)
     ax.axis("off")
+fig.legend(handles=[Patch(color=c, label=f"{name} ({COLOUR_NAMES[name]})") for name, c in ERROR_COLOURS.items()],
+           loc="lower center", ncol=2, fontsize=8, frameon=False)
+fig.tight_layout(rect=(0, 0.08, 1, 1))
 plt.show()
 missed, false_alarm = int((truth & ~predicted).sum()), int((~truth & predicted).sum())
 print(f"{heldout.ids[worst]}: {missed} missed pixels, {false_alarm} false alarms, IoU {table[worst].iou:.3f}")
@@ -182,7 +186,7 @@ edge_share = wrong[edge].sum() / max(1, wrong.sum())
 missed_all = int(((heldout.masks[..., 0] > 0.5) & ~(probabilities[..., 0] >= 0.5)).sum())
 ious = [row.iou for row in table]
 display(Markdown(
-    f"The mean held-out IoU is {table.mean('iou'):.3f}; frames range from {min(ious):.3f} ({heldout.ids[worst]}) "
+    f"The per-frame mean held-out IoU is {table.mean('iou'):.3f}; frames range from {min(ious):.3f} ({heldout.ids[worst]}) "
     f"to {max(ious):.3f}, a spread of {max(ious) - min(ious):.3f}, so the mean "
     + ("hides a clearly worse frame. " if max(ious) - min(ious) > 0.05 else "is a fair summary of every frame here. ")
     + f"On the worst frame, {missed} pixels are missed and {false_alarm} are false alarms: "
@@ -192,8 +196,8 @@ display(Markdown(
     + f"Over all held-out frames, {edge_share:.0%} of the wrong pixels lie within 2 pixels of the true outline"
     + (": most of the error lies along the outline, the hardest place for any model. At "
        f"{heldout.images.shape[1]} x {heldout.images.shape[2]} a forearm or a hand is only a few pixels wide, so "
-       "a thin part missed whole would count here too (look for one in yellow above); on the real frames "
-       "the truth itself is least certain there too (the masks were drawn at another resolution and resized)."
+       f"a thin part missed whole would count here too (look for one in {COLOUR_NAMES['missed person']} above); "
+       "on the real frames the truth itself is least certain there too (the masks were drawn at another resolution and resized)."
        if edge_share > 0.5 else ": most of the error is away from the edges, whole regions missed or invented.")
     + f" Missed person pixels make up {missed_all / max(1, wrong.sum()):.0%} of all the wrong ones."))
 
@@ -296,7 +300,7 @@ if full_masks is not None and full_frames is not None:
     wrong_after = int(((guided_full >= 0.5) != truth_full).sum())
     improved = sum(gain > 0 for gain in gains)
     display(Markdown(
-        f"At the frames' own size the mean held-out IoU is {bilinear_table.mean('iou'):.4f} resized bilinearly and "
+        f"At the frames' own size the per-frame mean held-out IoU is {bilinear_table.mean('iou'):.4f} resized bilinearly and "
         f"{guided_table.mean('iou'):.4f} guided by the frame ({guided_table.mean('iou') - bilinear_table.mean('iou'):+.4f}); "
         f"guiding {'raised' if improved == len(gains) else 'changed'} the IoU of "
         + (f"every one of the {len(gains)} frames" if improved == len(gains) else

@@ -61,13 +61,14 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
+from matplotlib.patches import Patch
 from PIL import Image, ImageFilter
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from cae_tutorial.data import load_record, seed_split
 from cae_tutorial.datasets import resolve_data
 from cae_tutorial.losses import iou_score, outline_band, per_frame_metrics
-from cae_tutorial.plots import PREDICTION_COLOUR, TRUTH_COLOUR, frame_title, overlay, scored_epochs
+from cae_tutorial.plots import ERROR_COLOURS, error_map, frame_title, scored_epochs
 from cae_tutorial.presets import get_preset
 from cae_tutorial.evaluation import predict
 from cae_tutorial.results import TrainingResult
@@ -123,7 +124,7 @@ for i, (name, result) in enumerate(runs.items()):
     axes[0].plot(*scored_epochs(result.history["val_loss"]), color=f"C{i}", label=name)
     axes[1].plot(*scored_epochs(result.history["val_iou"]), color=f"C{i}", label=name)
 axes[0].set(xlabel="epoch", ylabel="held-out loss", title="Held-out loss")
-axes[1].set(xlabel="epoch", ylabel="held-out IoU", title="Held-out IoU", ylim=(0, 1))
+axes[1].set(xlabel="epoch", ylabel="pooled held-out IoU", title="Held-out IoU (pooled: Keras' metric)", ylim=(0, 1))
 for ax in axes:
     ax.legend()
     ax.grid(alpha=0.3)
@@ -131,18 +132,23 @@ plt.show()
 
 # %% [markdown]
 # ### Edge quality
-# IoU over the whole person hides the edges. Score only a band of pixels around the true outline (where the truth
-# changes within 2 pixels): that is where skip connections should help most.
+# IoU over the whole person hides the edges. Score only a band of pixels around the true outline: `outline_band`
+# with a 5 x 5 window, the pixels within 2 of the outline (wider than the 3 x 3 band that notebook 4's loss
+# weights). That is where skip connections should help most.
+#
+# Two IoUs appear from here on. The curves above are Keras' metric, **pooled**: one IoU of all the held-out pixels
+# counted together. The tables below give the **per-frame mean**: each frame's IoU, then their mean, so every frame
+# counts the same whatever the size of its person.
 
 # %%
-band = np.asarray(outline_band(heldout.masks, width=5))[..., 0] > 0.5  # notebook 4's band, 2 pixels each side
+band = np.asarray(outline_band(heldout.masks, width=5))[..., 0] > 0.5  # 5 x 5 window: within 2 pixels of the outline
 probabilities = {name: predict(result.model, heldout.images) for name, result in runs.items()}
 scores = {}
 for name, probs in probabilities.items():
     correct = ((probs[..., 0] >= 0.5) == (heldout.masks[..., 0] > 0.5))
     scores[name] = {"heldout_iou": float(iou_score(heldout.masks, probs).mean()),
                     "edge_accuracy": float(correct[band].mean()), "seconds": runs[name].config["train_seconds"]}
-    print(f"{name:<14} held-out IoU {scores[name]['heldout_iou']:.3f}   "
+    print(f"{name:<14} per-frame mean held-out IoU {scores[name]['heldout_iou']:.3f}   "
           f"pixel accuracy on the edge band {scores[name]['edge_accuracy']:.3f}")
 
 # %% [markdown]
@@ -195,7 +201,8 @@ probabilities["pixel classifier"] = predict_pixel_classifier(classifier, heldout
 correct = (probabilities["pixel classifier"][..., 0] >= 0.5) == (heldout.masks[..., 0] > 0.5)
 scores["pixel classifier"] = {"heldout_iou": float(iou_score(heldout.masks, probabilities["pixel classifier"]).mean()),
                               "edge_accuracy": float(correct[band].mean()), "seconds": fit_seconds}
-print(f"pixel classifier: fitted in {fit_seconds:.1f} s, held-out IoU {scores['pixel classifier']['heldout_iou']:.3f}")
+print(f"pixel classifier: fitted in {fit_seconds:.1f} s, per-frame mean held-out IoU "
+      f"{scores['pixel classifier']['heldout_iou']:.3f}")
 
 # %% [markdown]
 # The seconds below are each run's own measurement: for the networks, the duration of `model.fit` recorded in the
@@ -205,14 +212,16 @@ print(f"pixel classifier: fitted in {fit_seconds:.1f} s, held-out IoU {scores['p
 # held-out frames every `VALIDATE_EVERY` epochs. This machine's speed also varies from run to run.
 
 # %%
-print(f"{'approach':<18}{'held-out IoU':>13}{'edge accuracy':>15}{'seconds':>9}  source")
+print(f"{'approach':<18}{'held-out IoU (per-frame mean)':>30}{'edge accuracy':>15}{'seconds':>9}  source")
 for name, score in scores.items():
-    print(f"{name:<18}{score['heldout_iou']:>13.3f}{score['edge_accuracy']:>15.3f}{score['seconds']:>9.1f}  "
+    print(f"{name:<18}{score['heldout_iou']:>30.3f}{score['edge_accuracy']:>15.3f}{score['seconds']:>9.1f}  "
           f"{provenance.get(name, 'fitted here')}")
 
 # %% [markdown]
 # ### Where each one fails
-# Per frame IoU, then the overlays of the frame where the approaches disagree most.
+# Per frame IoU, then the frame where the approaches disagree most: each approach's errors over the frame (the
+# error map of notebook 5, in the course's colour-blind-safe colours), and where the best network and the
+# classifier disagree.
 
 # %%
 tables = {name: per_frame_metrics(heldout.ids, heldout.masks, probs) for name, probs in probabilities.items()}
@@ -220,16 +229,35 @@ for i, frame_id in enumerate(heldout.ids):
     print(f"{frame_id:<14}" + "".join(f"{name}: {tables[name][i].iou:.3f}   " for name in tables))
 spread = np.ptp([[row.iou for row in table] for table in tables.values()], axis=0)
 frame = int(np.argmax(spread))
-fig, axes = plt.subplots(1, len(probabilities) + 1, figsize=(2.6 * (len(probabilities) + 1), 5.4))
-axes[0].imshow(overlay(heldout.images[frame], heldout.masks[frame], TRUTH_COLOUR))
-axes[0].set_title(f"truth\n{frame_title(heldout.ids[frame], split)}", fontsize=10)
-for ax, (name, probs) in zip(axes[1:], probabilities.items()):
-    ax.imshow(overlay(heldout.images[frame], (probs[frame] >= 0.5).astype(np.float32), PREDICTION_COLOUR))
-    ax.set_title(f"{name}\nIoU {iou_score(heldout.masks[frame:frame + 1], probs[frame:frame + 1])[0]:.3f}",
-                 fontsize=10)
+person = {name: probs[frame, ..., 0] >= 0.5 for name, probs in probabilities.items()}
+network = max(("plain CAE", "CAE + skips"), key=lambda name: tables[name][frame].iou)
+fig, axes = plt.subplots(1, len(probabilities) + 2, figsize=(2.6 * (len(probabilities) + 2), 6.0))
+axes[0].imshow(heldout.images[frame])
+axes[0].set_title(f"frame\n{frame_title(heldout.ids[frame], split)}", fontsize=10)
+for ax, name in zip(axes[1:], probabilities):
+    ax.imshow(error_map(heldout.images[frame], heldout.masks[frame], person[name]))
+    ax.set_title(f"{name}: errors\nIoU {tables[name][frame].iou:.3f}", fontsize=10)
+# The same three colours: person for both (near-white), for the classifier only, for the network only.
+axes[-1].imshow(error_map(heldout.images[frame], person[network], person["pixel classifier"]))
+axes[-1].set_title(f"{network} vs\npixel classifier", fontsize=10)
 for ax in axes:
     ax.axis("off")
+colours = list(ERROR_COLOURS.values())
+fig.legend(handles=[Patch(color=c, label=name) for name, c in ERROR_COLOURS.items()], loc="lower left",
+           ncol=3, fontsize=8, frameon=False, title="errors", title_fontsize=8)
+fig.legend(handles=[Patch(color=c, label=name) for name, c in zip(
+    ("both say person", "only the classifier", f"only the {network}"), colours)], loc="lower right", ncol=1,
+    fontsize=8, frameon=False, title="disagreement", title_fontsize=8)
+fig.tight_layout(rect=(0, 0.1, 1, 1))
 plt.show()
+truth_here = heldout.masks[frame, ..., 0] > 0.5
+differ = person[network] != person["pixel classifier"]
+classifier_right = int((differ & (person["pixel classifier"] == truth_here)).sum())
+display(Markdown(
+    f"On {heldout.ids[frame]} the approaches' IoUs spread over {spread[frame]:.3f} ("
+    + ", ".join(f"{name} {tables[name][frame].iou:.3f}" for name in tables) + f"). The {network} and the pixel "
+    f"classifier disagree on {int(differ.sum()):,} pixels ({differ.mean():.1%} of the frame); the classifier is "
+    f"right on {classifier_right:,} of them and the network on the other {int(differ.sum()) - classifier_right:,}."))
 
 # %% [markdown]
 # **Reading the results.** The verdict below is computed from the numbers above, so it holds on whatever data
@@ -245,7 +273,7 @@ net_best = max(("plain CAE", "CAE + skips"), key=lambda name: scores[name]["held
 versus = scores["pixel classifier"]["heldout_iou"] - scores[net_best]["heldout_iou"]
 per_frame_gap = [tables["pixel classifier"][i].iou - tables[net_best][i].iou for i in range(len(heldout))]
 display(Markdown(
-    f"On mean held-out IoU the ranking is " + ", ".join(f"**{n}** {scores[n]['heldout_iou']:.3f}" for n in ranked)
+    f"On the per-frame mean of the held-out IoUs the ranking is " + ", ".join(f"**{n}** {scores[n]['heldout_iou']:.3f}" for n in ranked)
     + ". Frame by frame, " + ", ".join(f"{n} is best on {wins[n]} of {len(heldout)}" for n in tables) + ". "
     + f"Skip connections {'raise' if skip_gain > 0 else 'lower'} the CAE's held-out IoU by {abs(skip_gain):.3f}. "
     + f"The best edge-band accuracy is the {edge_best}'s ({scores[edge_best]['edge_accuracy']:.3f}). "

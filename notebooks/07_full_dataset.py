@@ -229,10 +229,13 @@ display(Markdown(f"Held-out frames of seen dancers: IoU {seen:.3f}; unseen dance
 # ```
 #
 # - **Several GPUs** (one machine): `--devices all` trains with `tf.distribute.MirroredStrategy`: each step splits
-#   the global batch (the preset's batch x GPUs) across the GPUs and averages their gradients. We keep the
-#   preset's per-step learning rate: Adam's step does not grow with the batch as SGD's does, so the linear
-#   scaling rule does not apply as such (`cae_tutorial.distribute` explains; `strategy_preset(...,
-#   scale_learning_rate=True)` scales it anyway).
+#   the global batch (the preset's batch x GPUs) across the GPUs and averages their gradients. The loss is a
+#   mean over the batch, so a larger batch gives a less noisy gradient, not a larger one, and neither Adam's step
+#   nor SGD's grows with it; what changes is that an epoch takes N times fewer steps. The linear scaling rule
+#   (learning rate x N, with a warm-up) makes up for the fewer steps with plain SGD; for Adam there is no rule as
+#   well established. We keep the preset's per-step learning rate, so a run on N GPUs trains like a one-device run
+#   of the same global batch (`cae_tutorial.distribute`; `strategy_preset(..., scale_learning_rate=True)` scales
+#   it linearly anyway).
 # - **Several machines** (`MultiWorkerMirroredStrategy`) with Keras 3 `fit` has known breakage: not supported.
 # - **Resuming**: every epoch, `TrainOptions(backup_dir=...)` writes one whole backup (`cae_tutorial.resume.RunBackup`:
 #   weights, optimiser state, random states, epoch logs and snapshots of the same epoch); a resumed run on a CPU
