@@ -219,6 +219,6 @@ def clean_for_commit(path: str | Path, fingerprint: str | None = None) -> None:
             data = output.get("data", {})
             if "application/vnd.jupyter.widget-view+json" in data:
                 data.pop("application/vnd.jupyter.widget-view+json")
-                data["text/plain"] = "[interactive epoch scrubber: run the notebook in Jupyter to use it; " \
-                                     "the animation below shows the same evolution]"
+                data["text/plain"] = "[interactive epoch scrubber: run the notebook in Jupyter to use it" + (
+                    "; the picture shows the same evolution]" if "image/png" in data else "]")
     write_file(path, nbformat.writes(notebook))
