@@ -185,6 +185,7 @@ def run_course(output_dir: str | Path = "build/course", parameters: dict | None 
     print(f"\n{'notebook':<30}{'seconds':>9}{'held-out IoU':>14}  status", file=stream)
     for name, seconds, iou, status in rows:
         print(f"{name:<30}{seconds:>9.1f}{'' if iou is None else f'{iou:.3f}':>14}  {status}", file=stream)
+    print("held-out IoU: the per-frame mean over the held-out frames, as each notebook records it", file=stream)
     print(f"executed notebooks are in {output_dir}", file=stream)
     for failure in failures:
         print(f"error: {failure}", file=stream)

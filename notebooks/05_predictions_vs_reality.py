@@ -63,6 +63,7 @@ import numpy as np
 from IPython.display import Markdown, display
 from matplotlib.patches import Patch
 
+from cae_tutorial import exercises
 from cae_tutorial.data import embedded_record_path, load_record, resize_probabilities, seed_split
 from cae_tutorial.datasets import resolve_data
 from cae_tutorial.losses import dice_score, iou_score, outline_band, per_frame_metrics
@@ -332,39 +333,73 @@ results["heldout_iou"]
 #   `cae-tutorial predict`).
 #
 # ## Exercises
-# 1. Which held-out frame is hardest? Find the training frame closest to it (mean absolute pixel difference).
+# 1. Which held-out frame is hardest? Find the training frame closest to it (mean absolute pixel difference), and
+#    check: `exercises.ex05_1(frame_id, heldout.images[worst], record.subset(split.train_ids))`.
 # 2. Use `cae-tutorial predict --model outputs/run/model.keras --input <frames> --output preds` on frames of your
-#    own and look at the overlay PNGs.
-# 3. Compute IoU only on the band of pixels near the true edge (`edge` above). How much lower is it?
+#    own and look at the overlay PNGs. Check what it wrote: `exercises.ex05_2("preds", frames)`.
+# 3. Compute IoU only on the band of pixels near the true edge (`edge` above), pooled over the held-out frames.
+#    How much lower is it? Check: `exercises.ex05_3(band_iou, probabilities, heldout.masks)`.
 #
-# <details><summary>Solution 1</summary>
-#
-# ```python
-# training = record.subset(split.train_ids)
-# distance = np.abs(training.images - heldout.images[worst]).mean(axis=(1, 2, 3))
-# closest = int(np.argmin(distance))
-# print(f"hardest: {heldout.ids[worst]} (IoU {table[worst].iou:.3f}); closest training frame: "
-#       f"{training.ids[closest]} (mean difference {distance[closest]:.3f})")
-# ```
-# </details>
-#
-# <details><summary>Solution 2</summary>
-#
-# ```python
-# import subprocess, sys
-# frames = sorted(Path(resolve_data(DATA) or embedded_record_path(), "images").glob("*"))[:2]
-# subprocess.run([sys.executable, "-m", "cae_tutorial.cli", "predict", "--model", str(model_path),
-#                 "--input", *map(str, frames), "--output", str(Path(OUTPUT_DIR) / "preds")], check=True)
-# print(sorted(p.name for p in (Path(OUTPUT_DIR) / "preds").iterdir()))
-# ```
-# </details>
-#
-# <details><summary>Solution 3</summary>
-#
-# ```python
-# predicted_all = probabilities[..., 0] >= 0.5
-# true_all = heldout.masks[..., 0] > 0.5
-# band_iou = (predicted_all & true_all & edge).sum() / max(1, ((predicted_all | true_all) & edge).sum())
-# print(f"IoU on the edge band {band_iou:.3f} vs {table.mean('iou'):.3f} on whole frames")
-# ```
-# </details>
+# Each check answers `right` or `not yet` with a hint, never the answer. The worked solutions follow, collapsed:
+# open one after trying.
+
+# %% [markdown]
+# #### Solution 1
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+training = record.subset(split.train_ids)
+distance = np.abs(training.images - heldout.images[worst]).mean(axis=(1, 2, 3))
+closest = int(np.argmin(distance))
+for frame_id, value in zip(training.ids, distance):
+    print(f"{heldout.ids[worst]} vs {frame_id}: mean absolute difference {value:.4f}")
+print("self-check:", exercises.ex05_1(training.ids[closest], heldout.images[worst], training))
+display(Markdown(
+    f"The hardest held-out frame is {heldout.ids[worst]} (IoU {table[worst].iou:.3f}); the training frame closest "
+    f"to it is **{training.ids[closest]}** (mean absolute difference {distance[closest]:.4f}, against "
+    f"{np.delete(distance, closest).min():.4f} for the next)."))
+
+# %% [markdown]
+# #### Solution 2
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+from PIL import Image
+
+from cae_tutorial.cli import main as cae_tutorial_command  # what the shell's `cae-tutorial` runs, in this kernel
+
+frames = sorted(Path(resolve_data(DATA) or embedded_record_path(), "images").glob("*"))[:2]
+predictions_dir = Path(OUTPUT_DIR) / "preds"
+# The same as `cae-tutorial predict --model ... --input FRAME FRAME --output outputs/preds --overwrite` in a shell.
+status = cae_tutorial_command(["predict", "--model", str(model_path), "--input", *map(str, frames),
+                               "--output", str(predictions_dir), "--overwrite"])
+assert status == 0, f"cae-tutorial predict exited with status {status}"
+written = sorted(p.name for p in predictions_dir.iterdir())
+print(written)
+fig, axes = plt.subplots(1, len(frames), figsize=(3 * len(frames), 5.4))
+for ax, frame in zip(np.atleast_1d(axes), frames):
+    with Image.open(predictions_dir / f"{frame.stem}_overlay.png") as picture:
+        ax.imshow(picture)
+        ax.set_title(f"{frame.stem}_overlay.png\n{picture.width} x {picture.height}", fontsize=10)
+    ax.axis("off")
+plt.show()
+print("self-check:", exercises.ex05_2(predictions_dir, frames))
+with Image.open(frames[0]) as original:
+    shape = f"{original.width} x {original.height}"
+display(Markdown(
+    f"`cae-tutorial predict` wrote {len(written)} files for {len(frames)} frames: a mask and an overlay per frame, "
+    f"at the frame's own size ({shape} here), the probabilities resized with the frame as guide, then thresholded."))
+
+# %% [markdown]
+# #### Solution 3
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+predicted_all = probabilities[..., 0] >= 0.5
+true_all = heldout.masks[..., 0] > 0.5
+band_iou = (predicted_all & true_all & edge).sum() / max(1, ((predicted_all | true_all) & edge).sum())
+whole_iou = (predicted_all & true_all).sum() / max(1, (predicted_all | true_all).sum())  # pooled the same way
+print("self-check:", exercises.ex05_3(band_iou, probabilities, heldout.masks))
+display(Markdown(
+    f"Pooled over the held-out frames, the IoU on the band within 2 pixels of the true outline is {band_iou:.3f}, "
+    f"against {whole_iou:.3f} on the whole frames ({table.mean('iou'):.3f} as the per-frame mean): "
+    f"{abs(whole_iou - band_iou):.3f} {'lower' if band_iou < whole_iou else 'higher'} on the band"
+    + (", where most of the wrong pixels lie." if band_iou < whole_iou else
+       ": the outline is no harder than the rest here, so the errors lie away from it, in whole regions.")))
