@@ -401,5 +401,5 @@ display(Markdown(
     f"Pooled over the held-out frames, the IoU on the band within 2 pixels of the true outline is {band_iou:.3f}, "
     f"against {whole_iou:.3f} on the whole frames ({table.mean('iou'):.3f} as the per-frame mean): "
     f"{abs(whole_iou - band_iou):.3f} {'lower' if band_iou < whole_iou else 'higher'} on the band"
-    + (", where most of the wrong pixels lie." if band_iou < whole_iou else
+    + ("." if band_iou < whole_iou else
        ": the outline is no harder than the rest here, so the errors lie away from it, in whole regions.")))

@@ -353,7 +353,10 @@ print("self-check:", exercises.ex07_3(cache_bytes, train_files))
 display(Markdown(
     f"Over {timing_epochs} epochs ({timing_epochs * frames_per_epoch} frames drawn from {len(train_files)}, so each "
     f"file is read about {timing_epochs * frames_per_epoch / len(train_files):.0f} times), `train` took "
-    f"{seconds['memory']:.2f} s with the memory cache and {seconds[None]:.2f} s without "
-    f"({seconds[None] - seconds['memory']:+.2f} s). The cache holds the decoded frames: {cache_bytes / 2**20:.1f} MiB "
-    "here. It is worth its memory when they fit with room to spare and training reads them many times, and when "
+    f"{seconds['memory']:.2f} s with the memory cache and {seconds[None]:.2f} s without: "
+    + (f"the cache saved {seconds[None] - seconds['memory']:.2f} s." if seconds["memory"] < seconds[None] else
+       f"the cache did not pay here ({seconds['memory'] - seconds[None]:.2f} s more; time both again: the "
+       "seconds of a busy machine vary).")
+    + f" The cache holds the decoded frames: {cache_bytes / 2**10:,.0f} KiB here."
+    " It is worth its memory when they fit with room to spare and training reads them many times, and when "
     "decoding is a real part of a step (large files, a small model); `cache=\"auto\"` caches only when they fit."))
