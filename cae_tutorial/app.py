@@ -57,7 +57,7 @@ def scrub_page(run_dir: str | Path, height: int = 192):
     epochs = run.config.get("epochs", int(run.snapshots.epochs[-1]) if len(run.snapshots.epochs) else "?")
     display(HTML(f"<h1 style='font-size:1.3em'>{html.escape(page_title(run_dir))}: {epochs} epochs, "
                  f"{len(run.split.train_ids)} training and {len(run.split.heldout_ids)} held-out frames</h1>"))
-    scrubber = EpochScrubber(run, height=height, title=page_title(run_dir))
+    scrubber = EpochScrubber(run, height=height, title=page_title(run_dir), static_image=False)  # the page has a kernel
     display(scrubber)
     return scrubber
 

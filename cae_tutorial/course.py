@@ -185,6 +185,7 @@ def run_course(output_dir: str | Path = "build/course", parameters: dict | None 
     print(f"\n{'notebook':<30}{'seconds':>9}{'held-out IoU':>14}  status", file=stream)
     for name, seconds, iou, status in rows:
         print(f"{name:<30}{seconds:>9.1f}{'' if iou is None else f'{iou:.3f}':>14}  {status}", file=stream)
+    print("held-out IoU: the per-frame mean over the held-out frames, as each notebook records it", file=stream)
     print(f"executed notebooks are in {output_dir}", file=stream)
     for failure in failures:
         print(f"error: {failure}", file=stream)
@@ -219,6 +220,6 @@ def clean_for_commit(path: str | Path, fingerprint: str | None = None) -> None:
             data = output.get("data", {})
             if "application/vnd.jupyter.widget-view+json" in data:
                 data.pop("application/vnd.jupyter.widget-view+json")
-                data["text/plain"] = "[interactive epoch scrubber: run the notebook in Jupyter to use it; " \
-                                     "the animation below shows the same evolution]"
+                data["text/plain"] = "[interactive epoch scrubber: run the notebook in Jupyter to use it" + (
+                    "; the picture shows the same evolution]" if "image/png" in data else "]")
     write_file(path, nbformat.writes(notebook))

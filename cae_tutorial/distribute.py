@@ -5,12 +5,12 @@ GPUs train with ``tf.distribute.MirroredStrategy``: the model is built and compi
 ``model.fit`` runs as usual, each step splits the **global batch** (per-device batch x devices) across the
 devices and averages their gradients.
 
-Learning rate: we keep the preset's per-step learning rate when the global batch grows. The optimiser is Adam,
-whose step size is normalised by the gradient's running scale, so a larger batch gives a less noisy gradient
-rather than a bigger step; the linear scaling rule (learning rate x devices) was derived for SGD, whose step does
-grow with the gradient, and it usually needs a warm-up that our schedule does not have. Keeping the rate also
-keeps a run on N devices comparable with the one-device run of the same global batch (tests/test_scale.py).
-Pass ``scale_learning_rate=True`` to ``strategy_preset`` to scale linearly anyway.
+Learning rate: we keep the preset's per-step learning rate when the global batch grows. The loss is a mean over
+the batch, so a larger batch gives a less noisy gradient, not a larger one: neither Adam's step nor SGD's grows
+with it, and an epoch takes fewer steps. The linear scaling rule (learning rate x devices, with a warm-up that our
+schedule does not have) makes up for the fewer steps with SGD; for Adam no rule is as well established. Keeping the
+rate keeps a run on N devices equal to the one-device run of the same global batch (tests/test_scale.py). Pass
+``scale_learning_rate=True`` to ``strategy_preset`` to scale linearly anyway.
 
 Not supported: ``MultiWorkerMirroredStrategy`` (several machines) with Keras 3 ``fit`` has known breakage, and
 this package does not build a distributed engine of its own; train across the GPUs of one machine.

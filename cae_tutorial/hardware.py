@@ -1,8 +1,7 @@
 """The machine a run trains on: CPU flags, GPUs, and the Keras dtype policy that is fastest there.
 
-Measured (benchmarks/README.md): bfloat16 is faster than float32 on CPUs with bf16 instructions (AVX-512 BF16,
-AMX-BF16) and many times slower on CPUs without them, where every bf16 convolution is emulated; float16 pays on
-GPUs with tensor cores (compute capability 7.0 and newer).
+choose_dtype picks bfloat16 on CPUs with bf16 instructions (AVX-512 BF16, AMX-BF16; without them every bf16
+convolution is emulated), float16 on GPUs with tensor cores (compute capability 7.0 and newer), float32 elsewhere.
 """
 
 from __future__ import annotations

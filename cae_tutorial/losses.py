@@ -92,8 +92,7 @@ class PersonIoU(keras.metrics.BinaryIoU):
     """keras.metrics.BinaryIoU of the person class, with a faster update of the same 2x2 confusion matrix.
 
     BinaryIoU counts pixels with tf.math.confusion_matrix (a scatter); four sums give the same counts with plain
-    reductions. On 2 cores this moved `fit` from 0.66x to 0.73x of a bare tape loop's speed at 512 x 256
-    (benchmarks/README.md): a small gain, kept because the numbers are identical.
+    reductions.
     """
 
     def __init__(self, threshold: float = THRESHOLD, name: str = "iou", dtype=None):

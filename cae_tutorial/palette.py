@@ -10,6 +10,8 @@ from __future__ import annotations
 #: RGB in [0, 1] of the error maps (show_results and the scrubber's error view).
 ERROR_COLOURS = {"correct person": (0.96, 0.96, 0.96), "false person": (0.90, 0.62, 0.0),
                  "missed person": (0.34, 0.71, 0.91)}
+#: The error colours in words, for text that names them.
+COLOUR_NAMES = {"correct person": "near-white", "false person": "orange", "missed person": "sky blue"}
 #: How bright the dimmed frame stays under an error map (grey level = this x the frame's mean colour): at most
 #: 0.3 x 255 = 77, dark enough that every error colour keeps 3:1 against it, light enough to see the dancer.
 ERROR_BACKGROUND = 0.3

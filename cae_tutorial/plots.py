@@ -14,7 +14,7 @@ TRUTH_COLOUR = (0.1, 0.9, 0.3)
 #: Panel size (width, height) in inches of one portrait frame: large enough to tell truth from prediction.
 PANEL = (2.4, 4.2)
 # The error maps' colours and dimmed backdrop (show_results and the scrubber's error view), contrast-checked.
-from cae_tutorial.palette import ERROR_BACKGROUND, ERROR_COLOURS  # noqa: E402,F401
+from cae_tutorial.palette import COLOUR_NAMES, ERROR_BACKGROUND, ERROR_COLOURS  # noqa: E402,F401
 
 
 def _unit(array) -> np.ndarray:
@@ -55,19 +55,21 @@ def frame_title(frame_id: str, split=None) -> str:
 
 def architecture_diagram(model) -> plt.Figure:
     """The CAE's blocks left to right, each box sized by its output (height, channels), skips drawn as arcs."""
-    blocks = ["frame"] + sorted({layer.name.split("_")[0] for layer in model.layers
-                                 if layer.name.startswith(("encoder", "decoder"))},
-                                key=lambda n: (n.startswith("decoder"), n)) + [model.layers[-1].name]
+    names = [layer.name for layer in model.layers]
+    blocks = ["frame"] + [n for n in ("coordinates",) if n in names] + sorted(
+        {n.split("_")[0] for n in names if n.startswith(("encoder", "decoder"))},
+        key=lambda n: (n.startswith("decoder"), n)) + [model.layers[-1].name]
     last = {b: next(l for l in reversed(model.layers) if l.name == b or l.name.startswith(b + "_")) for b in blocks}
     shapes = {b: tuple(last[b].output.shape[1:]) for b in blocks}
-    skips = [(layer.input[1]._keras_history.operation.name.split("_")[0], layer.name.split("_")[0])
+    producer = {id(layer.output): layer.name.split("_")[0] for layer in model.layers}  # which block made a tensor
+    skips = [(producer[id(layer.input[1])], layer.name.split("_")[0])
              for layer in model.layers if layer.name.endswith("_skip")]
     top = max(s[0] for s in shapes.values())
     fig, ax = plt.subplots(figsize=(1.45 * len(blocks) + 1, 4.8))
     for x, block in enumerate(blocks):
         h, w, c = shapes[block]
         height = 0.7 + 2.3 * np.sqrt(h / top)
-        colour = "C2" if block == "frame" else "C0" if block.startswith("encoder") else \
+        colour = "C2" if block in ("frame", "coordinates") else "C0" if block.startswith("encoder") else \
             "C1" if block.startswith("decoder") else "C3"
         ax.add_patch(plt.Rectangle((x - 0.35, -height / 2), 0.7, height, color=colour, alpha=0.35))
         ax.text(x, height / 2 + 0.12, block, ha="center", va="bottom", fontsize=10)

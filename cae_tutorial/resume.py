@@ -260,8 +260,7 @@ def _run_backup_class():
             return path
 
         def _values(self, variables: list, optimizer: list) -> tuple[list, list]:
-            """The variables' values as numpy arrays, read in one TensorFlow call (one eager read per variable
-            took a third of a backup's time on 2 cores)."""
+            """The variables' values as numpy arrays, read in one TensorFlow call (not one eager read each)."""
             import tensorflow as tf
 
             every = variables + optimizer

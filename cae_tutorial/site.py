@@ -187,7 +187,8 @@ def prepare_notebook(notebook):
     for cell in notebook.cells:
         tags = cell.metadata.get("tags", [])
         if cell.cell_type == "code" and SOLUTION_TAG in tags and "hide-cell" not in tags:
-            cell.metadata["tags"] = [*tags, "hide-cell"]  # code and output behind one toggle
+            # Code and output behind one toggle (a hide-input of the notebook's would nest a second one).
+            cell.metadata["tags"] = [t for t in tags if t not in ("hide-input", "hide-output")] + ["hide-cell"]
         for output in cell.get("outputs", []):
             data = output.get("data")
             if not data:

@@ -29,12 +29,12 @@ from cae_tutorial.data import IMAGE_SUFFIXES, DataError, read_image, resize_prob
 
 #: Methods of upsample(): "guided" (the frame steers the outline), "bilinear" (the plain resize).
 METHODS = ("guided", "bilinear")
-#: The parameters chosen by 4-fold cross-validation over the 7 frames of record 136 (benchmarks/README.md).
+#: The guided filter's defaults: window radius (full-size pixels), regularisation, subsampling, gray or colour guide.
 RADIUS = 12
 EPS = 1e-3
 SUBSAMPLE = 4
 GRAY = False
-#: The default of evaluate, TrainingResult.evaluate and `cae-tutorial predict`: it pays on every CV fold.
+#: The default of evaluate, TrainingResult.evaluate and `cae-tutorial predict`.
 DEFAULT_METHOD = "guided"
 #: Luminance weights (ITU-R BT.601) of the gray guide.
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)

@@ -9,7 +9,8 @@ the learner's first move and resumes with "Follow newest"; both happen in the br
     scrubber = EpochScrubber.live(record, split, total_epochs=preset.epochs)  # shows now, fills while training runs
     result = train(model, record, split, preset, callbacks=[scrubber.callback])
     EpochScrubber(result)                                   # the same widget for a finished (or saved) run
-    evolution_html(result)                                  # the static fallback (GIF + PNG strip)
+    evolution_png(result)                                   # its static picture, which the widget's output carries
+    evolution_html(result)                                  # an animated GIF and a PNG strip, as HTML
 
 This module imports neither TensorFlow nor matplotlib (the scrub page shows a saved run without them).
 """
@@ -356,12 +357,12 @@ class EpochScrubber:
     """
 
     def __init__(self, result, frame_ids=None, height: int = 192, interval_ms: int = 150, threshold: float = 0.5,
-                 split=None, title: str = ""):
+                 split=None, title: str = "", key_epochs=(), static_image: bool = True):
         snapshots = _snapshots_of(result)
         epochs = [int(e) for e in snapshots.epochs]
         self._setup(snapshots.frame_ids, snapshots.images, snapshots.masks, frame_ids,
                     split or getattr(result, "split", None), height, interval_ms, threshold, epochs, live=False,
-                    title=title)
+                    title=title, key_epochs=key_epochs, static_image=static_image)
         for epoch, predictions in zip(epochs, snapshots.predictions):
             self._record(epoch, predictions, draw=False)
         self.controls.index = max(0, len(epochs) - 1)  # the last epoch shows first; the others are drawn when shown
@@ -369,12 +370,14 @@ class EpochScrubber:
 
     @classmethod
     def live(cls, record, split, frame_ids=None, every: int = 1, height: int = 192, interval_ms: int = 150,
-             threshold: float = 0.5, epochs=None, total_epochs: int | None = None) -> EpochScrubber:
+             threshold: float = 0.5, epochs=None, total_epochs: int | None = None, key_epochs=()) -> EpochScrubber:
         """An empty scrubber for a run about to start; pass `scrubber.callback` to train(callbacks=[...]).
 
         total_epochs: the run's number of epochs (preset.epochs), so the slider spans every epoch to be recorded
         from the start; without it the range is set when training begins (Keras tells the callback).
-        every / epochs: which epochs to record, as for train(snapshot_every=...).
+        every / epochs: which epochs to record, as for train(snapshot_every=...). When training ends, the cell that
+        displayed the scrubber also gets the static picture of the evolution (static_png), for views without a
+        kernel; key_epochs: epochs it must show both sides of (e.g. preset.small_epochs, the switch of size).
         """
         from cae_tutorial.callbacks import to_uint8
 
@@ -386,15 +389,17 @@ class EpochScrubber:
         scrubber = cls.__new__(cls)
         plan = planned_epochs(total_epochs, every, epochs) if total_epochs is not None else []
         scrubber._setup(part.ids, to_uint8(part.images), to_uint8(part.masks[..., 0]), shown, split, height,
-                        interval_ms, threshold, plan, live=True)
+                        interval_ms, threshold, plan, live=True, key_epochs=key_epochs)
         scrubber._every, scrubber._wanted = every, epochs
         scrubber.callback = _live_callback(scrubber, part.ids, part.images, every, epochs)
         scrubber._publish()
         return scrubber
 
     def _setup(self, recorded_ids, images, masks, frame_ids, split, height, interval_ms, threshold, plan,
-               live: bool, title: str = "") -> None:
+               live: bool, title: str = "", key_epochs=(), static_image: bool = True) -> None:
         """State and widgets, before any epoch has arrived; plan: the epochs expected."""
+        self._recorded_ids, self._split, self.key_epochs = list(recorded_ids), split, tuple(key_epochs)
+        self.static_image, self._display = static_image, None
         self.frame_ids = list(frame_ids or recorded_ids)
         self._rows = _rows_of(recorded_ids, self.frame_ids)
         heldout = set(split.heldout_ids) if split is not None else set()
@@ -558,10 +563,37 @@ class EpochScrubber:
         """Index of the recorded epoch nearest to `epoch` (at or before it)."""
         return max(0, int(np.searchsorted(self.epochs, epoch, side="right")) - 1)
 
+    def static_png(self) -> bytes | None:
+        """The evolution so far as one labelled PNG (evolution_picture of the shown frames), None before any epoch."""
+        if not self.epochs:
+            return None
+        picture = evolution_picture(self._recorded_ids, self._images, self._masks, self.epochs, self._predictions,
+                                    self._split, self.frame_ids, threshold=self.threshold, key_epochs=self.key_epochs)
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG", optimize=True)
+        return buffer.getvalue()
+
+    def _repr_mimebundle_(self, **kwargs) -> dict:
+        """The widget's view, and the static picture (image/png) that views without a kernel show instead."""
+        data = dict(self.widget._repr_mimebundle_(**kwargs))
+        data["text/plain"] = (f"[interactive epoch scrubber: {len(self.epochs)} epochs recorded; run the notebook "
+                              "in Jupyter to use it" + ("; the picture shows the same evolution]" if
+                                                         self.static_image and self.epochs else "]"))
+        png = self.static_png() if self.static_image else None
+        if png is not None:
+            data["image/png"] = base64.b64encode(png).decode("ascii")
+        return data
+
     def _ipython_display_(self):
         from IPython.display import display
 
-        display(self.widget)
+        self._display = display(self._repr_mimebundle_(), raw=True, display_id=True)
+
+    def show_static(self) -> None:
+        """Put the static picture of the epochs recorded so far into the output where the scrubber was displayed
+        (the live callback does it when training ends)."""
+        if self._display is not None and self.static_image:
+            self._display.update(self._repr_mimebundle_(), raw=True)
 
 
 def _live_callback(scrubber: EpochScrubber, frame_ids, images, every, epochs):
@@ -577,6 +609,11 @@ def _live_callback(scrubber: EpochScrubber, frame_ids, images, every, epochs):
             if total and (not scrubber.planned or scrubber.planned[-1] != total):
                 scrubber.plan(planned_epochs(int(total), every, epochs))
             super().on_train_begin(logs)
+
+        def on_train_end(self, logs=None):
+            """Keras hook: the static picture of the run joins the scrubber's output."""
+            super().on_train_end(logs)
+            scrubber.show_static()
 
     callback = LiveSnapshots(images, frame_ids, every=every, epochs=epochs)
     callback.listeners.append(scrubber.add_epoch)
@@ -638,6 +675,127 @@ def evolution_frames(result, frame_ids=None, height: int = 160, threshold: float
             x += block + gap
         pictures.append(canvas)
     return pictures
+
+
+def key_epoch_indices(epochs, curve, max_rows: int = 8, key_epochs=()) -> list[int]:
+    """Indices of up to max_rows recorded epochs, in order: the first and the last, the recorded epochs on each side
+    of every key epoch (e.g. a switch of frame size), the two sides of the largest changes of `curve` (a held-out
+    mean IoU per recorded epoch), then epochs spread evenly."""
+    epochs, count = [int(e) for e in epochs], len(epochs)
+    chosen: list[int] = []
+
+    def add(*indices):
+        for i in indices:
+            if 0 <= i < count and i not in chosen and len(chosen) < max_rows:
+                chosen.append(int(i))
+
+    add(0, count - 1)
+    for key in (int(k) for k in key_epochs if int(k) > 0):  # 0: no such epoch (a preset without a switch)
+        before = [i for i, e in enumerate(epochs) if e <= key]
+        if before:
+            add(before[-1], before[-1] + 1)
+    change = np.abs(np.diff(np.asarray(curve, float)))
+    change = np.where(np.isnan(change), -1.0, change)
+    for i in np.argsort(-change, kind="stable"):
+        if change[i] > 0:
+            add(i + 1, i)
+    add(*np.unique(np.linspace(0, max(0, count - 1), min(count, max_rows)).round().astype(int)))
+    return sorted(chosen)
+
+
+def _text(draw, xy, text, font, fill="black"):
+    """Draw text; returns its width in pixels."""
+    draw.text(xy, text, fill=fill, font=font)
+    return int(draw.textlength(text, font=font))
+
+
+def evolution_picture(frame_ids, images, masks, epochs, predictions, split=None, shown=None, height: int = 96,
+                      threshold: float = 0.5, max_rows: int = 8, key_epochs=()) -> Image.Image:
+    """The scrubber's evolution as one labelled picture: a header row with each frame and its truth, then one row
+    per chosen epoch (key_epoch_indices) with each frame's prediction, its errors and its IoU, and the held-out
+    mean IoU of that epoch and its change since the recorded epoch before.
+
+    images: uint8 (N, H, W, 3); masks: uint8 (N, H, W), person above one half; predictions: uint8
+    (n_epochs, N, H, W), one per recorded epoch; shown: the frame ids to draw (default: every frame).
+    """
+    frame_ids, epochs = list(frame_ids), [int(e) for e in epochs]
+    shown = list(shown or frame_ids)
+    rows = _rows_of(frame_ids, shown)
+    parts = [frame_role(i, split) for i in shown]
+    heldout = [r for r, i in enumerate(frame_ids) if split is not None and i in split.heldout_ids]
+    scores = [snapshot_iou(masks, p, threshold) for p in predictions]
+    curve = [float(np.nanmean(s[heldout or rows])) if not np.all(np.isnan(s[heldout or rows])) else np.nan
+             for s in scores]
+    picked = key_epoch_indices(epochs, curve, max_rows, key_epochs)
+    font, small = label_font(max(12, height // 7)), label_font(max(11, height // 8))
+    line = font.getbbox("Ag")[3] + 4
+    tile_width = max(1, round(images.shape[2] * height / images.shape[1]))
+    gap, pair, left = 14, 2 * tile_width + 2, 190
+    block = max(pair, 8 * len(max(shown, key=len)))
+    width = left + len(rows) * (block + gap)
+    name = "held-out mean IoU" if heldout else "mean IoU"
+    header_height = 2 * line + height + line + 8
+    row_height = height + line + 10
+    canvas = Image.new("RGB", (width, 2 * line + 8 + header_height + line + row_height * len(picked) + 6), "white")
+    draw = ImageDraw.Draw(canvas)
+    keys = [int(k) for k in key_epochs if int(k) > 0]
+    title = (f"{len(picked)} of {len(epochs)} recorded epochs: the first, the last, "
+             + "".join(f"both sides of epoch {k}, " for k in keys) + f"and those where the {name} changes most")
+    _text(draw, (8, 4), title, font)
+    x = 8
+    for label, colour in ERROR_COLOURS.items():  # the errors' colour key
+        draw.rectangle((x, line + 8, x + line - 6, 2 * line + 2), fill=colour, outline=(89, 89, 89))
+        x += line + _text(draw, (x + line, line + 6), label, small) + 6
+    _text(draw, (x + 6, line + 6), "(errors: the frame dimmed to grey)", small, fill=(89, 89, 89))
+    top = 2 * line + 10
+    _text(draw, (8, top + line + height // 2), "frame | truth", font)
+
+    def tile(array, nearest=False):
+        return resized_image(array, height, nearest).convert("RGB")
+
+    for k, (row, frame_id, part) in enumerate(zip(rows, shown, parts)):
+        x = left + k * (block + gap)
+        _text(draw, (x, top), frame_id, small)
+        _text(draw, (x, top + line), part or "", small, fill=(68, 68, 68))
+        canvas.paste(tile(images[row]), (x, top + 2 * line))
+        canvas.paste(tile(masks[row]), (x + tile_width + 2, top + 2 * line))
+    y = top + header_height
+    for k in range(len(rows)):
+        _text(draw, (left + k * (block + gap), y), "prediction | errors", small, fill=(68, 68, 68))
+    y += line
+    for e in picked:
+        before = max((i for i in picked if i < e), default=None)
+        change = "" if e == 0 or np.isnan(curve[e]) or np.isnan(curve[e - 1]) else \
+            f"{curve[e] - curve[e - 1]:+.3f} since epoch {epochs[e - 1]}"
+        _text(draw, (8, y + 4), f"epoch {epochs[e]}", font)
+        _text(draw, (8, y + 4 + line), f"{name} " + ("undefined" if np.isnan(curve[e]) else f"{curve[e]:.3f}"),
+              small)
+        _text(draw, (8, y + 4 + 2 * line), change, small, fill=(68, 68, 68))
+        if before is not None and before != e - 1:
+            draw.line((8, y - 3, width - 8, y - 3), fill=(200, 200, 200))  # epochs skipped between these rows
+        for k, row in enumerate(rows):
+            x = left + k * (block + gap)
+            canvas.paste(tile(predictions[e][row]), (x, y))
+            errors = error_map(images[row], masks[row], predictions[e][row], threshold)
+            canvas.paste(tile(errors, nearest=True), (x + tile_width + 2, y))
+            iou = scores[e][row]
+            _text(draw, (x, y + height + 2), f"IoU {iou:.3f}" if np.isfinite(iou) else "IoU undefined", small)
+        y += row_height
+    return canvas
+
+
+def evolution_png(result, frame_ids=None, split=None, height: int = 96, threshold: float = 0.5,
+                  max_rows: int = 8, key_epochs=()) -> bytes:
+    """PNG bytes of evolution_picture for a run (a TrainingResult, a SavedRun or its snapshots)."""
+    snapshots = _snapshots_of(result)
+    if not len(snapshots.epochs):
+        raise ValueError("the run recorded no snapshots; train with snapshot_every=1 (the default) to draw them")
+    picture = evolution_picture(snapshots.frame_ids, snapshots.images, snapshots.masks, snapshots.epochs,
+                                snapshots.predictions, split or getattr(result, "split", None), frame_ids, height,
+                                threshold, max_rows, key_epochs)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
 
 
 def _gif_bytes(pictures: list[Image.Image], duration_ms: int) -> bytes:

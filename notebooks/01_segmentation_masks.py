@@ -23,6 +23,13 @@
 # - why pixel accuracy flatters a model when the person covers a tenth of the picture, and why IoU and Dice are
 #   the honest measures.
 #
+# The course grows out of **the seed project**
+# ([tot-alin/Convolutional_autoencoder_CAE_Segmentation_masks](https://github.com/tot-alin/Convolutional_autoencoder_CAE_Segmentation_masks)
+# on GitHub), which trained a convolutional autoencoder on 3 frames of one dancer's video (record 136 of the
+# dataset) and predicted the masks of the others. "The seed" in these notebooks means that project: its split of
+# the frames (below), its model (notebook 3) and its training recipe (notebook 4), which the course rebuilds,
+# measures and improves.
+#
 # The course runs on an embedded record that ships with the package: a synthetic "dance clip" of 10 frames,
 # drawn so that its mask is exact. Set `DATA = "record-136"` to download the real frames of record 136, or give a
 # folder holding a Kaggle-layout record.
@@ -63,6 +70,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
+from cae_tutorial import exercises
 from cae_tutorial.data import embedded_record_path, load_record, seed_split
 from cae_tutorial.datasets import resolve_data
 from cae_tutorial.losses import dice_score, iou_score, pixel_accuracy
@@ -109,7 +117,7 @@ print(record)
 print("images", record.images.shape, record.images.dtype, "masks", record.masks.shape, record.masks.dtype)
 
 # %% [markdown]
-# The seed project trained on 3 frames and predicted the others. Its split is by frame id:
+# The seed project trained on 3 frames and predicted the others. Its split is by frame id (the seed split):
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -215,42 +223,66 @@ results
 #   by IoU and Dice, and Dice is never below IoU.
 #
 # ## Exercises
-# 1. Load the record at `IMAGE_HEIGHT=512, IMAGE_WIDTH=256`. Does the foreground share change? Why only slightly?
-# 2. Shift the mask by 1, 2, 4, 8 and 16 pixels and plot IoU and pixel accuracy against the shift.
-# 3. Write the categorical mask above as one-hot channels and back again with `argmax`.
+# 1. Load the record at twice `IMAGE_HEIGHT` and `IMAGE_WIDTH`. Does the foreground share change? Why only slightly?
+#    Check the share you found: `exercises.ex01_1(share, record, bigger.size)` (`bigger`: the record at that size).
+# 2. Shift the mask by 1, 2, 4, 8 and 16 pixels and plot IoU and pixel accuracy against the shift. Check your
+#    numbers: `exercises.ex01_2(shifts, ious, accuracies, record.masks)`.
+# 3. Write the categorical mask above as one-hot channels and back again with `argmax`. Check:
+#    `exercises.ex01_3(one_hot, categorical)`.
 #
-# <details><summary>Solution 1</summary>
-#
-# ```python
-# bigger = load_record(resolve_data(DATA), RECORD, size=(2 * IMAGE_HEIGHT, 2 * IMAGE_WIDTH))
-# print(f"{record.size}: {record.masks.mean():.4f} person; {bigger.size}: {bigger.masks.mean():.4f} person")
-# ```
-# Only slightly: resizing keeps the proportions of the picture; only the pixels along the outline, where
-# the resized mask is thresholded at one half, can change side.
-# </details>
-#
-# <details><summary>Solution 2</summary>
-#
-# ```python
-# shifts = [1, 2, 4, 8, 16]
-# ious = [iou_score(record.masks, np.roll(record.masks, s, axis=2)).mean() for s in shifts]
-# accuracies = [pixel_accuracy(record.masks, np.roll(record.masks, s, axis=2)).mean() for s in shifts]
-# fig, ax = plt.subplots(figsize=(6, 3.5))
-# ax.plot(shifts, ious, "o-", label="IoU")
-# ax.plot(shifts, accuracies, "s--", label="pixel accuracy")
-# ax.axhline(accuracy, color="grey", linestyle=":", label="pixel accuracy of all background")
-# ax.set(xlabel="shift (pixels)", ylabel="mean score", xscale="log")
-# ax.legend()
-# plt.show()
-# ```
-# IoU falls quickly with the shift; pixel accuracy moves much less, and past some shift it drops below the empty guess.
-# </details>
-#
-# <details><summary>Solution 3</summary>
-#
-# ```python
-# one_hot = np.eye(3, dtype=int)[categorical]        # (height, width, classes)
-# back = one_hot.argmax(axis=-1)
-# print(one_hot.shape, "round trip exact:", np.array_equal(back, categorical))
-# ```
-# </details>
+# Each check answers `right` or `not yet` with a hint, never the answer. The worked solutions follow, collapsed:
+# open one after trying.
+
+# %% [markdown]
+# #### Solution 1
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+from cae_tutorial.losses import outline_band
+
+bigger = load_record(resolve_data(DATA), RECORD, size=(2 * IMAGE_HEIGHT, 2 * IMAGE_WIDTH))
+share, bigger_share = float(record.masks.mean()), float(bigger.masks.mean())
+print(f"{record.size}: {share:.4f} person; {bigger.size}: {bigger_share:.4f} person")
+print("self-check:", exercises.ex01_1(bigger_share, record, bigger.size))
+# The pixels that can change side when the mask is resized: those on its outline (a 3 x 3 window holds both).
+band_share = float(np.asarray(outline_band(record.masks)).mean())
+display(Markdown(
+    f"At {record.size[0]} x {record.size[1]} the person covers {share:.2%} of the pixels, at {bigger.size[0]} x "
+    f"{bigger.size[1]} {bigger_share:.2%}: a change of {abs(bigger_share - share):.2%} of the pixels. Resizing keeps "
+    f"the picture's proportions; only pixels along the outline, where the resized mask is thresholded at one half, "
+    f"can change side, and the outline band is {band_share:.1%} of the pixels"
+    + (", more than the change: so the share changes only slightly." if band_share > abs(bigger_share - share)
+       else ", no more than the change here.")))
+
+# %% [markdown]
+# #### Solution 2
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+shifts = [1, 2, 4, 8, 16]
+ious = [float(iou_score(record.masks, np.roll(record.masks, s, axis=2)).mean()) for s in shifts]
+accuracies = [float(pixel_accuracy(record.masks, np.roll(record.masks, s, axis=2)).mean()) for s in shifts]
+fig, ax = plt.subplots(figsize=(6, 3.5))
+ax.plot(shifts, ious, "o-", label="IoU")
+ax.plot(shifts, accuracies, "s--", label="pixel accuracy")
+ax.axhline(accuracy, color="grey", linestyle=":", label="pixel accuracy of all background")
+ax.set(xlabel="shift (pixels)", ylabel="mean score", xscale="log")
+ax.legend()
+plt.show()
+print("self-check:", exercises.ex01_2(shifts, ious, accuracies, record.masks))
+below = [s for s, a in zip(shifts, accuracies) if a < accuracy]
+display(Markdown(
+    f"From a shift of {shifts[0]} pixel to {shifts[-1]}, IoU falls from {ious[0]:.3f} to {ious[-1]:.3f} and pixel "
+    f"accuracy only from {accuracies[0]:.3f} to {accuracies[-1]:.3f}"
+    + (f"; from a shift of {below[0]} pixels on, pixel accuracy is below the empty guess's {accuracy:.3f}."
+       if below else f"; it stays above the empty guess's {accuracy:.3f} at every shift here.")))
+
+# %% [markdown]
+# #### Solution 3
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+one_hot = np.eye(3, dtype=int)[categorical]  # (height, width, classes)
+back = one_hot.argmax(axis=-1)
+print("self-check:", exercises.ex01_3(one_hot, categorical))
+display(Markdown(
+    f"`np.eye(3, dtype=int)[categorical]` picks row k of the 3 x 3 identity for a pixel of class k: shape "
+    f"{one_hot.shape}, one channel per class. `argmax` over the last axis gives the mask back: the round trip is "
+    + ("exact." if np.array_equal(back, categorical) else "**not** exact.")))

@@ -43,6 +43,7 @@ IMAGE_HEIGHT = 128
 IMAGE_WIDTH = 64
 LATENT_CHANNELS = 8  # channels of the bottleneck, at 1/8 of the height and width
 EPOCHS = 300
+SOLUTION_EPOCHS = 60  # epochs of each short run the worked solutions train (at most EPOCHS)
 SEED = 0
 OUTPUT_DIR = "outputs"
 
@@ -59,6 +60,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
+from cae_tutorial import exercises
 from cae_tutorial.data import load_record, seed_split
 from cae_tutorial.datasets import resolve_data
 from cae_tutorial.model import build_cae, latent_shape
@@ -211,41 +213,73 @@ results
 #   "latent space" is the coarsest feature map, not a compressed code: count its numbers before calling it one.
 #
 # ## Exercises
-# 1. Set `LATENT_CHANNELS = 2` and then `32`. How do the reconstructions and the held-out error change?
-# 2. Remove the bottleneck layer. Is the network still forced to compress? (Count the numbers at the narrowest point.)
-# 3. Which frames reconstruct worst? Rank the held-out frames by their error.
+# 1. Set `LATENT_CHANNELS = 2` and then `32`. How do the reconstructions and the held-out error change? Check how
+#    many numbers each bottleneck holds: `exercises.ex02_1(channels, numbers, record.images.shape[1:])`.
+# 2. Remove the bottleneck layer. Is the network still forced to compress? Count the numbers at the narrowest
+#    point and check: `exercises.ex02_2(numbers, record.images.shape[1:])`.
+# 3. Which frames reconstruct worst? Rank the held-out frames by their error, worst first, and check:
+#    `exercises.ex02_3(ranking, autoencoder, heldout)`.
 #
-# <details><summary>Solution 1</summary>
-#
-# ```python
-# for channels in (2, 32):
-#     keras.utils.set_random_seed(SEED)
-#     ae = reconstruction_autoencoder(record.images.shape[1:], channels)
-#     ae.compile(optimizer=keras.optimizers.Adam(2e-3), loss="mse")
-#     h = ae.fit(train.images, train.images, epochs=EPOCHS, batch_size=3, verbose=0,
-#                validation_data=(heldout.images, heldout.images))
-#     print(f"{channels:>3} channels: held-out MSE {h.history['val_loss'][-1]:.4f}")
-# ```
-# More channels let more detail through: the held-out error usually falls, and the pictures sharpen.
-# </details>
-#
-# <details><summary>Solution 2</summary>
-#
-# ```python
-# narrowest = 64 * (IMAGE_HEIGHT // 8) * (IMAGE_WIDTH // 8)   # the last 64-filter stage, 1/8 of height and width
-# print(f"without the 1x1 bottleneck the narrowest point holds {narrowest:,} numbers "
-#       f"for an input of {input_size:,}: {narrowest / input_size:.2f} x")
-# ```
-# 64 channels at 1/8 of the height and width is 64/64 = 1 number per input pixel, a third of the input's three
-# colours: still a squeeze, but a much looser one.
-# </details>
-#
-# <details><summary>Solution 3</summary>
-#
-# ```python
-# everything = autoencoder.predict(heldout.images, verbose=0)
-# per_frame = np.abs(everything - heldout.images).mean(axis=(1, 2, 3))
-# for frame_id, value in sorted(zip(heldout.ids, per_frame), key=lambda pair: -pair[1]):
-#     print(f"{frame_id}: {value:.4f}")
-# ```
-# </details>
+# Each check answers `right` or `not yet` with a hint, never the answer. The worked solutions follow, collapsed:
+# open one after trying. Solution 1 trains three short runs of `SOLUTION_EPOCHS` epochs (at most `EPOCHS`).
+
+# %% [markdown]
+# #### Solution 1
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+solution_epochs = min(EPOCHS, SOLUTION_EPOCHS)  # every run equally long: only the bottleneck differs
+heldout_error, rebuilt = {}, {}
+for channels in sorted({2, LATENT_CHANNELS, 32}):
+    keras.utils.set_random_seed(SEED)
+    ae = reconstruction_autoencoder(record.images.shape[1:], channels)
+    ae.compile(optimizer=keras.optimizers.Adam(2e-3), loss="mse")
+    h = ae.fit(train.images, train.images, epochs=solution_epochs, batch_size=3, verbose=0,
+               validation_data=(heldout.images, heldout.images))
+    heldout_error[channels] = h.history["val_loss"][-1]
+    rebuilt[channels] = ae.predict(heldout.images[:1], verbose=0)[0]
+    numbers = int(np.prod(ae.get_layer("bottleneck").output.shape[1:]))
+    print(f"{channels:>3} channels: {numbers:,} numbers in the bottleneck "
+          f"({exercises.ex02_1(channels, numbers, record.images.shape[1:])}), held-out MSE "
+          f"{heldout_error[channels]:.4f} after {solution_epochs} epochs")
+fig, axes = plt.subplots(1, len(rebuilt) + 1, figsize=(2.4 * (len(rebuilt) + 1), 4.4))
+axes[0].imshow(heldout.images[0])
+axes[0].set_title(frame_title(heldout.ids[0], split), fontsize=10)
+for ax, (channels, picture) in zip(axes[1:], rebuilt.items()):
+    ax.imshow(np.clip(picture, 0, 1))
+    ax.set_title(f"{channels} channels\nMSE {heldout_error[channels]:.4f}", fontsize=10)
+for ax in axes:
+    ax.axis("off")
+plt.show()
+order = sorted(heldout_error)
+falling = all(heldout_error[a] > heldout_error[b] for a, b in zip(order, order[1:]))
+display(Markdown(
+    f"After {solution_epochs} epochs each, the held-out error is "
+    + ", ".join(f"{heldout_error[c]:.4f} with {c} channels" for c in order) + ": "
+    + ("it falls as the bottleneck widens, since more numbers let more detail through (compare the pictures)."
+       if falling else "not in the order of the widths here: with runs this short the training, not the "
+       "bottleneck, limits the detail (raise `SOLUTION_EPOCHS` to see the widths apart).")))
+
+# %% [markdown]
+# #### Solution 2
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+narrowest = 64 * (IMAGE_HEIGHT // 8) * (IMAGE_WIDTH // 8)  # the last 64-filter stage, 1/8 of height and width
+print("self-check:", exercises.ex02_2(narrowest, record.images.shape[1:]))
+display(Markdown(
+    f"Without the 1x1 bottleneck the narrowest tensor is the last encoder stage: {narrowest:,} numbers for an "
+    f"input of {input_size:,}, {narrowest / input_size:.2f} x the input. Still a squeeze ({input_size / narrowest:.0f}"
+    f" times fewer numbers), but far looser than the bottleneck's {input_size / latent_size:.0f} times."))
+
+# %% [markdown]
+# #### Solution 3
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+everything = autoencoder.predict(heldout.images, verbose=0)
+per_frame = np.abs(everything - heldout.images).mean(axis=(1, 2, 3))
+ranking = [heldout.ids[i] for i in np.argsort(-per_frame, kind="stable")]
+for frame_id in ranking:
+    print(f"{frame_id}: {per_frame[heldout.ids.index(frame_id)]:.4f}")
+print("self-check:", exercises.ex02_3(ranking, autoencoder, heldout))
+display(Markdown(
+    f"Worst reconstructed: {ranking[0]} (mean absolute error {per_frame.max():.4f}); best: {ranking[-1]} "
+    f"({per_frame.min():.4f}), {per_frame.max() / per_frame.min():.1f} times less."))

@@ -57,6 +57,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
+from cae_tutorial import exercises
 from cae_tutorial.model import CoordinateChannels  # the `coordinates` option, taught in notebook 4
 from cae_tutorial.plots import architecture_diagram
 from cae_tutorial.presets import get_preset
@@ -256,24 +257,42 @@ print("same parameter count:", library_model.count_params() == seed_model.count_
 # `i` concatenates `skips[-i - 1]`.
 #
 # Skips also change what the latent space means: the decoder no longer *has* to pass everything through it, so it
-# is not a bottleneck in any sense. The `cpu` preset that notebook 4 trains uses them, with lighter filters:
+# is not a bottleneck in any sense. The `cpu` preset that notebook 4 trains uses them, with lighter filters and
+# the coordinate channels of notebook 4 (two position channels appended to the frame, so two more input channels
+# for the first convolution and for the last skip):
 
 # %%
 cpu = get_preset("cpu")
-skip_model = build_cae((IMAGE_HEIGHT, IMAGE_WIDTH, 3), cpu.filters, skip_connections=True)
+skip_model = build_cae((IMAGE_HEIGHT, IMAGE_WIDTH, 3), cpu.filters, skip_connections=cpu.skip_connections,
+                       coordinates=cpu.coordinates)
 fig = architecture_diagram(skip_model)
-print(f"cpu preset: filters {cpu.filters}, skip connections {cpu.skip_connections}, "
-      f"{skip_model.count_params():,} parameters")
 for layer in skip_model.layers:
     if layer.name.endswith("_skip"):
         print(f"{layer.name}: concatenates {[tuple(t.shape[1:]) for t in layer.input]}")
+
+# %%
+from cae_tutorial.training import build_model
+
+trained = build_model(cpu, seed=None)  # the model notebook 4 trains (frames of any size: see notebook 4)
+without_positions = build_cae((IMAGE_HEIGHT, IMAGE_WIDTH, 3), cpu.filters, skip_connections=cpu.skip_connections)
+display(Markdown(
+    f"The `cpu` preset's CAE (filters {cpu.filters}, skip connections {'on' if cpu.skip_connections else 'off'}, "
+    f"coordinate channels {'on' if cpu.coordinates else 'off'}) has **{skip_model.count_params():,}** parameters "
+    f"here, and `build_model(get_preset('cpu'))`, the model notebook 4 trains, has {trained.count_params():,}: "
+    + ("the same, since its input takes frames of any size and parameters do not depend on the size. "
+       if trained.count_params() == skip_model.count_params() else "not the same: the two differ in more than "
+       "the input size. ")
+    + f"Without the coordinate channels it would have {without_positions.count_params():,} "
+      f"({skip_model.count_params() - without_positions.count_params():,} fewer). Either way it is about "
+      f"{skip_model.count_params() / seed_model.count_params():.0%} of the seed's {seed_model.count_params():,}."))
 
 # %%
 results = {"parameters_seed_size": seed_model.count_params(), "parameters": model.count_params(),
            "wide_convolutions": [l.name for l in wide], "wide_share": wide_params / seed_model.count_params(),
            "latent_vs_input": latent_numbers / input_numbers,
            "latent_shape": list(seed_model.get_layer("encoder3_drop2").output.shape[1:]),
-           "parameters_per_block": per_block, "skip_parameters": skip_model.count_params()}
+           "parameters_per_block": per_block, "skip_parameters": skip_model.count_params(),
+           "cpu_preset_parameters": trained.count_params()}
 Path(OUTPUT_DIR, "03_building_the_cae.json").write_text(json.dumps(results, indent=1))
 results
 
@@ -287,41 +306,67 @@ results
 #   edge from the 1/8-size latent space (and there is no bottleneck); notebook 6 measures what they bring.
 #
 # ## Exercises
-# 1. Compute by hand the parameters of `encoder2_down_conv` (4 -> 32 channels, 3x3) and check with `summary()`.
-# 2. Build the model with `filters=(8, 32, 64)`. How many parameters remain, and which blocks lost the most?
-# 3. Why must the height and width divide by 8? Try `build_cae((100, 50, 3))` and read the error.
+# 1. Compute by hand the parameters of `encoder2_down_conv` (4 -> 32 channels, 3x3) and check with `summary()`,
+#    then with `exercises.ex03_1(count)`.
+# 2. Build the model with `filters=(8, 32, 64)`. How many parameters remain, and which block lost the most? Check:
+#    `exercises.ex03_2(count, block, (IMAGE_HEIGHT, IMAGE_WIDTH))`.
+# 3. Why must the height and width divide by 8? Try `build_cae((100, 50, 3))`, read the error, then build the
+#    nearest size that works and check it: `exercises.ex03_3(height, width)`.
 #
-# <details><summary>Solution 1</summary>
-#
-# ```python
-# by_hand = 3 * 3 * 4 * 32 + 32          # 9 weights per input-output channel pair, plus one bias per filter
-# print(by_hand, seed_model.get_layer("encoder2_down_conv").count_params())
-# ```
-# Both print 1,184.
-# </details>
-#
-# <details><summary>Solution 2</summary>
-#
-# ```python
-# light = build_cae((IMAGE_HEIGHT, IMAGE_WIDTH, 3), filters=(8, 32, 64))
-# light_blocks = {}
-# for layer in light.layers:
-#     light_blocks[layer.name.split("_")[0]] = light_blocks.get(layer.name.split("_")[0], 0) + layer.count_params()
-# print(f"{light.count_params():,} parameters")
-# for block in per_block:
-#     print(f"{block:<10}{per_block[block]:>10,} -> {light_blocks.get(block, 0):>8,}")
-# ```
-# The blocks with 256 channels (encoder3, decoder1) lose the most: their cost falls with the square of the width.
-# </details>
-#
-# <details><summary>Solution 3</summary>
-#
-# ```python
-# try:
-#     build_cae((100, 50, 3))
-# except ValueError as error:
-#     print(error)
-# ```
-# Three stride-2 blocks halve the size three times, and the decoder doubles it three times: only sizes that divide
-# by 2 x 2 x 2 = 8 come back to the same size, so the mask lines up with the frame.
-# </details>
+# Each check answers `right` or `not yet` with a hint, never the answer. The worked solutions follow, collapsed:
+# open one after trying.
+
+# %% [markdown]
+# #### Solution 1
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+by_hand = 3 * 3 * 4 * 32 + 32  # 9 weights per input-output channel pair, plus one bias per filter
+counted = seed_model.get_layer("encoder2_down_conv").count_params()
+print("self-check:", exercises.ex03_1(by_hand))
+display(Markdown(f"By hand, 3·3·4·32 weights + 32 biases = {by_hand:,}; Keras counts {counted:,}: "
+                 + ("the same." if by_hand == counted else "not the same.")))
+
+# %% [markdown]
+# #### Solution 2
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+light = build_cae((IMAGE_HEIGHT, IMAGE_WIDTH, 3), filters=(8, 32, 64))
+light_blocks = {}
+for layer in light.layers:
+    light_blocks[layer.name.split("_")[0]] = light_blocks.get(layer.name.split("_")[0], 0) + layer.count_params()
+lost = {block: per_block[block] - light_blocks.get(block, 0) for block in per_block}
+print(f"{light.count_params():,} parameters")
+for block in per_block:
+    print(f"{block:<10}{per_block[block]:>10,} -> {light_blocks.get(block, 0):>8,}  (lost {lost[block]:,})")
+most, second = sorted(lost, key=lost.get, reverse=True)[:2]
+
+
+def widest_in(net, block):
+    """The most filters of any convolution in one block of a model."""
+    return max(l.filters for l in net.layers if isinstance(l, layers.Conv2D) and l.name.startswith(block + "_"))
+
+
+print("self-check:", exercises.ex03_2(light.count_params(), most, (IMAGE_HEIGHT, IMAGE_WIDTH)))
+display(Markdown(
+    f"{light.count_params():,} parameters remain of {seed_model.count_params():,} "
+    f"({light.count_params() / seed_model.count_params():.1%}). **{most}** lost the most ({lost[most]:,}), then "
+    f"{second} ({lost[second]:,}). {most}'s convolutions went from {widest_in(seed_model, most)} to "
+    f"{widest_in(light, most)} channels, and a convolution's cost grows with the product of its input and output "
+    "channels."))
+
+# %% [markdown]
+# #### Solution 3
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+try:
+    build_cae((100, 50, 3))
+except ValueError as error:
+    print(error)
+nearest = (8 * round(100 / 8), 8 * round(50 / 8))
+fits = build_cae((*nearest, 3))
+print("self-check:", exercises.ex03_3(*nearest))
+display(Markdown(
+    f"Three stride-2 blocks halve the size three times and the decoder doubles it three times: only sizes that "
+    f"divide by 2 x 2 x 2 = 8 come back to the same size, so that the mask lines up with the frame. The nearest "
+    f"such size, {nearest[0]} x {nearest[1]}, builds: frames {fits.input_shape[1:3]} give masks "
+    f"{fits.output_shape[1:3]}."))

@@ -46,6 +46,7 @@ IMAGE_WIDTH = None
 EPOCHS = None  # None: the preset's number of epochs
 SEED = 0
 SNAPSHOT_EVERY = 4  # record predictions and score the held-out frames every N epochs (1: every epoch, slower)
+SOLUTION_EPOCHS = 24  # epochs of each short run the worked solutions train (at most the preset's)
 OUTPUT_DIR = "outputs"
 
 # %%
@@ -63,6 +64,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
+from cae_tutorial import exercises
 from cae_tutorial.callbacks import EpochLogs, EpochProgress, PredictionSnapshots, ScoreLastEpoch
 from cae_tutorial.data import load_record, seed_split
 from cae_tutorial.datasets import resolve_data
@@ -80,7 +82,7 @@ from cae_tutorial.training import (
     training_dataset,
     validation_dataset,
 )
-from cae_tutorial.widgets import EpochScrubber, evolution_html
+from cae_tutorial.widgets import EpochScrubber
 import keras
 
 Path(OUTPUT_DIR).mkdir(exist_ok=True)
@@ -310,10 +312,15 @@ print(inspect.getsource(PredictionSnapshots))
 # fills as epochs arrive: each frame (marked train or held out) with its true mask, the prediction at the shown epoch
 # and its IoU at the model's size. It follows the newest epoch until you move the slider (drag it, or Home, End and
 # the arrows), and again after "Follow newest"; moving happens in the browser, so it answers while training runs.
-# Widgets need a live Jupyter kernel; a headless run or GitHub shows the static evolution further down.
+# Widgets need a live Jupyter kernel. For every view without one (GitHub, nbconvert, a notebook opened without a
+# kernel) the same output carries, once training has ended, a static picture of the evolution: each frame and its
+# truth, then the prediction, its errors and its IoU at the first and last epochs, on both sides of the switch of
+# frame size, and where the held-out mean IoU changed most.
 
 # %%
-scrubber = EpochScrubber.live(record, split, every=SNAPSHOT_EVERY, total_epochs=preset.epochs)
+# key_epochs: the scrubber's static picture shows both sides of the switch to full-size frames.
+scrubber = EpochScrubber.live(record, split, every=SNAPSHOT_EVERY, total_epochs=preset.epochs,
+                              key_epochs=[preset.small_epochs])
 scrubber
 
 # %% [markdown]
@@ -321,8 +328,12 @@ scrubber
 # pixel accuracy at 0.5, IoU and Dice of the person), then `fit` on the augmented batches with the held-out frames
 # as validation data. Everything else is a callback: the snapshots (above), the epoch log, the progress lines, the
 # scrubber. The held-out frames are scored every `SNAPSHOT_EVERY` epochs (Keras' `validation_freq`, with the
-# snapshots) and after the last one (`ScoreLastEpoch`): scoring them after every epoch took 18 % of `model.fit`'s
-# time in a profile of an earlier version of this notebook (`benchmarks/README.md`).
+# snapshots) and after the last one (`ScoreLastEpoch`): each scoring is one more pass over those frames, so
+# scoring less often leaves more of `fit`'s time to training.
+#
+# The IoU that `fit` logs is Keras' metric, **pooled**: the person pixels of all the frames scored are counted
+# together, then divided once. The tables further down give the **per-frame mean**: each frame's IoU, then their
+# mean. The two differ when the frames' persons differ in size; each number below says which it is.
 
 # %%
 model = build_model(preset, seed=SEED)
@@ -381,8 +392,8 @@ if preset.small_epochs and small_scored and full_scored:
 scored = [epoch for epoch, value in enumerate(result.history["val_iou"]) if not np.isnan(value)]
 first, last = scored[0], scored[-1]
 print(f"held-out after epoch {first + 1}: accuracy {result.history['val_accuracy'][first]:.3f}, "
-      f"IoU {result.history['val_iou'][first]:.3f}; after epoch {last + 1}: accuracy "
-      f"{result.history['val_accuracy'][last]:.3f}, IoU {result.history['val_iou'][last]:.3f}")
+      f"pooled IoU {result.history['val_iou'][first]:.3f}; after epoch {last + 1}: accuracy "
+      f"{result.history['val_accuracy'][last]:.3f}, pooled IoU {result.history['val_iou'][last]:.3f}")
 
 # %% [markdown]
 # ## Training vs held-out, measured the same way
@@ -401,10 +412,10 @@ last_train_curve, last_heldout_curve = result.history["iou"][-1], result.history
 gap = train_scores.mean("iou") - heldout_scores.mean("iou")
 train_ious, heldout_ious = [row.iou for row in train_scores], [row.iou for row in heldout_scores]
 display(Markdown(
-    f"On the last epoch the curves read IoU {last_train_curve:.3f} (training, augmented, dropout on) and "
+    f"On the last epoch the curves read pooled IoU {last_train_curve:.3f} (training, augmented, dropout on) and "
     f"{last_heldout_curve:.3f} (held out), at the model's size. Measured the same way, both tables above score the "
-    f"final model on plain frames at {heldout_scores.resolution} (what a user sees): the training frames "
-    f"{train_scores.mean('iou'):.3f}, the held-out frames {heldout_scores.mean('iou'):.3f}. "
+    f"final model on plain frames at {heldout_scores.resolution} (what a user sees), per-frame mean IoU: the "
+    f"training frames {train_scores.mean('iou'):.3f}, the held-out frames {heldout_scores.mean('iou'):.3f}. "
     + (f"The model is better on the frames it learned from by {gap:.3f} IoU, the generalisation gap"
        if gap > 0 else f"The held-out frames score as well as the training ones ({gap:+.3f} IoU)")
     + (f". Every training frame ({min(train_ious):.3f} or more) scores above every held-out frame "
@@ -421,16 +432,11 @@ display(Markdown(
 # %%
 fig = evolution_grid(result.snapshots, frame_ids=[*split.train_ids, *split.heldout_ids[:2]], split=split)
 
-# %% [markdown]
-# The same evolution as the scrubber, as a page that renders without a kernel (on GitHub, in nbconvert's HTML):
-
-# %%
-# One training frame and two held-out ones keep the page light (every frame is in the scrubber above).
-evolution_html(result, frame_ids=[split.train_ids[0], *split.heldout_ids[:2]], max_epochs=16)
-
 # %%
 results = {"epochs": result.config["epochs"], "train_seconds": result.config["train_seconds"],
-           "heldout_iou": result.final("val_iou"), "heldout_dice": result.final("val_dice"),
+           # The course's table: the per-frame mean at the model's size, as notebooks 5 and 6 report it.
+           "heldout_iou": result.evaluate(record, resolution="model").mean("iou"),
+           "heldout_pooled_iou": result.final("val_iou"), "heldout_dice": result.final("val_dice"),
            "train_iou": result.final("iou", part="training"), "snapshots": int(len(result.snapshots.epochs)),
            "train_frames_iou": train_scores.mean("iou"), "heldout_frames_iou": heldout_scores.mean("iou"),
            "focal_table": table}
@@ -448,56 +454,105 @@ results
 # - A callback can record anything during training; uint8 snapshots make the training replayable.
 #
 # ## Exercises
-# 1. Train with `PRESET = "seed"` at the same size for the same number of epochs. Compare the held-out IoU curves.
+# 1. Train with `PRESET = "seed"` at the same size for the same number of epochs as the `cpu` preset. Compare the
+#    held-out IoU curves. Which ends higher? Check: `exercises.ex04_1(name, runs)`, with `runs` a dict
+#    name -> result of both runs.
 # 2. Set the focal weight to 0: compile the model yourself with `loss=dice_focal_loss(1, 0)` from
-#    `cae_tutorial.losses` (a model you compiled trains as compiled), and train. What happens in the first epochs?
-# 3. Find the first epoch where the held-out IoU passes 0.5 (or scrub to it). Which parts of the dancer appear first?
+#    `cae_tutorial.losses` (a model you compiled trains as compiled), and train. What happens in the first epochs:
+#    does Dice alone learn faster or slower? Check: `exercises.ex04_2("faster" or "slower", result, dice_run,
+#    epochs)`.
+# 3. Find the first epoch where the held-out IoU passes 0.5 (or scrub to it). Check: `exercises.ex04_3(epoch,
+#    result)`. Which parts of the dancer appear first?
 #
-# <details><summary>Solution 1</summary>
-#
-# ```python
-# seed_preset = get_preset("seed", height=preset.height, width=preset.width, epochs=preset.epochs)
-# seed_run = train(build_model(seed_preset, seed=SEED), record, split, seed_preset, seed=SEED, progress=False,
-#                  options=TrainOptions(snapshot_epochs=()))
-# fig, ax = plt.subplots(figsize=(7, 4))
-# ax.plot(*scored_epochs(result.history["val_iou"]), label=f"{preset.name} preset")  # NaN between scored epochs
-# ax.plot(*scored_epochs(seed_run.history["val_iou"]), label="seed preset")
-# ax.set(xlabel="epoch", ylabel="held-out IoU", ylim=(0, 1))
-# ax.legend()
-# plt.show()
-# ```
-# </details>
-#
-# <details><summary>Solution 2</summary>
-#
-# ```python
-# from cae_tutorial.losses import dice_focal_loss
-#
-# dice_only = build_model(preset, seed=SEED)
-# # The same schedule and metrics: one change only, the loss.
-# dice_only.compile(**compile_settings(preset, steps,
-#                                      loss=dice_focal_loss(1, 0, boundary_weight=preset.boundary_weight)))
-# dice_run = train(dice_only, record, split, preset, seed=SEED, progress=False,
-#                  options=TrainOptions(snapshot_epochs=(), validate_every=SNAPSHOT_EVERY))
-# print("loss used:", type(dice_run.model.loss).__name__, "focal weight", dice_run.model.loss.focal_weight)
-# for name, run in (("Dice + focal", result), ("Dice only", dice_run)):
-#     epochs, ious = scored_epochs(run.history["val_iou"])
-#     print(f"{name:<13} held-out IoU at epochs {epochs[:5].tolist()}: {np.round(ious[:5], 3)}")
-# ```
-# Without the focal term the loss gives weak, noisy gradients while the overlap is still near zero: the first
-# epochs usually move more slowly.
-# </details>
-#
-# <details><summary>Solution 3</summary>
-#
-# ```python
-# epochs, ious = scored_epochs(result.history["val_iou"])  # scored every SNAPSHOT_EVERY epochs
-# passed = [int(epoch) for epoch, iou in zip(epochs, ious) if iou > 0.5]
-# print(f"held-out IoU first passes 0.5 by epoch {passed[0]} (scored every {SNAPSHOT_EVERY})" if passed
-#       else "held-out IoU never passed 0.5")
-# if passed:  # the recorded epochs up to twice that one, at most 8 of them
-#     early = [int(e) for e in result.snapshots.epochs if e <= 2 * passed[0]]
-#     fig = evolution_grid(result.snapshots, frame_ids=split.heldout_ids[:2], split=split,
-#                          epochs=early[:: max(1, len(early) // 8)][:8])
-# ```
-# </details>
+# Each check answers `right` or `not yet` with a hint, never the answer. The worked solutions follow, collapsed:
+# open one after trying. Solutions 1 and 2 train short runs of `SOLUTION_EPOCHS` epochs (at most the preset's).
+
+# %% [markdown]
+# #### Solution 1
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+solution_epochs = min(preset.epochs, SOLUTION_EPOCHS)  # both presets for as many epochs, at the same size
+other = "seed" if preset.name != "seed" else "cpu"
+runs = {}
+for name in (preset.name, other):
+    recipe = get_preset(name, height=preset.height, width=preset.width, epochs=solution_epochs)
+    runs[f"{name} preset"] = train(build_model(recipe, seed=SEED), record, split, recipe, seed=SEED, progress=False,
+                                   options=TrainOptions(snapshot_epochs=(), validate_every=SNAPSHOT_EVERY))
+fig, ax = plt.subplots(figsize=(7, 4))
+for name, run in runs.items():
+    ax.plot(*scored_epochs(run.history["val_iou"]), "o-", label=name)  # NaN between scored epochs
+ax.set(xlabel="epoch", ylabel="held-out IoU (pooled)", ylim=(0, 1), title=f"{solution_epochs} epochs each")
+ax.legend()
+plt.show()
+final = {name: scored_epochs(run.history["val_iou"])[1][-1] for name, run in runs.items()}
+better = max(final, key=final.get)
+print("self-check:", exercises.ex04_1(better, runs))
+display(Markdown(
+    f"After {solution_epochs} epochs at {preset.height} x {preset.width}, the held-out IoU (pooled) is "
+    + " and ".join(f"{final[name]:.3f} for the {name}" for name in runs) + f": the **{better}** ends higher, by "
+    f"{abs(final[preset.name + ' preset'] - final[other + ' preset']):.3f}. One seed and one short run each: a hint "
+    "of the difference, not its size."))
+
+# %% [markdown]
+# #### Solution 2
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+from cae_tutorial.losses import dice_focal_loss
+
+first_epochs = min(preset.epochs, SOLUTION_EPOCHS)
+dice_only = build_model(preset, seed=SEED)
+# One change only, the loss: the same schedule (over the preset's epochs), data, seed and scoring as the run above,
+# whose first epochs it is compared with.
+dice_only.compile(**compile_settings(preset, steps, loss=dice_focal_loss(1, 0, boundary_weight=preset.boundary_weight)))
+dice_run = EpochLogs()
+dice_only.fit(training_dataset(record, split, preset, seed=SEED, model=dice_only), epochs=first_epochs,
+              steps_per_epoch=steps, validation_data=heldout_data, validation_freq=SNAPSHOT_EVERY, shuffle=False,
+              verbose=0, callbacks=[ScoreLastEpoch(heldout_data), dice_run])
+print("loss used:", type(dice_only.loss).__name__, "focal weight", dice_only.loss.focal_weight)
+both = {"Dice + focal": result.history["val_iou"][:first_epochs], "Dice only": dice_run.history["val_iou"]}
+for name, values in both.items():
+    epochs_scored, ious = scored_epochs(values)
+    print(f"{name:<13} held-out IoU (pooled) at epochs {epochs_scored.tolist()}: {np.round(ious, 3).tolist()}")
+common = sorted(set(scored_epochs(both["Dice + focal"])[0]) & set(scored_epochs(both["Dice only"])[0]))
+at = int(common[-1])
+focal_iou, alone_iou = both["Dice + focal"][at - 1], both["Dice only"][at - 1]
+answer = "faster" if alone_iou > focal_iou else "slower"
+print("self-check:", exercises.ex04_2(answer, result, dice_run, first_epochs))
+display(Markdown(
+    f"By epoch {at}, Dice alone reaches a held-out IoU (pooled) of {alone_iou:.3f} against {focal_iou:.3f} with the "
+    f"focal term: in these first epochs Dice alone learns **{answer}**"
+    + (". Without the focal term, the loss gives weak, noisy gradients while the overlap is still near zero."
+       if answer == "slower" else ". Here the overlap term alone started faster; train both for the preset's "
+       "epochs before concluding about the whole run.")))
+
+# %% [markdown]
+# #### Solution 3
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+from scipy.ndimage import binary_erosion
+
+epochs_scored, ious = scored_epochs(result.history["val_iou"])  # scored every SNAPSHOT_EVERY epochs
+passed = [int(epoch) for epoch, iou in zip(epochs_scored, ious) if iou > 0.5]
+first_pass = passed[0] if passed else None
+print("self-check:", exercises.ex04_3(first_pass, result))
+if first_pass is None:
+    display(Markdown(f"In this run the held-out IoU never passes 0.5 (its best: {max(ious):.3f}): train longer."))
+else:
+    early = [int(e) for e in result.snapshots.epochs if e <= 2 * first_pass]
+    fig = evolution_grid(result.snapshots, frame_ids=split.heldout_ids[:2], split=split,
+                         epochs=early[:: max(1, len(early) // 8)][:8])
+    plt.show()
+    shown = min(result.snapshots.epochs, key=lambda e: abs(e - first_pass))  # the snapshot at (or next to) it
+    rows = [result.snapshots.frame_ids.index(i) for i in split.heldout_ids]
+    truth = result.snapshots.masks[rows] > 127
+    found = result.snapshots.at(shown)[rows] >= 128  # probability 0.5 and above
+    # Thick parts (torso, head, thighs) survive shrinking the mask by 2 pixels; thin ones (arms, hands, feet) do not.
+    thick = np.stack([binary_erosion(t, np.ones((5, 5), bool)) for t in truth])
+    thin = truth & ~thick
+    thick_found, thin_found = found[thick].mean(), found[thin].mean()
+    display(Markdown(
+        f"The held-out IoU (pooled) first passes 0.5 at epoch **{first_pass}** (scored every {SNAPSHOT_EVERY}). At "
+        f"epoch {shown} the model finds {thick_found:.0%} of the held-out dancers' thick parts (what is left of the "
+        f"mask shrunk by 2 pixels: torso, head, thighs) and {thin_found:.0%} of the thin ones (arms, hands, feet and "
+        "the outline): the " + ("thick parts appear first, the limbs later." if thick_found > thin_found else
+                                "thin parts are found as early as the thick ones here.")))

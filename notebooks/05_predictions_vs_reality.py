@@ -61,11 +61,14 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
+from matplotlib.patches import Patch
 
+from cae_tutorial import exercises
 from cae_tutorial.data import embedded_record_path, load_record, resize_probabilities, seed_split
 from cae_tutorial.datasets import resolve_data
 from cae_tutorial.losses import dice_score, iou_score, outline_band, per_frame_metrics
-from cae_tutorial.plots import frame_title, iou_bars, overlays, threshold_grid
+from cae_tutorial.plots import (COLOUR_NAMES, ERROR_COLOURS, error_map, frame_title, iou_bars, overlays,
+                                threshold_grid)
 from cae_tutorial.presets import get_preset
 from cae_tutorial.evaluation import model_size, predict
 from cae_tutorial.training import TrainOptions, build_model, train
@@ -151,22 +154,24 @@ print(f"IoU at 0.5: {at_half:.3f}; best {max(mean_iou):.3f} at {best}")
 
 # %% [markdown]
 # ## Where does it fail?
-# Colour each pixel by what went wrong: **missed** person pixels (false negatives, yellow) and **false alarms**
-# (false positives, red), on the worst frame.
+# Colour each pixel by what went wrong, on the worst frame dimmed to grey: **missed** person pixels (false
+# negatives), **false alarms** (false positives, "false person") and the person found. The colours are the
+# course's error map (`plots.error_map`, the scrubber's error view): Okabe-Ito colours that stay apart for
+# colour-blind readers.
 
 # %%
 worst = int(np.argmin([row.iou for row in table]))
 truth = heldout.masks[worst, ..., 0] > 0.5
 predicted = probabilities[worst, ..., 0] >= 0.5
-errors = heldout.images[worst] * 0.5
-errors[truth & ~predicted] = (1.0, 0.9, 0.0)
-errors[~truth & predicted] = (1.0, 0.1, 0.1)
-fig, axes = plt.subplots(1, 2, figsize=(5.6, 5.6))
+fig, axes = plt.subplots(1, 2, figsize=(5.6, 6.2))
 axes[0].imshow(heldout.images[worst])
-axes[1].imshow(errors)
-for ax, title in zip(axes, (frame_title(heldout.ids[worst], split), "missed (yellow)\nfalse alarm (red)")):
+axes[1].imshow(error_map(heldout.images[worst], truth, predicted))
+for ax, title in zip(axes, (frame_title(heldout.ids[worst], split), "errors")):
     ax.set_title(title, fontsize=10)
     ax.axis("off")
+fig.legend(handles=[Patch(color=c, label=f"{name} ({COLOUR_NAMES[name]})") for name, c in ERROR_COLOURS.items()],
+           loc="lower center", ncol=2, fontsize=8, frameon=False)
+fig.tight_layout(rect=(0, 0.08, 1, 1))
 plt.show()
 missed, false_alarm = int((truth & ~predicted).sum()), int((~truth & predicted).sum())
 print(f"{heldout.ids[worst]}: {missed} missed pixels, {false_alarm} false alarms, IoU {table[worst].iou:.3f}")
@@ -182,7 +187,7 @@ edge_share = wrong[edge].sum() / max(1, wrong.sum())
 missed_all = int(((heldout.masks[..., 0] > 0.5) & ~(probabilities[..., 0] >= 0.5)).sum())
 ious = [row.iou for row in table]
 display(Markdown(
-    f"The mean held-out IoU is {table.mean('iou'):.3f}; frames range from {min(ious):.3f} ({heldout.ids[worst]}) "
+    f"The per-frame mean held-out IoU is {table.mean('iou'):.3f}; frames range from {min(ious):.3f} ({heldout.ids[worst]}) "
     f"to {max(ious):.3f}, a spread of {max(ious) - min(ious):.3f}, so the mean "
     + ("hides a clearly worse frame. " if max(ious) - min(ious) > 0.05 else "is a fair summary of every frame here. ")
     + f"On the worst frame, {missed} pixels are missed and {false_alarm} are false alarms: "
@@ -192,8 +197,8 @@ display(Markdown(
     + f"Over all held-out frames, {edge_share:.0%} of the wrong pixels lie within 2 pixels of the true outline"
     + (": most of the error lies along the outline, the hardest place for any model. At "
        f"{heldout.images.shape[1]} x {heldout.images.shape[2]} a forearm or a hand is only a few pixels wide, so "
-       "a thin part missed whole would count here too (look for one in yellow above); on the real frames "
-       "the truth itself is least certain there too (the masks were drawn at another resolution and resized)."
+       f"a thin part missed whole would count here too (look for one in {COLOUR_NAMES['missed person']} above); "
+       "on the real frames the truth itself is least certain there too (the masks were drawn at another resolution and resized)."
        if edge_share > 0.5 else ": most of the error is away from the edges, whole regions missed or invented.")
     + f" Missed person pixels make up {missed_all / max(1, wrong.sum()):.0%} of all the wrong ones."))
 
@@ -296,7 +301,7 @@ if full_masks is not None and full_frames is not None:
     wrong_after = int(((guided_full >= 0.5) != truth_full).sum())
     improved = sum(gain > 0 for gain in gains)
     display(Markdown(
-        f"At the frames' own size the mean held-out IoU is {bilinear_table.mean('iou'):.4f} resized bilinearly and "
+        f"At the frames' own size the per-frame mean held-out IoU is {bilinear_table.mean('iou'):.4f} resized bilinearly and "
         f"{guided_table.mean('iou'):.4f} guided by the frame ({guided_table.mean('iou') - bilinear_table.mean('iou'):+.4f}); "
         f"guiding {'raised' if improved == len(gains) else 'changed'} the IoU of "
         + (f"every one of the {len(gains)} frames" if improved == len(gains) else
@@ -328,39 +333,73 @@ results["heldout_iou"]
 #   `cae-tutorial predict`).
 #
 # ## Exercises
-# 1. Which held-out frame is hardest? Find the training frame closest to it (mean absolute pixel difference).
+# 1. Which held-out frame is hardest? Find the training frame closest to it (mean absolute pixel difference), and
+#    check: `exercises.ex05_1(frame_id, heldout.images[worst], record.subset(split.train_ids))`.
 # 2. Use `cae-tutorial predict --model outputs/run/model.keras --input <frames> --output preds` on frames of your
-#    own and look at the overlay PNGs.
-# 3. Compute IoU only on the band of pixels near the true edge (`edge` above). How much lower is it?
+#    own and look at the overlay PNGs. Check what it wrote: `exercises.ex05_2("preds", frames)`.
+# 3. Compute IoU only on the band of pixels near the true edge (`edge` above), pooled over the held-out frames.
+#    How much lower is it? Check: `exercises.ex05_3(band_iou, probabilities, heldout.masks)`.
 #
-# <details><summary>Solution 1</summary>
-#
-# ```python
-# training = record.subset(split.train_ids)
-# distance = np.abs(training.images - heldout.images[worst]).mean(axis=(1, 2, 3))
-# closest = int(np.argmin(distance))
-# print(f"hardest: {heldout.ids[worst]} (IoU {table[worst].iou:.3f}); closest training frame: "
-#       f"{training.ids[closest]} (mean difference {distance[closest]:.3f})")
-# ```
-# </details>
-#
-# <details><summary>Solution 2</summary>
-#
-# ```python
-# import subprocess, sys
-# frames = sorted(Path(resolve_data(DATA) or embedded_record_path(), "images").glob("*"))[:2]
-# subprocess.run([sys.executable, "-m", "cae_tutorial.cli", "predict", "--model", str(model_path),
-#                 "--input", *map(str, frames), "--output", str(Path(OUTPUT_DIR) / "preds")], check=True)
-# print(sorted(p.name for p in (Path(OUTPUT_DIR) / "preds").iterdir()))
-# ```
-# </details>
-#
-# <details><summary>Solution 3</summary>
-#
-# ```python
-# predicted_all = probabilities[..., 0] >= 0.5
-# true_all = heldout.masks[..., 0] > 0.5
-# band_iou = (predicted_all & true_all & edge).sum() / max(1, ((predicted_all | true_all) & edge).sum())
-# print(f"IoU on the edge band {band_iou:.3f} vs {table.mean('iou'):.3f} on whole frames")
-# ```
-# </details>
+# Each check answers `right` or `not yet` with a hint, never the answer. The worked solutions follow, collapsed:
+# open one after trying.
+
+# %% [markdown]
+# #### Solution 1
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+training = record.subset(split.train_ids)
+distance = np.abs(training.images - heldout.images[worst]).mean(axis=(1, 2, 3))
+closest = int(np.argmin(distance))
+for frame_id, value in zip(training.ids, distance):
+    print(f"{heldout.ids[worst]} vs {frame_id}: mean absolute difference {value:.4f}")
+print("self-check:", exercises.ex05_1(training.ids[closest], heldout.images[worst], training))
+display(Markdown(
+    f"The hardest held-out frame is {heldout.ids[worst]} (IoU {table[worst].iou:.3f}); the training frame closest "
+    f"to it is **{training.ids[closest]}** (mean absolute difference {distance[closest]:.4f}, against "
+    f"{np.delete(distance, closest).min():.4f} for the next)."))
+
+# %% [markdown]
+# #### Solution 2
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+from PIL import Image
+
+from cae_tutorial.cli import main as cae_tutorial_command  # what the shell's `cae-tutorial` runs, in this kernel
+
+frames = sorted(Path(resolve_data(DATA) or embedded_record_path(), "images").glob("*"))[:2]
+predictions_dir = Path(OUTPUT_DIR) / "preds"
+# The same as `cae-tutorial predict --model ... --input FRAME FRAME --output outputs/preds --overwrite` in a shell.
+status = cae_tutorial_command(["predict", "--model", str(model_path), "--input", *map(str, frames),
+                               "--output", str(predictions_dir), "--overwrite"])
+assert status == 0, f"cae-tutorial predict exited with status {status}"
+written = sorted(p.name for p in predictions_dir.iterdir())
+print(written)
+fig, axes = plt.subplots(1, len(frames), figsize=(3 * len(frames), 5.4))
+for ax, frame in zip(np.atleast_1d(axes), frames):
+    with Image.open(predictions_dir / f"{frame.stem}_overlay.png") as picture:
+        ax.imshow(picture)
+        ax.set_title(f"{frame.stem}_overlay.png\n{picture.width} x {picture.height}", fontsize=10)
+    ax.axis("off")
+plt.show()
+print("self-check:", exercises.ex05_2(predictions_dir, frames))
+with Image.open(frames[0]) as original:
+    shape = f"{original.width} x {original.height}"
+display(Markdown(
+    f"`cae-tutorial predict` wrote {len(written)} files for {len(frames)} frames: a mask and an overlay per frame, "
+    f"at the frame's own size ({shape} here), the probabilities resized with the frame as guide, then thresholded."))
+
+# %% [markdown]
+# #### Solution 3
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+predicted_all = probabilities[..., 0] >= 0.5
+true_all = heldout.masks[..., 0] > 0.5
+band_iou = (predicted_all & true_all & edge).sum() / max(1, ((predicted_all | true_all) & edge).sum())
+whole_iou = (predicted_all & true_all).sum() / max(1, (predicted_all | true_all).sum())  # pooled the same way
+print("self-check:", exercises.ex05_3(band_iou, probabilities, heldout.masks))
+display(Markdown(
+    f"Pooled over the held-out frames, the IoU on the band within 2 pixels of the true outline is {band_iou:.3f}, "
+    f"against {whole_iou:.3f} on the whole frames ({table.mean('iou'):.3f} as the per-frame mean): "
+    f"{abs(whole_iou - band_iou):.3f} {'lower' if band_iou < whole_iou else 'higher'} on the band"
+    + ("." if band_iou < whole_iou else
+       ": the outline is no harder than the rest here, so the errors lie away from it, in whole regions.")))

@@ -46,6 +46,7 @@ EPOCHS = None  # None: the preset's number of epochs
 SEED = 0
 RUN_DIR = "outputs/run"  # notebook 4's saved run, reused when it matches this notebook's recipe
 VALIDATE_EVERY = 4  # score the held-out frames every N epochs, as notebook 4 does (its SNAPSHOT_EVERY)
+SOLUTION_EPOCHS = 60  # epochs of each short run the worked solutions train (at most the preset's)
 OUTPUT_DIR = "outputs"
 
 # %%
@@ -61,13 +62,15 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
+from matplotlib.patches import Patch
 from PIL import Image, ImageFilter
 from sklearn.ensemble import HistGradientBoostingClassifier
 
+from cae_tutorial import exercises
 from cae_tutorial.data import load_record, seed_split
 from cae_tutorial.datasets import resolve_data
 from cae_tutorial.losses import iou_score, outline_band, per_frame_metrics
-from cae_tutorial.plots import PREDICTION_COLOUR, TRUTH_COLOUR, frame_title, overlay, scored_epochs
+from cae_tutorial.plots import ERROR_COLOURS, error_map, frame_title, scored_epochs
 from cae_tutorial.presets import get_preset
 from cae_tutorial.evaluation import predict
 from cae_tutorial.results import TrainingResult
@@ -123,7 +126,7 @@ for i, (name, result) in enumerate(runs.items()):
     axes[0].plot(*scored_epochs(result.history["val_loss"]), color=f"C{i}", label=name)
     axes[1].plot(*scored_epochs(result.history["val_iou"]), color=f"C{i}", label=name)
 axes[0].set(xlabel="epoch", ylabel="held-out loss", title="Held-out loss")
-axes[1].set(xlabel="epoch", ylabel="held-out IoU", title="Held-out IoU", ylim=(0, 1))
+axes[1].set(xlabel="epoch", ylabel="pooled held-out IoU", title="Held-out IoU (pooled: Keras' metric)", ylim=(0, 1))
 for ax in axes:
     ax.legend()
     ax.grid(alpha=0.3)
@@ -131,18 +134,23 @@ plt.show()
 
 # %% [markdown]
 # ### Edge quality
-# IoU over the whole person hides the edges. Score only a band of pixels around the true outline (where the truth
-# changes within 2 pixels): that is where skip connections should help most.
+# IoU over the whole person hides the edges. Score only a band of pixels around the true outline: `outline_band`
+# with a 5 x 5 window, the pixels within 2 of the outline (wider than the 3 x 3 band that notebook 4's loss
+# weights). That is where skip connections should help most.
+#
+# Two IoUs appear from here on. The curves above are Keras' metric, **pooled**: one IoU of all the held-out pixels
+# counted together. The tables below give the **per-frame mean**: each frame's IoU, then their mean, so every frame
+# counts the same whatever the size of its person.
 
 # %%
-band = np.asarray(outline_band(heldout.masks, width=5))[..., 0] > 0.5  # notebook 4's band, 2 pixels each side
+band = np.asarray(outline_band(heldout.masks, width=5))[..., 0] > 0.5  # 5 x 5 window: within 2 pixels of the outline
 probabilities = {name: predict(result.model, heldout.images) for name, result in runs.items()}
 scores = {}
 for name, probs in probabilities.items():
     correct = ((probs[..., 0] >= 0.5) == (heldout.masks[..., 0] > 0.5))
     scores[name] = {"heldout_iou": float(iou_score(heldout.masks, probs).mean()),
                     "edge_accuracy": float(correct[band].mean()), "seconds": runs[name].config["train_seconds"]}
-    print(f"{name:<14} held-out IoU {scores[name]['heldout_iou']:.3f}   "
+    print(f"{name:<14} per-frame mean held-out IoU {scores[name]['heldout_iou']:.3f}   "
           f"pixel accuracy on the edge band {scores[name]['edge_accuracy']:.3f}")
 
 # %% [markdown]
@@ -195,7 +203,8 @@ probabilities["pixel classifier"] = predict_pixel_classifier(classifier, heldout
 correct = (probabilities["pixel classifier"][..., 0] >= 0.5) == (heldout.masks[..., 0] > 0.5)
 scores["pixel classifier"] = {"heldout_iou": float(iou_score(heldout.masks, probabilities["pixel classifier"]).mean()),
                               "edge_accuracy": float(correct[band].mean()), "seconds": fit_seconds}
-print(f"pixel classifier: fitted in {fit_seconds:.1f} s, held-out IoU {scores['pixel classifier']['heldout_iou']:.3f}")
+print(f"pixel classifier: fitted in {fit_seconds:.1f} s, per-frame mean held-out IoU "
+      f"{scores['pixel classifier']['heldout_iou']:.3f}")
 
 # %% [markdown]
 # The seconds below are each run's own measurement: for the networks, the duration of `model.fit` recorded in the
@@ -205,14 +214,16 @@ print(f"pixel classifier: fitted in {fit_seconds:.1f} s, held-out IoU {scores['p
 # held-out frames every `VALIDATE_EVERY` epochs. This machine's speed also varies from run to run.
 
 # %%
-print(f"{'approach':<18}{'held-out IoU':>13}{'edge accuracy':>15}{'seconds':>9}  source")
+print(f"{'approach':<18}{'held-out IoU (per-frame mean)':>30}{'edge accuracy':>15}{'seconds':>9}  source")
 for name, score in scores.items():
-    print(f"{name:<18}{score['heldout_iou']:>13.3f}{score['edge_accuracy']:>15.3f}{score['seconds']:>9.1f}  "
+    print(f"{name:<18}{score['heldout_iou']:>30.3f}{score['edge_accuracy']:>15.3f}{score['seconds']:>9.1f}  "
           f"{provenance.get(name, 'fitted here')}")
 
 # %% [markdown]
 # ### Where each one fails
-# Per frame IoU, then the overlays of the frame where the approaches disagree most.
+# Per frame IoU, then the frame where the approaches disagree most: each approach's errors over the frame (the
+# error map of notebook 5, in the course's colour-blind-safe colours), and where the best network and the
+# classifier disagree.
 
 # %%
 tables = {name: per_frame_metrics(heldout.ids, heldout.masks, probs) for name, probs in probabilities.items()}
@@ -220,16 +231,35 @@ for i, frame_id in enumerate(heldout.ids):
     print(f"{frame_id:<14}" + "".join(f"{name}: {tables[name][i].iou:.3f}   " for name in tables))
 spread = np.ptp([[row.iou for row in table] for table in tables.values()], axis=0)
 frame = int(np.argmax(spread))
-fig, axes = plt.subplots(1, len(probabilities) + 1, figsize=(2.6 * (len(probabilities) + 1), 5.4))
-axes[0].imshow(overlay(heldout.images[frame], heldout.masks[frame], TRUTH_COLOUR))
-axes[0].set_title(f"truth\n{frame_title(heldout.ids[frame], split)}", fontsize=10)
-for ax, (name, probs) in zip(axes[1:], probabilities.items()):
-    ax.imshow(overlay(heldout.images[frame], (probs[frame] >= 0.5).astype(np.float32), PREDICTION_COLOUR))
-    ax.set_title(f"{name}\nIoU {iou_score(heldout.masks[frame:frame + 1], probs[frame:frame + 1])[0]:.3f}",
-                 fontsize=10)
+person = {name: probs[frame, ..., 0] >= 0.5 for name, probs in probabilities.items()}
+network = max(("plain CAE", "CAE + skips"), key=lambda name: tables[name][frame].iou)
+fig, axes = plt.subplots(1, len(probabilities) + 2, figsize=(2.6 * (len(probabilities) + 2), 6.0))
+axes[0].imshow(heldout.images[frame])
+axes[0].set_title(f"frame\n{frame_title(heldout.ids[frame], split)}", fontsize=10)
+for ax, name in zip(axes[1:], probabilities):
+    ax.imshow(error_map(heldout.images[frame], heldout.masks[frame], person[name]))
+    ax.set_title(f"{name}: errors\nIoU {tables[name][frame].iou:.3f}", fontsize=10)
+# The same three colours: person for both (near-white), for the classifier only, for the network only.
+axes[-1].imshow(error_map(heldout.images[frame], person[network], person["pixel classifier"]))
+axes[-1].set_title(f"{network} vs\npixel classifier", fontsize=10)
 for ax in axes:
     ax.axis("off")
+colours = list(ERROR_COLOURS.values())
+fig.legend(handles=[Patch(color=c, label=name) for name, c in ERROR_COLOURS.items()], loc="lower left",
+           ncol=3, fontsize=8, frameon=False, title="errors", title_fontsize=8)
+fig.legend(handles=[Patch(color=c, label=name) for name, c in zip(
+    ("both say person", "only the classifier", f"only the {network}"), colours)], loc="lower right", ncol=1,
+    fontsize=8, frameon=False, title="disagreement", title_fontsize=8)
+fig.tight_layout(rect=(0, 0.1, 1, 1))
 plt.show()
+truth_here = heldout.masks[frame, ..., 0] > 0.5
+differ = person[network] != person["pixel classifier"]
+classifier_right = int((differ & (person["pixel classifier"] == truth_here)).sum())
+display(Markdown(
+    f"On {heldout.ids[frame]} the approaches' IoUs spread over {spread[frame]:.3f} ("
+    + ", ".join(f"{name} {tables[name][frame].iou:.3f}" for name in tables) + f"). The {network} and the pixel "
+    f"classifier disagree on {int(differ.sum()):,} pixels ({differ.mean():.1%} of the frame); the classifier is "
+    f"right on {classifier_right:,} of them and the network on the other {int(differ.sum()) - classifier_right:,}."))
 
 # %% [markdown]
 # **Reading the results.** The verdict below is computed from the numbers above, so it holds on whatever data
@@ -245,7 +275,7 @@ net_best = max(("plain CAE", "CAE + skips"), key=lambda name: scores[name]["held
 versus = scores["pixel classifier"]["heldout_iou"] - scores[net_best]["heldout_iou"]
 per_frame_gap = [tables["pixel classifier"][i].iou - tables[net_best][i].iou for i in range(len(heldout))]
 display(Markdown(
-    f"On mean held-out IoU the ranking is " + ", ".join(f"**{n}** {scores[n]['heldout_iou']:.3f}" for n in ranked)
+    f"On the per-frame mean of the held-out IoUs the ranking is " + ", ".join(f"**{n}** {scores[n]['heldout_iou']:.3f}" for n in ranked)
     + ". Frame by frame, " + ", ".join(f"{n} is best on {wins[n]} of {len(heldout)}" for n in tables) + ". "
     + f"Skip connections {'raise' if skip_gain > 0 else 'lower'} the CAE's held-out IoU by {abs(skip_gain):.3f}. "
     + f"The best edge-band accuracy is the {edge_best}'s ({scores[edge_best]['edge_accuracy']:.3f}). "
@@ -296,52 +326,104 @@ Path(OUTPUT_DIR, "06_going_further.json").write_text(json.dumps(results, indent=
 #
 # ## Exercises
 # 1. Add the pixel classifier's probability as a fourth input channel of the CAE. Does the combination beat both?
-# 2. Score both approaches on the training frames too. Which one overfits more?
+#    Train it on probabilities the classifier gives frames it was **not** fitted on, and compare it with the same
+#    recipe on RGB alone. Check: `exercises.ex06_1(True or False, stacked_iou, rgb_iou, classifier_iou)`.
+# 2. Score both approaches on the training frames too. Which one overfits more? Check:
+#    `exercises.ex06_2(name, training_scores, heldout_scores)` (dicts: name -> IoU).
 # 3. Remove the position features from `pixel_features`. How much does the baseline rely on where the dancer stands?
 #
-# <details><summary>Solution 1</summary>
-#
-# ```python
-# from cae_tutorial.model import build_cae
-# from cae_tutorial.training import compile_settings
-#
-# def with_probability(images):
-#     return np.concatenate([images, predict_pixel_classifier(classifier, images)], axis=-1)
-#
-# stacked = build_cae((*preset.size, 4), preset.filters, skip_connections=preset.skip_connections)
-# stacked.compile(**compile_settings(preset))
-# train_x, heldout_x = with_probability(train_part.images), with_probability(heldout.images)
-# stacked.fit(train_x, train_part.masks, epochs=preset.epochs, batch_size=preset.batch_size, verbose=0)
-# print(f"CAE on RGB + classifier probability: held-out IoU "
-#       f"{iou_score(heldout.masks, predict(stacked, heldout_x)).mean():.3f}")
-# ```
-# (A plain `fit` on the arrays: the augmentation of `train` jitters colours, which would corrupt the fourth channel.)
-# </details>
-#
-# <details><summary>Solution 2</summary>
-#
-# ```python
-# for name, run in runs.items():
-#     print(f"{name:<14} training frames {run.evaluate(record, split.train_ids, resolution='model').mean('iou'):.3f}   "
-#           f"held out {run.evaluate(record, resolution='model').mean('iou'):.3f}")
-# own = predict_pixel_classifier(classifier, train_part.images)
-# print(f"{'classifier':<14} training frames {iou_score(train_part.masks, own).mean():.3f}   "
-#       f"held out {scores['pixel classifier']['heldout_iou']:.3f}")
-# ```
-# </details>
-#
-# <details><summary>Solution 3</summary>
-#
-# ```python
-# def colour_features(images):
-#     features = pixel_features(images)
-#     return np.delete(features, [3, 4], axis=1)     # columns 3 and 4 are (y, x)
-#
-# sample = np.random.default_rng(SEED).choice(train_part.masks.size, min(60_000, train_part.masks.size), replace=False)
-# colour_only = HistGradientBoostingClassifier(max_iter=200, random_state=SEED).fit(
-#     colour_features(train_part.images)[sample], train_part.masks.reshape(-1)[sample].astype(int))
-# guess = colour_only.predict_proba(colour_features(heldout.images))[:, 1].reshape(heldout.masks.shape)
-# print(f"without position: held-out IoU {iou_score(heldout.masks, guess).mean():.3f} "
-#       f"(with: {scores['pixel classifier']['heldout_iou']:.3f})")
-# ```
-# </details>
+# Checks answer `right` or `not yet` with a hint, never the answer; exercise 3 is a measurement of your own run. The
+# worked solutions follow, collapsed: open one after trying. Solution 1 trains two short runs of `SOLUTION_EPOCHS`
+# epochs (at most the preset's).
+
+# %% [markdown]
+# #### Solution 1
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+import keras
+
+from cae_tutorial.model import build_cae
+from cae_tutorial.training import compile_settings
+
+solution_epochs = min(preset.epochs, SOLUTION_EPOCHS)
+# Out of fold: each training frame's probability comes from a classifier fitted on the *other* training frames.
+# Fitted on the frame itself, the classifier has seen its mask, so its probability would hand the CAE the target.
+out_of_fold = np.zeros_like(train_part.masks)
+for i in range(len(train_part)):
+    others = [j for j in range(len(train_part)) if j != i]
+    fold = fit_pixel_classifier(train_part.images[others], train_part.masks[others], seed=SEED)
+    out_of_fold[i:i + 1] = predict_pixel_classifier(fold, train_part.images[i:i + 1])
+# The held-out frames get what a user would have: the classifier fitted on all the training frames (above).
+inputs = {"RGB": (train_part.images, heldout.images),
+          "RGB + classifier probability": (np.concatenate([train_part.images, out_of_fold], axis=-1),
+                                           np.concatenate([heldout.images, probabilities["pixel classifier"]],
+                                                          axis=-1))}
+
+
+def same_recipe(train_x, heldout_x):
+    """The preset's CAE on these inputs, one plain fit on the arrays, seeded: the same recipe for every input.
+
+    (A plain fit: the augmentation of `train` jitters colours, which would corrupt a probability channel.)"""
+    keras.utils.set_random_seed(SEED)
+    net = build_cae((*preset.size, train_x.shape[-1]), preset.filters, skip_connections=preset.skip_connections,
+                    coordinates=preset.coordinates)
+    net.compile(**compile_settings(preset.with_(epochs=solution_epochs), steps=1))
+    net.fit(train_x, train_part.masks, epochs=solution_epochs, batch_size=len(train_x), verbose=0)
+    return float(iou_score(heldout.masks, predict(net, heldout_x)).mean())
+
+
+stacking = {name: same_recipe(*pair) for name, pair in inputs.items()}
+stacking["pixel classifier"] = scores["pixel classifier"]["heldout_iou"]
+for name, iou in stacking.items():
+    print(f"{name:<30} per-frame mean held-out IoU {iou:.3f}")
+stacked, rgb, alone = stacking["RGB + classifier probability"], stacking["RGB"], stacking["pixel classifier"]
+beats_both = stacked > max(rgb, alone)
+print("self-check:", exercises.ex06_1(beats_both, stacked, rgb, alone))
+display(Markdown(
+    f"Trained the same way ({solution_epochs} epochs of a plain fit, seed {SEED}), the CAE scores {rgb:.3f} on RGB "
+    f"alone and {stacked:.3f} with the out-of-fold classifier probability as a fourth channel; the classifier alone "
+    f"{alone:.3f}. So the combination **" + ("beats both" if beats_both else "does not beat both") + "**"
+    + (f" (by {stacked - max(rgb, alone):.3f} over the better)." if beats_both else
+       f" (the better of the other two: {max(rgb, alone):.3f}).") + " One seed, few frames: a hint, not a verdict."))
+
+# %% [markdown]
+# #### Solution 2
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+training_scores, heldout_scores = {}, {}
+for name, run in runs.items():
+    training_scores[name] = run.evaluate(record, split.train_ids, resolution="model").mean("iou")
+    heldout_scores[name] = run.evaluate(record, resolution="model").mean("iou")
+own = predict_pixel_classifier(classifier, train_part.images)
+training_scores["pixel classifier"] = float(iou_score(train_part.masks, own).mean())
+heldout_scores["pixel classifier"] = scores["pixel classifier"]["heldout_iou"]
+for name in training_scores:
+    print(f"{name:<18} training frames {training_scores[name]:.3f}   held out {heldout_scores[name]:.3f}   "
+          f"gap {training_scores[name] - heldout_scores[name]:+.3f}")
+gaps = {name: training_scores[name] - heldout_scores[name] for name in training_scores}
+most = max(gaps, key=gaps.get)
+print("self-check:", exercises.ex06_2(most, training_scores, heldout_scores))
+display(Markdown(
+    f"Per-frame mean IoU at the model's size, training frames minus held-out ones: "
+    + ", ".join(f"{name} {gap:+.3f}" for name, gap in gaps.items()) + f". The **{most}** overfits most: it scores "
+    f"{training_scores[most]:.3f} on the frames it learned from and {heldout_scores[most]:.3f} on the others."))
+
+# %% [markdown]
+# #### Solution 3
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+def colour_features(images):
+    """pixel_features without the (y, x) position, columns 3 and 4."""
+    return np.delete(pixel_features(images), [3, 4], axis=1)
+
+
+sample = np.random.default_rng(SEED).choice(train_part.masks.size, min(60_000, train_part.masks.size), replace=False)
+colour_only = HistGradientBoostingClassifier(max_iter=200, random_state=SEED).fit(
+    colour_features(train_part.images)[sample], train_part.masks.reshape(-1)[sample].astype(int))
+guess = colour_only.predict_proba(colour_features(heldout.images))[:, 1].reshape(heldout.masks.shape)
+without, with_position = float(iou_score(heldout.masks, guess).mean()), scores["pixel classifier"]["heldout_iou"]
+display(Markdown(
+    f"Without its position features the classifier scores a per-frame mean held-out IoU of {without:.3f}; with "
+    f"them, {with_position:.3f}. Where the dancer stands is worth {with_position - without:+.3f} IoU to it"
+    + (": it leans on the dancer staying near the middle of the frame." if with_position - without > 0.01 else
+       ": colour and neighbourhood carry it almost alone.")))

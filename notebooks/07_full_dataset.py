@@ -50,6 +50,7 @@ IMAGE_HEIGHT = 128
 IMAGE_WIDTH = 64
 EPOCHS = 60
 HOLDOUT = 0.34  # share of dancers held out
+SOLUTION_EPOCHS = 20  # epochs of each short run the worked solutions train (at most EPOCHS)
 SEED = 0
 OUTPUT_DIR = "outputs"
 
@@ -66,6 +67,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
+from cae_tutorial import exercises
 from cae_tutorial.data import Split
 from cae_tutorial.distribute import choose_strategy, global_batch_size
 from cae_tutorial.pipeline import (
@@ -229,10 +231,13 @@ display(Markdown(f"Held-out frames of seen dancers: IoU {seen:.3f}; unseen dance
 # ```
 #
 # - **Several GPUs** (one machine): `--devices all` trains with `tf.distribute.MirroredStrategy`: each step splits
-#   the global batch (the preset's batch x GPUs) across the GPUs and averages their gradients. We keep the
-#   preset's per-step learning rate: Adam's step does not grow with the batch as SGD's does, so the linear
-#   scaling rule does not apply as such (`cae_tutorial.distribute` explains; `strategy_preset(...,
-#   scale_learning_rate=True)` scales it anyway).
+#   the global batch (the preset's batch x GPUs) across the GPUs and averages their gradients. The loss is a
+#   mean over the batch, so a larger batch gives a less noisy gradient, not a larger one, and neither Adam's step
+#   nor SGD's grows with it; what changes is that an epoch takes N times fewer steps. The linear scaling rule
+#   (learning rate x N, with a warm-up) makes up for the fewer steps with plain SGD; for Adam there is no rule as
+#   well established. We keep the preset's per-step learning rate, so a run on N GPUs trains like a one-device run
+#   of the same global batch (`cae_tutorial.distribute`; `strategy_preset(..., scale_learning_rate=True)` scales
+#   it linearly anyway).
 # - **Several machines** (`MultiWorkerMirroredStrategy`) with Keras 3 `fit` has known breakage: not supported.
 # - **Resuming**: every epoch, `TrainOptions(backup_dir=...)` writes one whole backup (`cae_tutorial.resume.RunBackup`:
 #   weights, optimiser state, random states, epoch logs and snapshots of the same epoch); a resumed run on a CPU
@@ -260,55 +265,98 @@ Path(OUTPUT_DIR, "07_full_dataset.json").write_text(json.dumps(results, indent=1
 #   epoch and resume with `--resume`.
 #
 # ## Exercises
-# 1. Raise `N_RECORDS` to 10 and 20 with the same number of frames in total. How does the unseen-dancer IoU move?
-# 2. Split the same data by frame (a random half of every record's frames in training, the rest held out) and compare its held-out
-#    IoU with the split by dancer. Which would you publish?
-# 3. Time one epoch with `cache="memory"` and with `cache=None` (`TrainOptions(cache=...)`). When is the cache
-#    worth its memory?
+# 1. Double `N_RECORDS` with the same number of frames in total (more dancers, fewer frames of each). How does the
+#    unseen-dancer IoU move? Compare runs of the same length.
+# 2. Split the same data by frame (a random half of every record's frames in training, the rest held out) and
+#    compare its held-out IoU with the split by dancer, trained as long. Which would you publish? Check:
+#    `exercises.ex07_2("by frame" or "by dancer")`.
+# 3. Time `train` with `cache="memory"` and with `cache=None` (`TrainOptions(cache=...)`), for enough epochs that
+#    the training frames are read more than once. How much memory does the cache take? Check:
+#    `exercises.ex07_3(cache_bytes, files.subset(split.train_ids))`. When is it worth its memory?
 #
-# <details><summary>Solution 1</summary>
-#
-# ```python
-# total = N_RECORDS * FRAMES_PER_RECORD  # about the same number of frames in all
-# for n_records in (10, 20):
-#     folder = write_dataset(Path(OUTPUT_DIR) / f"dancers-{n_records}", n_records=n_records,
-#                            frames_per_record=max(2, total // n_records),
-#                            size=(GENERATED_HEIGHT, GENERATED_WIDTH), seed=SEED)
-#     more = list_record_files(folder, size=preset.size)
-#     held = split_by_records(more, holdout=HOLDOUT, seed=SEED)
-#     run = train(build_model(preset, SEED), more, held, preset, seed=SEED, progress=False,
-#                 options=TrainOptions(snapshot_epochs=()))
-#     print(f"{n_records} dancers: unseen-dancer IoU {run.evaluate(more.load(held.heldout_ids)).mean('iou'):.3f}")
-# ```
-# </details>
-#
-# <details><summary>Solution 2</summary>
-#
-# ```python
-# rng = np.random.default_rng(SEED)
-# by_frame_train = []
-# for record_name in files.records:
-#     ids = [i for i in files.ids if record_of(i) == record_name]
-#     by_frame_train += list(rng.choice(ids, size=max(1, len(ids) // 2), replace=False))
-# by_frame = Split(tuple(sorted(by_frame_train)), tuple(i for i in files.ids if i not in by_frame_train))
-# run = train(build_model(preset, SEED), files, by_frame, preset, seed=SEED, progress=False,
-#             options=TrainOptions(snapshot_epochs=()))
-# print(f"split by frame:  held-out IoU {run.evaluate(files.load(by_frame.heldout_ids)).mean('iou'):.3f}")
-# print(f"split by dancer: held-out IoU {scores['held-out dancers']:.3f} (unseen dancers, above)")
-# ```
-# </details>
-#
-# <details><summary>Solution 3</summary>
-#
-# ```python
-# import time
-#
-# for cache in ("memory", None):
-#     start = time.perf_counter()
-#     for batch in streaming_dataset(files, preset, seed=SEED, cache=cache).take(3 * (preset.steps_per_epoch or 1)):
-#         pass
-#     print(f"cache={cache!r}: {time.perf_counter() - start:.2f} s for three epochs of input")
-# # The memory cache decodes each file once and pays off from the second pass on, when the decoded frames
-# # (files.decoded_bytes() bytes) fit in memory; without it, every pass decodes every file again.
-# ```
-# </details>
+# Checks answer `right` or `not yet` with a hint, never the answer; exercise 1 is a measurement of your own runs.
+# The worked solutions follow, collapsed: open one after trying. They train short runs of `SOLUTION_EPOCHS` epochs
+# (at most `EPOCHS`).
+
+# %% [markdown]
+# #### Solution 1
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+solution_epochs = min(EPOCHS, SOLUTION_EPOCHS)
+short = preset.with_(epochs=solution_epochs)
+quiet = TrainOptions(snapshot_epochs=(), validate_every=solution_epochs)  # held-out scores at the end only
+
+
+def unseen_dancer_iou(listing, held):
+    """Train `short` on a split by dancer and return the per-frame mean IoU of the held-out dancers."""
+    run = train(build_model(short, SEED), listing, held, short, seed=SEED, progress=False, options=quiet)
+    return run.evaluate(listing.load(held.heldout_ids)).mean("iou")
+
+
+total = N_RECORDS * FRAMES_PER_RECORD  # the same number of frames in all
+unseen = {N_RECORDS: unseen_dancer_iou(files, by_dancer)}  # this notebook's dancers, as long as the other run
+folder = write_dataset(Path(OUTPUT_DIR) / f"dancers-{2 * N_RECORDS}", n_records=2 * N_RECORDS,
+                       frames_per_record=max(2, total // (2 * N_RECORDS)), size=(GENERATED_HEIGHT, GENERATED_WIDTH),
+                       seed=SEED)
+more = list_record_files(folder, size=preset.size)
+unseen[2 * N_RECORDS] = unseen_dancer_iou(more, split_by_records(more, holdout=HOLDOUT, seed=SEED))
+for n_records, iou in unseen.items():
+    print(f"{n_records} dancers: unseen-dancer IoU {iou:.3f} after {solution_epochs} epochs")
+change = unseen[2 * N_RECORDS] - unseen[N_RECORDS]
+display(Markdown(
+    f"With {2 * N_RECORDS} dancers instead of {N_RECORDS}, about as many frames in all and {solution_epochs} "
+    f"epochs each, the held-out dancers score {unseen[2 * N_RECORDS]:.3f} against {unseen[N_RECORDS]:.3f} "
+    f"({change:+.3f}): " + ("more dancers help the model find people it has never seen." if change > 0.01 else
+                            "fewer dancers do better here." if change < -0.01 else
+                            "a difference within 0.01, no change at this size.")
+    + " One seed and a handful of held-out dancers: a hint, not a verdict."))
+
+# %% [markdown]
+# #### Solution 2
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+rng = np.random.default_rng(SEED)
+by_frame_train = []
+for record_name in files.records:
+    ids = [i for i in files.ids if record_of(i) == record_name]
+    by_frame_train += list(rng.choice(ids, size=max(1, len(ids) // 2), replace=False))
+by_frame = Split(tuple(sorted(by_frame_train)), tuple(i for i in files.ids if i not in by_frame_train))
+frame_run = train(build_model(short, SEED), files, by_frame, short, seed=SEED, progress=False, options=quiet)
+by_frame_iou = frame_run.evaluate(files.load(by_frame.heldout_ids)).mean("iou")
+print(f"split by frame:  held-out IoU {by_frame_iou:.3f} after {solution_epochs} epochs")
+print(f"split by dancer: held-out IoU {unseen[N_RECORDS]:.3f} after {solution_epochs} epochs (Solution 1's run)")
+print("self-check:", exercises.ex07_2("by dancer"))
+display(Markdown(
+    f"Trained as long, the split by frame scores {by_frame_iou:.3f} on its held-out frames and the split by dancer "
+    f"{unseen[N_RECORDS]:.3f} on its held-out dancers ({by_frame_iou - unseen[N_RECORDS]:+.3f} for the split by "
+    "frame). Publish the split **by dancer**: its held-out frames are people the model has never seen, which is "
+    "the claim; a split by frame asks whether it recognises dancers it trained on"
+    + (", and flatters it here." if by_frame_iou > unseen[N_RECORDS] else
+       " (here it did not flatter the model, but it answers the wrong question).")))
+
+# %% [markdown]
+# #### Solution 3
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+train_files = files.subset(split.train_ids)
+frames_per_epoch = (preset.steps_per_epoch or 1) * preset.batch_size
+timing_epochs = max(2, -(-3 * len(train_files) // frames_per_epoch))  # enough epochs to read every frame 3 times
+timed = preset.with_(epochs=timing_epochs)
+seconds = {}
+for cache in ("memory", None):
+    run = train(build_model(timed, SEED), files, split, timed, seed=SEED, progress=False,
+                options=TrainOptions(snapshot_epochs=(), validate_every=timing_epochs, cache=cache))
+    seconds[cache] = run.config["train_seconds"]  # model.fit's own time: training, not only its input
+    print(f"cache={cache!r}: train took {seconds[cache]:.2f} s for {timing_epochs} epochs")
+cache_bytes = train_files.decoded_bytes()
+print("self-check:", exercises.ex07_3(cache_bytes, train_files))
+display(Markdown(
+    f"Over {timing_epochs} epochs ({timing_epochs * frames_per_epoch} frames drawn from {len(train_files)}, so each "
+    f"file is read about {timing_epochs * frames_per_epoch / len(train_files):.0f} times), `train` took "
+    f"{seconds['memory']:.2f} s with the memory cache and {seconds[None]:.2f} s without: "
+    + (f"the cache saved {seconds[None] - seconds['memory']:.2f} s." if seconds["memory"] < seconds[None] else
+       f"the cache did not pay here ({seconds['memory'] - seconds[None]:.2f} s more; time both again: the "
+       "seconds of a busy machine vary).")
+    + f" The cache holds the decoded frames: {cache_bytes / 2**10:,.0f} KiB here."
+    " It is worth its memory when they fit with room to spare and training reads them many times, and when "
+    "decoding is a real part of a step (large files, a small model); `cache=\"auto\"` caches only when they fit."))

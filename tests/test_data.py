@@ -141,3 +141,17 @@ def test_read_frames_for_prediction(tmp_path):
     assert frames.sizes == ((16, 8), (16, 8)) and frames.paths[0] == root / "images" / "7_00001.png"
     with pytest.raises(DataError, match="does not exist"):
         read_frames(tmp_path / "missing.png", (16, 8))
+
+
+def test_readme_states_the_person_share_of_the_embedded_frames():
+    """README's Loss section quotes the range of the person's share of the pixels; it is the embedded record's."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    found = re.search(r"only ([\d.]+) to ([\d.]+) % of the pixels of the embedded record's frames\s+are person, "
+                      r"at (\d+) x (\d+)", readme)
+    assert found, "README no longer states the person share as the test expects"
+    low, high, height, width = float(found[1]), float(found[2]), int(found[3]), int(found[4])
+    share = load_record(size=(height, width)).masks.mean(axis=(1, 2, 3)) * 100
+    assert (low, high) == (round(float(share.min()), 1), round(float(share.max()), 1))

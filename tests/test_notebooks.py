@@ -21,7 +21,7 @@ import cae_tutorial
 from cae_tutorial.course import (FAST, FINGERPRINT_KEY, course_notebooks, course_parameters, notebooks_dir,
                                  run_course, run_notebook, source_fingerprint)
 
-from conftest import real_record_or_skip, worked_solutions
+from conftest import real_record_or_skip
 
 pytestmark = pytest.mark.notebooks
 NOTEBOOKS = sorted(notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
@@ -51,7 +51,11 @@ def test_notebook_structure(path):
     assert len(tagged) == 1, "exactly one cell tagged parameters"
     names = [t.id for node in ast.parse(tagged[0].source).body for t in getattr(node, "targets", [])]
     assert names and all(name.isupper() for name in names)
-    assert "Exercises" in cells[-1].source and "Summary" in cells[-1].source
+    exercises = [i for i, c in enumerate(cells) if c.cell_type == "markdown" and "## Exercises" in c.source]
+    assert len(exercises) == 1 and "## Summary" in cells[exercises[0]].source
+    after = cells[exercises[0] + 1:]  # then only the worked solutions, each under its heading
+    assert [c.cell_type for c in after] == ["markdown", "code"] * (len(after) // 2)
+    assert [c.source for c in after[::2]] == [f"#### Solution {k}" for k in range(1, len(after) // 2 + 1)]
     code = "\n".join(c.source for c in cells if c.cell_type == "code")
     assert "sys.path" not in code
 
@@ -136,6 +140,9 @@ def test_notebook_results(fast_course):
     assert len(r5["per_frame"]) == 7 + 1
     # Notebook 5 reloads notebook 4's model: same held-out IoU as Keras' metric within rounding of thresholds.
     assert r5["heldout_iou"] == pytest.approx(r5["per_frame"]["mean"]["iou"])
+    # Both are the per-frame mean at the model's size of the same model on the same frames (the course's table).
+    assert r4["heldout_iou"] == pytest.approx(r5["heldout_iou"], abs=1e-3)
+    assert 0 <= r4["heldout_pooled_iou"] <= 1
     r6 = results_of(out, "06_going_further")
     assert set(r6["scores"]) == {"plain CAE", "CAE + skips", "pixel classifier"}
     assert r6["pixel_classifier_heldout_iou"] > 0.5
@@ -163,24 +170,47 @@ def test_figures_are_readable(path):
     assert "figure.dpi" not in source, "leave matplotlib's dpi alone: small dpi makes labels unreadable"
 
 
+def solution_cells(notebook) -> list:
+    """The worked solutions: code cells tagged `solution`."""
+    return [c for c in notebook.cells if c.cell_type == "code" and "solution" in c.metadata.get("tags", [])]
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
 def test_every_exercise_has_a_worked_solution(path):
     notebook = nbformat.read(path, as_version=4)
-    exercises = re.findall(r"^\d\. ", notebook.cells[-1].source.split("## Exercises")[1], re.M)
-    assert len(worked_solutions(notebook)) == len(exercises) >= 3
+    text = next(c.source for c in notebook.cells if c.cell_type == "markdown" and "## Exercises" in c.source)
+    exercises = re.findall(r"^\d\. ", text.split("## Exercises")[1], re.M)
+    solutions = solution_cells(notebook)
+    assert len(solutions) == len(exercises) >= 3
+    for cell in solutions:  # collapsed in JupyterLab (code and answer) and on the website
+        assert cell.metadata["jupyter"] == {"source_hidden": True, "outputs_hidden": True}
+        assert "hide-input" in cell.metadata["tags"]
+    assert not re.search(r"<details><summary>Solution", text), "solutions are code cells, not markdown"
+
+
+def _output_text(output) -> str:
+    """What an output shows as text: a stream's text, or a display's markdown or plain text."""
+    if output.get("output_type") == "stream":
+        return output.get("text", "")
+    data = output.get("data", {})
+    return data.get("text/markdown", data.get("text/plain", ""))
 
 
 def test_worked_solutions_run(fast_course):
-    """Each notebook runs at --fast size with its solutions appended as code cells; none may fail.
-
-    The solutions run in the shared course run (fast_course), after the notebook's own cells."""
+    """Every worked solution runs with its notebook (at --fast size, in the shared course run), without an error,
+    ends in its answer in words, and its self-check, where it has one, says right."""
     out, failures, _ = fast_course
     assert failures == []
     for path in NOTEBOOKS:
-        expected = worked_solutions(nbformat.read(path, as_version=4))
-        executed = nbformat.read(out / path.name, as_version=4).cells
-        ran = [c.source for c in executed if c.cell_type == "code" and c.execution_count]
-        assert len(expected) >= 3 and ran[-len(expected):] == expected, f"{path.name}: its solutions did not run"
+        executed = solution_cells(nbformat.read(out / path.name, as_version=4))
+        assert len(executed) >= 3 and all(c.execution_count for c in executed), f"{path.name}: solutions did not run"
+        for k, cell in enumerate(executed, start=1):
+            where = f"{path.name}, solution {k}"
+            assert not [o for o in cell.outputs if o.get("output_type") == "error"], where
+            assert any("text/markdown" in o.get("data", {}) for o in cell.outputs[-1:]), f"{where}: ends in words"
+            shown = "".join(_output_text(o) for o in cell.outputs)
+            if "exercises.ex" in cell.source:
+                assert "right" in shown and "not yet" not in shown, f"{where}: its self-check: {shown[-300:]}"
 
 
 @pytest.mark.published_outputs

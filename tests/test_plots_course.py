@@ -41,6 +41,10 @@ def test_architecture_diagram_shows_blocks_and_skips():
     assert {"frame", "encoder1", "encoder3", "decoder3", "mask", "latent space"} <= set(texts)
     assert "4 x 2\n x 16\n= 128" in texts  # the latent tensor: 1/8 of 32 x 16, 16 channels
     assert any("skip" in t for t in texts) and "skip" not in plain
+    positions = plots.architecture_diagram(build_cae((32, 16, 3), (4, 8, 16), skip_connections=True,
+                                                     coordinates=True))
+    texts = [t.get_text() for t in positions.axes[0].texts]
+    assert "coordinates" in texts and "32 x 16\n x 5\n= 2,560" in texts  # the frame with its 2 position channels
 
 
 def test_augmentation_grid_has_a_row_per_batch(tiny_record):

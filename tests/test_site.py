@@ -110,7 +110,7 @@ def test_binder_environment_installs_the_package():
 
 def test_solution_cells_are_collapsed_and_widgets_give_way_to_their_static_view():
     notebook = nbformat.v4.new_notebook()
-    solution = nbformat.v4.new_code_cell("print(1)", metadata={"tags": ["solution"]})
+    solution = nbformat.v4.new_code_cell("print(1)", metadata={"tags": ["solution", "hide-input"]})
     widget = nbformat.v4.new_code_cell("w", outputs=[nbformat.v4.new_output(
         "display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "x"},
                               "image/png": "iVBORw0KGgo=", "text/plain": "w"})])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
@@ -12,7 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cae_tutorial.widgets import ERROR_COLOURS, EpochScrubber, error_map, evolution_html, png_bytes
+from cae_tutorial.widgets import (ERROR_COLOURS, EpochScrubber, error_map, evolution_html, evolution_png,
+                                  key_epoch_indices, png_bytes)
 
 SHOWN = ["dance_00090", "dance_00120"]
 
@@ -162,13 +164,17 @@ def test_live_scrubber_and_fallback_in_a_headless_kernel_then_nbconvert_html(tin
                     str(path)], check=True, capture_output=True, timeout=900)
     clean_for_commit(path)
     cells = nbformat.read(str(path), as_version=4).cells
-    shown = [o["data"]["text/plain"] for o in cells[1].outputs if "data" in o]
-    assert len(shown) == 1 and "the animation below" in shown[0]  # the widget, replaced by a pointer
+    shown = [o["data"] for o in cells[1].outputs if "data" in o]
+    # The scrubber's own output: the widget gave way to a pointer, and the static picture that training's end put
+    # there (an update of the same display) stays.
+    assert len(shown) == 1 and set(shown[0]) == {"image/png", "text/plain"}
+    assert "the picture shows the same evolution" in shown[0]["text/plain"]
+    assert Image.open(io.BytesIO(base64.b64decode(shown[0]["image/png"]))).format == "PNG"
     subprocess.run([*jupyter, "--to", "html", str(path)], check=True, capture_output=True, timeout=120)
     page = (tmp_path / "show.html").read_text()
     assert re.search(r'<img [^>]*src="data:image/gif;base64,R0lGOD', page)  # a GIF's magic bytes, base64
-    assert re.search(r'<img [^>]*src="data:image/png;base64,iVBORw0KGgo', page)
-    assert "the animation below" in page and "IPython.core.display" not in page
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,iVBORw0KGgo', page)) >= 2  # scrubber's, strip
+    assert "IPython.core.display" not in page
 
 
 def test_evolution_frames_are_labelled(tiny_result):
@@ -280,3 +286,48 @@ def test_live_scrubber_takes_trains_snapshots_instead_of_predicting_again(tiny_r
     train(build_model(tiny_preset, seed=0), tiny_record, split, tiny_preset.with_(epochs=2), seed=0,
           progress=False, options=TrainOptions(snapshot_every=2), callbacks=[other.callback])
     assert other.callback.source is None and other.epochs == [0, 1, 2]
+
+
+def test_key_epochs_are_the_ends_both_sides_of_a_switch_and_the_biggest_changes():
+    epochs = list(range(0, 44, 4))  # 0, 4, ..., 40: 11 recorded epochs
+    curve = [0.0, 0.3, 0.4, 0.45, 0.5, 0.5, 0.9, 0.91, 0.92, 0.92, 0.93]  # the biggest jump: epoch 20 -> 24
+    picked = key_epoch_indices(epochs, curve, max_rows=6, key_epochs=[30])
+    assert picked == sorted(picked) and len(picked) == 6
+    assert {0, 10} <= set(picked), "the first and the last epoch"
+    assert {7, 8} <= set(picked), "both sides of key epoch 30: epochs 28 and 32"
+    assert {5, 6} <= set(picked), "both sides of the biggest change, 0.5 -> 0.9"
+    assert key_epoch_indices(epochs[:3], curve[:3], max_rows=8, key_epochs=[0]) == [0, 1, 2]  # 0: no switch
+
+
+def test_scrubber_output_carries_its_static_picture(tiny_result):
+    bundle = EpochScrubber(tiny_result, height=32)._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    picture = Image.open(io.BytesIO(base64.b64decode(bundle["image/png"])))
+    assert picture.format == "PNG" and picture.width > 10 * 2 * 48  # every frame: prediction and errors
+    assert "the picture shows the same evolution" in bundle["text/plain"]
+    assert "image/png" not in EpochScrubber(tiny_result, height=32, static_image=False)._repr_mimebundle_()
+    fewer = Image.open(io.BytesIO(evolution_png(tiny_result, frame_ids=SHOWN, max_rows=2)))
+    more = Image.open(io.BytesIO(evolution_png(tiny_result, frame_ids=SHOWN, max_rows=4)))
+    assert more.height > fewer.height and more.width == fewer.width < picture.width  # a row per epoch, a block per frame
+    errors = _pixels(evolution_png(tiny_result, frame_ids=SHOWN))
+    colours = {tuple(c) for c in errors.reshape(-1, 3)}
+    assert set(ERROR_COLOURS.values()) <= colours, "the errors' colours, and their key"
+
+
+def test_live_scrubber_puts_its_static_picture_in_its_own_output_when_training_ends(tiny_record, tiny_result):
+    from cae_tutorial.data import seed_split
+
+    scrubber = EpochScrubber.live(tiny_record, seed_split(tiny_record), height=32, total_epochs=3)
+    assert "image/png" not in scrubber._repr_mimebundle_(), "nothing to show before the first epoch"
+    updates = []
+
+    class Handle:  # what IPython's display(..., display_id=True) returns
+        def update(self, data, raw=False):
+            updates.append(data)
+
+    scrubber._display = Handle()
+    for epoch, predictions in _live_feed(scrubber, tiny_result):
+        scrubber.add_epoch(epoch, predictions)
+    assert updates == []
+    scrubber.callback.on_train_end()
+    assert len(updates) == 1 and {"image/png", "application/vnd.jupyter.widget-view+json"} <= set(updates[0])
