@@ -6,6 +6,7 @@
     python benchmarks/levers_bench.py models --only seeds   # the seed split's models, seeds 0, 1, 2
     python benchmarks/levers_bench.py seed                  # the seed split, once, with the package's defaults
     python benchmarks/levers_bench.py speed                 # ms added per 960 x 540 frame, each lever
+    python benchmarks/levers_bench.py components --repeats 50   # ms of each step (resize, model, upsampling)
 
 Each fold's `cpu`-preset model (seed 0), and each seed's on the seed split, is trained once in a fresh process and
 saved whole (.keras) under --cache, outside the repository (it is derived from the real frames). The levers need
@@ -421,12 +422,64 @@ def speed(folder: Path, repeats: int) -> dict:
     return result
 
 
+def components(folder: Path, repeats: int) -> dict:
+    """ms of each step of the full-resolution path, one 960 x 540 frame, at the training size and at 1.25 times it:
+    the frame's resize, the model's prediction (Keras predict, batch 1) and the upsampling (bilinear or guided).
+
+    Wall time on a shared machine is inflated by the other processes; the minimum of many calls is the closest to
+    what the step costs alone, and the table gives it beside the median."""
+    from cae_tutorial.evaluation import _probabilities, _resize_frames, scaled_size
+    from cae_tutorial.upsampling import upsample
+
+    model = load_model(folder, "A", 0)
+    frame = ub.originals(heldout_ids("A"))[0][0]
+    base = (256, 144)
+    steps = {}
+    for scale in (1.0, 1.25):
+        size = scaled_size(base, scale)
+        images = _resize_frames([frame], size)
+        probability = _probabilities(model, images, 1, False)[0]
+        steps[f"resize the frame to {size[0]} x {size[1]}"] = lambda s=size: _resize_frames([frame], s)
+        steps[f"model at {size[0]} x {size[1]}"] = lambda x=images: _probabilities(model, x, 1, False)
+        steps[f"bilinear from {size[0]} x {size[1]}"] = lambda p=probability: upsample(p, frame.shape[:2],
+                                                                                      method="bilinear")
+        steps[f"guided from {size[0]} x {size[1]}"] = lambda p=probability: upsample(p, frame.shape[:2], frame)
+    result = {"frame": list(frame.shape), "load_average_start": os.getloadavg(), "ms": {}}
+    for name, step in steps.items():
+        step()  # warm-up
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            step()
+            times.append(1000 * (time.perf_counter() - start))
+        result["ms"][name] = {"median": statistics.median(times), "min": min(times)}
+    result["load_average_end"] = os.getloadavg()
+    print(f"\nms per step, one {frame.shape[0]} x {frame.shape[1]} frame ({repeats} calls; load average "
+          f"{result['load_average_start'][0]:.1f} -> {result['load_average_end'][0]:.1f})")
+    print(f"{'step':<36}{'min':>9}{'median':>9}")
+    for name, row in result["ms"].items():
+        print(f"{name:<36}{row['min']:>9.1f}{row['median']:>9.1f}")
+    ms = {k: v["min"] for k, v in result["ms"].items()}
+    small, large = "256 x 144", "{} x {}".format(*scaled_size(base, 1.25))
+    result["added_min"] = {
+        "guided (at 256 x 144)": ms[f"guided from {small}"] - ms[f"bilinear from {small}"],
+        "input scale 1.25 (resize + model)": ms[f"resize the frame to {large}"] + ms[f"model at {large}"]
+        - ms[f"resize the frame to {small}"] - ms[f"model at {small}"],
+        "defaults (input scale 1.25 + guided)": ms[f"resize the frame to {large}"] + ms[f"model at {large}"]
+        + ms[f"guided from {large}"] - ms[f"resize the frame to {small}"] - ms[f"model at {small}"]
+        - ms[f"bilinear from {small}"]}
+    for name, value in result["added_min"].items():
+        print(f"added by {name:<44}{value:>7.1f} ms (minimum times)")
+    return result
+
+
 def main(argv=None) -> int:
     """Parse arguments, run the chosen part, print tables, write JSON."""
     from cae_tutorial.hardware import describe
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["models", "cv", "finetune", "seed", "speed"])
+    parser.add_argument("part", choices=["models", "cv", "finetune", "seed", "speed",
+                                                             "components"])
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="folder of the saved models")
     parser.add_argument("--only", choices=["folds", "seeds", "all"], default="all", help="which models to train")
     parser.add_argument("--folds", nargs="+", default=list(bench.CV_FOLDS), choices=list(bench.CV_FOLDS))
@@ -450,6 +503,8 @@ def main(argv=None) -> int:
         report["finetune"] = finetune(args.cache, args.folds)
     elif args.part == "seed":
         report["seed_split"] = seed_split(args.cache)
+    elif args.part == "components":
+        report["components"] = components(args.cache, args.repeats)
     else:
         report["speed"] = speed(args.cache, args.repeats)
     report["machine"][args.part]["load_average_end"] = os.getloadavg()
