@@ -138,7 +138,8 @@ def sources_of(model, frames) -> dict:
     for sizes in MULTI_SCALE:
         for flip in (False, True):
             largest = max(sizes)
-            out[name_of(sizes, flip)] = sum(resize_probabilities(single[(s, flip)], largest) for s in sizes) / len(sizes)
+            mean = sum(resize_probabilities(single[(s, flip)], largest) for s in sizes) / len(sizes)
+            out[name_of(sizes, flip)] = mean
     return out
 
 

@@ -446,7 +446,8 @@ def run_predict(args) -> int:
     for note in skipped + frames.notes:
         print(f"note: {note}")
     args.interrupted_note = f"the predictions written so far are in {args.output}"
-    levers = {k: v for k, v in (("input_scale", args.input_scale), ("flip_average", args.flip_average)) if v is not None}
+    levers = {name: value for name, value in (("input_scale", args.input_scale), ("flip_average", args.flip_average))
+              if value is not None}  # None: evaluation's default
     masks = predict_masks(model, frames, args.threshold, size="original", upsampling=args.upsampling, **levers)
     for done, (frame_id, path, frame_size, person) in enumerate(zip(frames.ids, frames.paths, frames.sizes, masks)):
         mask = person.astype(np.uint8) * 255
