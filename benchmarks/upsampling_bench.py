@@ -54,13 +54,14 @@ def train_and_cache(fold: str | None, seed: int, folder: str) -> dict:
     from cae_tutorial.data import load_record
     from cae_tutorial.presets import get_preset
     from cae_tutorial.evaluation import predict
-    from cae_tutorial.training import build_model, train
+    from cae_tutorial.training import TrainOptions, build_model, train
 
     preset = get_preset("cpu").resolved()
     record, split = bench._record(preset.size, fold)
     model = build_model(preset, seed=seed)
     start = time.perf_counter()
-    train(model, record, type(split)(split.train_ids, ()), preset, seed=seed, snapshot_epochs=[], progress=False)
+    train(model, record, type(split)(split.train_ids, ()), preset, seed=seed, progress=False,
+          options=TrainOptions(snapshot_epochs=()))
     seconds = time.perf_counter() - start
     heldout = record.subset(split.heldout_ids)
     out = {"ids": np.array(heldout.ids), "seconds": seconds, "model": predict(model, heldout.images),

@@ -69,6 +69,17 @@ def _threshold(text: str) -> float:
     return value
 
 
+def _input_scale(text: str) -> float:
+    """argparse type: a scale of the model's input size from 0.25 to 4."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number from 0.25 to 4, got {text!r}") from None
+    if not 0.25 <= value <= 4:
+        raise argparse.ArgumentTypeError(f"must be from 0.25 to 4 (1: predict at the trained size), got {text}")
+    return value
+
+
 def _size_arguments(parser: argparse.ArgumentParser) -> None:
     """--height/--width options shared by the subcommands."""
     parser.add_argument("--height", type=_size, help="frame height the model uses (a positive multiple of 8)")
@@ -116,6 +127,13 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--upsampling", choices=["guided", "bilinear"], default="guided",
                          help="how the model-size mask reaches each frame's size: guided (default) puts the outline "
                               "on the frame's edges (cae_tutorial.upsampling), bilinear is the plain resize")
+    predict.add_argument("--input-scale", type=_input_scale, default=None, metavar="S",
+                         help="predict at S times the size the model trained at, from each full-size frame "
+                              "(default: cae_tutorial.evaluation.INPUT_SCALE, chosen by cross-validation; 1: at the "
+                              "trained size)")
+    predict.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=None,
+                         help="also predict each mirrored frame and average (test-time flips, twice the inference; "
+                              "default: cae_tutorial.evaluation.FLIP_AVERAGE)")
     predict.add_argument("--overwrite", action="store_true",
                          help="replace files already in --output, or write into an --input folder")
 
@@ -428,7 +446,9 @@ def run_predict(args) -> int:
     for note in skipped + frames.notes:
         print(f"note: {note}")
     args.interrupted_note = f"the predictions written so far are in {args.output}"
-    masks = predict_masks(model, frames, args.threshold, size="original", upsampling=args.upsampling)
+    levers = {name: value for name, value in (("input_scale", args.input_scale), ("flip_average", args.flip_average))
+              if value is not None}  # None: evaluation's default
+    masks = predict_masks(model, frames, args.threshold, size="original", upsampling=args.upsampling, **levers)
     for done, (frame_id, path, frame_size, person) in enumerate(zip(frames.ids, frames.paths, frames.sizes, masks)):
         mask = person.astype(np.uint8) * 255
         pictures = {f"{frame_id}_mask.png": encoded(Image.fromarray(mask).save, format="PNG"),

@@ -18,10 +18,20 @@ import numpy as np
 
 from cae_tutorial.callbacks import sigmoid
 from cae_tutorial.contract import outputs_logits
-from cae_tutorial.data import IMAGE_SUFFIXES, DataError, Record, read_mask, resize_probabilities
+from cae_tutorial.data import IMAGE_SUFFIXES, SIZE_MULTIPLE, DataError, Record, read_mask, resize_probabilities
 from cae_tutorial.losses import MetricsTable, per_frame_metrics
 from cae_tutorial.results import TrainingResult, no_heldout_error
 from cae_tutorial.upsampling import DEFAULT_METHOD, METHODS, frame_at_size, original_frames, upsample
+
+
+#: Inference levers of the full-resolution path (predict to the frames' own size, evaluate at "original"), chosen
+#: by 4-fold cross-validation over the 7 frames of record 136 (benchmarks/levers_bench.py, benchmarks/README.md):
+#: a model that takes any size predicts at INPUT_SCALE times its size (the cpu preset's 256 x 144 -> 320 x 184),
+#: fed from the full-resolution frame: +0.0012 IoU on the CV mean, on every fold, for 1.6 times the inference.
+INPUT_SCALE = 1.25
+#: Test-time flips (average with the mirrored frame's prediction) stay off by default: with guided upsampling they
+#: gave +0.0001 at the model's size and lost 0.0006 at 1.25 times it, for twice the inference.
+FLIP_AVERAGE = False
 
 
 class Predictor:
@@ -74,6 +84,29 @@ def model_size(model, frames_sizes=(), size=None) -> tuple[int, int] | None:
     return None if size is None else (int(size[0]), int(size[1]))
 
 
+def takes_any_size(model) -> bool:
+    """Whether a Keras model (or a run's) takes frames of any height and width (the fully convolutional CAE)."""
+    if isinstance(model, TrainingResult):
+        model = model.require_model()
+    if isinstance(model, Predictor):
+        return False  # a function of the frames at the size it was fitted at: it keeps that size
+    inputs = getattr(model, "inputs", None) or []
+    return len(inputs) == 1 and tuple(inputs[0].shape[1:3]) == (None, None)
+
+
+def scaled_size(size, input_scale: float) -> tuple[int, int]:
+    """(height, width) times input_scale, each rounded to the nearest multiple of 8 (the CAE halves it 3 times)."""
+    return tuple(max(SIZE_MULTIPLE, int(v * input_scale / SIZE_MULTIPLE + 0.5) * SIZE_MULTIPLE) for v in size)
+
+
+def check_input_scale(input_scale) -> float:
+    """input_scale as a float, or one line saying what it takes."""
+    if isinstance(input_scale, bool) or not isinstance(input_scale, (int, float)) or not 0.25 <= input_scale <= 4:
+        raise ValueError(f"input_scale must be a number from 0.25 to 4 (1: predict at the model's size), got "
+                         f"{input_scale!r}")
+    return float(input_scale)
+
+
 def _resize_frames(frames: list[np.ndarray], size) -> np.ndarray:
     """Frames resized smoothly (antialiased bilinear) to one size, as one array."""
     import tensorflow as tf
@@ -84,7 +117,8 @@ def _resize_frames(frames: list[np.ndarray], size) -> np.ndarray:
 
 
 def predict(model, frames, *, size="model", model_input_size=None, batch_size: int = 4,
-            from_logits: bool | None = None, flip_average: bool = False, upsampling: str = DEFAULT_METHOD):
+            from_logits: bool | None = None, flip_average: bool = FLIP_AVERAGE, upsampling: str = DEFAULT_METHOD,
+            input_scale: float = INPUT_SCALE):
     """Person probabilities (float32 in [0, 1], also from a model that outputs logits) for frames of any size.
 
     model: a Keras model, a TrainingResult (its model, logits and training size), or a Predictor.
@@ -98,8 +132,13 @@ def predict(model, frames, *, size="model", model_input_size=None, batch_size: i
     frames and average (test-time augmentation, twice the inference cost). upsampling (to any size but the
     model's): "guided" (default) puts the outline on the edges of the full-resolution frame (the frame itself
     when given at that size, else read from a Frames' files; cae_tutorial.upsampling), "bilinear" the plain resize.
+    input_scale: when the output is upsampled to larger frames and their full-resolution pictures are at hand (as
+    for upsampling), a model that takes any size predicts at input_scale times its size (each side a multiple of
+    8), fed from those pictures; 1 predicts at the model's size. It does not apply to size="model", to a model of
+    fixed input size, nor to a Predictor. Default INPUT_SCALE, chosen by cross-validation.
     """
     check_upsampling(upsampling)
+    input_scale = check_input_scale(input_scale)
     if size not in ("model", "original") and not isinstance(size, (list, tuple)):
         raise ValueError(f"size must be 'model', 'original' or a list of (height, width), got {size!r}")
     listed, own = _frames_list(frames)
@@ -120,13 +159,21 @@ def predict(model, frames, *, size="model", model_input_size=None, batch_size: i
         if at is None:
             raise DataError(f"{getattr(model, 'name', model)} takes any size and the frames have several; pass "
                             "model_input_size=(height, width), the size it trained at (a run's config['size'])")
-    images = _resize_frames(listed, at)
+    scaled = targets is not None and input_scale != 1 and takes_any_size(model) and all(
+        t[0] > at[0] and t[1] > at[1] for t in map(tuple, targets))
+    wanted = upsampling == "guided" or scaled
+    guides = _guides(frames, listed, targets) if targets is not None and wanted else [None] * len(listed)
+    feed = listed
+    if scaled and all(guide is not None for guide in guides):  # the full-resolution pictures feed the model
+        feed, at = guides, scaled_size(at, input_scale)
+    images = _resize_frames(feed, at)
     probabilities = _probabilities(model, images, batch_size, logits)
     if flip_average:
         probabilities = (probabilities + _probabilities(model, images[:, :, ::-1], batch_size, logits)[:, :, ::-1]) / 2
     if targets is None:
         return probabilities
-    guides = _guides(frames, listed, targets) if upsampling == "guided" else [None] * len(targets)
+    if upsampling != "guided":
+        guides = [None] * len(targets)
     resized = [resize_probabilities(p, target) if guide is None else upsample(p, target, guide)
                for p, target, guide in zip(probabilities, targets, guides)]
     return np.stack(resized) if len({r.shape for r in resized}) == 1 else resized
@@ -253,26 +300,34 @@ def resolution_rule(record: Record, resolution: str | None, upsampling: str = DE
 
 
 def evaluate(model, data, frame_ids=None, *, split=None, threshold: float = 0.5, resolution: str | None = None,
-             from_logits: bool | None = None, flip_average: bool = False,
-             upsampling: str = DEFAULT_METHOD) -> MetricsTable:
+             from_logits: bool | None = None, flip_average: bool = FLIP_AVERAGE,
+             upsampling: str = DEFAULT_METHOD, input_scale: float = INPUT_SCALE) -> MetricsTable:
     """Per-frame IoU / Dice / pixel accuracy (a MetricsTable) that says which frames and at which resolution.
 
     model: a Keras model, a TrainingResult (its split's held-out frames by default) or a Predictor.
     data: a Record, or a RecordFiles listing (only the scored frames are read). frame_ids: ids, or "all".
     split: the split whose held-out frames to score (a TrainingResult brings its own); every row is marked with
     its part, and a table of several parts prints one mean per part. resolution: see the module's docstring;
-    the table's `resolution` attribute says which was used. flip_average, upsampling: see predict() (guided
-    upsampling reads the original frames from record.root/images).
+    the table's `resolution` attribute says which was used. flip_average, upsampling, input_scale: see predict()
+    (guided upsampling, and an input_scale other than 1, read the original frames from record.root/images; the
+    scale applies at the original resolution only, and the table's `input_size` says where the model predicted).
     """
     check_upsampling(upsampling)
+    input_scale = check_input_scale(input_scale)
     if isinstance(model, TrainingResult):
         split = model.split if split is None else split
         model.require_model()
     ids, which = chosen_frames(data, frame_ids, split)
     part = data.load(ids) if not isinstance(data, Record) else data.subset(ids)
     originals, guides, at = resolution_rule(part, resolution, upsampling)
-    probabilities = predict(model, part.images, from_logits=from_logits, flip_average=flip_average,
-                            model_input_size=part.size)
+    feed, input_size = part.images, model_size(model, size=part.size) or tuple(part.size)
+    if originals is not None and input_scale != 1 and takes_any_size(model):
+        full = guides if guides is not None else original_frames(part)
+        if full is not None:  # the model is fed the original frames, shrunk to input_scale times its size
+            feed, input_size = full, scaled_size(input_size, input_scale)
+            at += " from the original frames resized to {} x {} (input_scale={:g})".format(*input_size, input_scale)
+    probabilities = predict(model, feed, from_logits=from_logits, flip_average=flip_average,
+                            model_input_size=input_size)
     if originals is None:
         if probabilities.shape[1:3] != tuple(part.size):  # a fixed-size model on a record read at another size
             probabilities = resize_probabilities(probabilities, part.size)
@@ -280,6 +335,7 @@ def evaluate(model, data, frame_ids=None, *, split=None, threshold: float = 0.5,
         table.resolution = "model {} x {}".format(*part.size)
     else:
         table = score_at_original_size(part.ids, originals, probabilities, threshold, guides)
+    table.input_size = tuple(probabilities.shape[1:3])
     if split is not None:
         table.parts = {i: "training" if i in set(split.train_ids) else
                        "held-out" if i in set(split.heldout_ids) else "not in the split" for i in part.ids}

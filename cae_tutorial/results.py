@@ -295,22 +295,24 @@ class TrainingResult:
                    Split.from_dict(json.loads((folder / "split.json").read_text())),
                    json.loads((folder / "config.json").read_text()), model)
 
-    def predict(self, frames, size="original", threshold: float | None = None, flip_average: bool = False,
-                upsampling: str = "guided"):
-        """The run's model on frames of any size (see cae_tutorial.evaluation.predict)."""
+    def predict(self, frames, size="original", threshold: float | None = None, flip_average: bool | None = None,
+                upsampling: str | None = None, input_scale: float | None = None):
+        """The run's model on frames of any size (see cae_tutorial.evaluation.predict; None: its default)."""
         from cae_tutorial.evaluation import predict, predict_masks
 
+        options = _given(flip_average=flip_average, upsampling=upsampling, input_scale=input_scale)
         if threshold is None:
-            return predict(self, frames, size=size, flip_average=flip_average, upsampling=upsampling)
-        return predict_masks(self, frames, threshold, size=size, flip_average=flip_average, upsampling=upsampling)
+            return predict(self, frames, size=size, **options)
+        return predict_masks(self, frames, threshold, size=size, **options)
 
     def evaluate(self, record, frame_ids=None, threshold: float = 0.5, resolution: str | None = None,
-                 flip_average: bool = False, upsampling: str = "guided"):
-        """Per-frame IoU / Dice / accuracy of the run's model on its held-out frames (see evaluation.evaluate)."""
+                 flip_average: bool | None = None, upsampling: str | None = None, input_scale: float | None = None):
+        """Per-frame IoU / Dice / accuracy of the run's model on its held-out frames (see evaluation.evaluate;
+        None: its default)."""
         from cae_tutorial.evaluation import evaluate
 
         return evaluate(self, record, frame_ids, threshold=threshold, resolution=resolution,
-                        flip_average=flip_average, upsampling=upsampling)
+                        **_given(flip_average=flip_average, upsampling=upsampling, input_scale=input_scale))
 
     def require_model(self):
         """The run's model, or one line saying how to load it."""
@@ -318,6 +320,11 @@ class TrainingResult:
             raise ValueError("this TrainingResult holds no model (loaded with load_model=False, or model.keras is "
                              "missing); load it with TrainingResult.load(folder, load_model=True) to evaluate")
         return self.model
+
+
+def _given(**options) -> dict:
+    """The options that were given (None: leave evaluation's default in place)."""
+    return {name: value for name, value in options.items() if value is not None}
 
 
 def no_heldout_error(split: Split) -> DataError:

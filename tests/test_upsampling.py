@@ -231,3 +231,89 @@ def test_cli_predict_upsampling_option(ellipse_record, tmp_path, method):
     expected = upsample(probability, ORIGINAL, read_image(frame_path), method=method)[..., 0] >= 0.5
     assert written.shape == ORIGINAL
     np.testing.assert_array_equal(written, expected)
+
+
+def any_size_cae(seed: int = 0):
+    """A tiny untrained CAE that takes frames of any size divisible by 8 (as the cpu preset's does)."""
+    import keras
+
+    from cae_tutorial.model import build_cae
+
+    keras.utils.set_random_seed(seed)
+    return build_cae((None, None, 3), filters=(4, 4, 4), dropout=(0.0, 0.0), skip_connections=True,
+                     coordinates=True)
+
+
+def test_scaled_size_rounds_each_side_to_a_multiple_of_8():
+    from cae_tutorial.evaluation import check_input_scale, scaled_size
+
+    assert scaled_size((256, 144), 1.5) == (384, 216)
+    assert scaled_size((256, 144), 1.25) == (320, 184)  # 180 -> the nearest multiple of 8 (22.5 eighths: up)
+    assert scaled_size((256, 144), 1) == (256, 144)
+    assert scaled_size((16, 8), 0.25) == (8, 8)  # never below 8
+    for bad in (0, 5, True, "1.5"):
+        with pytest.raises(ValueError, match="input_scale must be a number from 0.25 to 4"):
+            check_input_scale(bad)
+
+
+def test_input_scale_feeds_the_full_frame_at_the_scaled_size(ellipse_record):
+    from cae_tutorial.data import read_image
+    from cae_tutorial.evaluation import predict
+
+    model = any_size_cae()
+    frames = [read_image(ellipse_record.root / "images" / f"{i}.png") for i in ellipse_record.ids]
+    targets = [ORIGINAL] * 3
+    scaled = predict(model, frames, size=targets, model_input_size=MODEL, input_scale=1.5, upsampling="bilinear")
+    by_hand = predict(model, frames, size="model", model_input_size=(96, 48))  # 64 x 32 times 1.5
+    assert by_hand.shape == (3, 96, 48, 1)
+    np.testing.assert_allclose(scaled, resize_probabilities(by_hand, ORIGINAL), atol=1e-6)
+    plain = predict(model, frames, size=targets, model_input_size=MODEL, input_scale=1, upsampling="bilinear")
+    assert not np.allclose(scaled, plain, atol=1e-3)
+    # size="model" is the model's own size whatever the scale.
+    assert predict(model, frames, model_input_size=MODEL, input_scale=1.5).shape == (3, *MODEL, 1)
+
+
+def test_input_scale_leaves_a_fixed_size_model_at_its_size(ellipse_record):
+    from cae_tutorial.data import read_image
+    from cae_tutorial.evaluation import predict
+
+    model = blurry_red_model(MODEL)
+    frame = read_image(ellipse_record.root / "images" / "r_00000.png")
+    np.testing.assert_array_equal(predict(model, frame, size=[ORIGINAL], input_scale=2),
+                                  predict(model, frame, size=[ORIGINAL], input_scale=1))
+
+
+def test_evaluate_says_where_the_model_predicted(ellipse_record):
+    from cae_tutorial.evaluation import evaluate
+
+    model = any_size_cae()
+    scaled = evaluate(model, ellipse_record, input_scale=1.5)
+    plain = evaluate(model, ellipse_record, input_scale=1)
+    assert scaled.input_size == (96, 48) and plain.input_size == MODEL
+    assert "input_scale=1.5" in " ".join(scaled.about) and "input_scale" not in " ".join(plain.about)
+    assert [r.iou for r in scaled] != [r.iou for r in plain]
+    assert evaluate(model, ellipse_record, resolution="model", input_scale=1.5).input_size == MODEL
+
+
+def test_cli_predict_input_scale_option(ellipse_record, tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from cae_tutorial.cli import main
+    from cae_tutorial.data import read_image
+    from cae_tutorial.evaluation import predict
+
+    model = any_size_cae()
+    model.save(tmp_path / "model.keras")
+    (tmp_path / "config.json").write_text(json.dumps({"size": list(MODEL)}))
+    frame_path = ellipse_record.root / "images" / "r_00000.png"
+    assert main(["predict", "--model", str(tmp_path / "model.keras"), "--input", str(frame_path), "--output",
+                 str(tmp_path / "pred"), "--input-scale", "1.5", "--no-flip-average"]) == 0
+    written = np.asarray(Image.open(tmp_path / "pred" / "r_00000_mask.png")) > 127
+    expected = predict(model, read_image(frame_path), size=[ORIGINAL], model_input_size=MODEL, input_scale=1.5,
+                       flip_average=False)[0, ..., 0] >= 0.5
+    np.testing.assert_array_equal(written, expected)
+    assert main(["predict", "--model", str(tmp_path / "model.keras"), "--input", str(frame_path), "--output",
+                 str(tmp_path / "other"), "--input-scale", "9"]) == 2
+    assert "--input-scale: must be from 0.25 to 4" in capsys.readouterr().err
