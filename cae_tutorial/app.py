@@ -1,10 +1,11 @@
 """The scrub page: the epoch scrubber of a saved run, served as a web page by Voila on 127.0.0.1.
 
-    cae-tutorial scrub runs/cpu [--port 8866] [--no-browser]
+    cae-tutorial scrub runs/cpu [--port 8866] [--no-browser] [--cull-after 20]
 
 Voila runs a generated one-cell notebook (in a temporary folder) that loads the run and shows its
 EpochScrubber. Voila shuts a page's kernel down when the page closes (its `beforeunload` beacon to
-/voila/api/shutdown/<kernel>), culls kernels left without a connection, and stops them all when it stops.
+/voila/api/shutdown/<kernel>), culls kernels left without a connection (a crashed or lost tab sends no beacon)
+`--cull-after` seconds after their last activity, and stops them all when it stops.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import time
 import webbrowser
 from pathlib import Path
 
+from cae_tutorial.errors import UsageError
 from cae_tutorial.folders import check_saved_run, write_file, write_json
 
 #: Seconds a kernel whose page went away without saying goodbye (a crashed or lost tab) lives on, and how often
@@ -58,6 +60,7 @@ def scrub_page(run_dir: str | Path, height: int = 192):
     display(HTML(f"<h1 style='font-size:1.3em'>{html.escape(page_title(run_dir))}: {epochs} epochs, "
                  f"{len(run.split.train_ids)} training and {len(run.split.heldout_ids)} held-out frames</h1>"))
     scrubber = EpochScrubber(run, height=height, title=page_title(run_dir), static_image=False)  # the page has a kernel
+    scrubber.controls.ping_url = PING_PATH  # the page says when the server has gone
     display(scrubber)
     return scrubber
 
@@ -82,26 +85,36 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-#: Voila's settings for the page, written as voila.json beside the page notebook (Voila reads it from its cwd).
-VOILA_CONFIG = {
-    # Kernels whose page vanished without saying goodbye (a crashed browser, a lost tab) are culled once idle that
-    # long without a connection.
-    "MappingKernelManager": {"cull_idle_timeout": CULL_IDLE_SECONDS, "cull_interval": CULL_INTERVAL_SECONDS,
-                             "cull_connected": False},
-    # Voila's page sends its kernel-shutdown beacon without the _xsrf cookie it never set, so the check would refuse
-    # it (403) and leave the kernel running; a read-only page served on 127.0.0.1 only loses nothing without it.
-    "Voila": {"tornado_settings": {"disable_check_xsrf": True}},
-    # The jupytext lab extension, where installed, fails to load in Voila's page; the page needs no extension of it.
-    "VoilaConfiguration": {"show_tracebacks": False, "extension_denylist": ["jupyterlab-jupytext"]},
-}
+def voila_config(cull_after: int = CULL_IDLE_SECONDS) -> dict:
+    """Voila's settings for the page, written as voila.json beside the page notebook (Voila reads it from its cwd).
+
+    cull_after: seconds a kernel left without a connection lives on after its last activity.
+    """
+    return {
+        # Kernels whose page vanished without saying goodbye (a crashed browser, a lost tab) are culled once idle
+        # that long without a connection; a connected tab's kernel stays however long it idles.
+        "MappingKernelManager": {"cull_idle_timeout": int(cull_after),
+                                 "cull_interval": max(1, min(CULL_INTERVAL_SECONDS, int(cull_after) // 2)),
+                                 "cull_connected": False},
+        # Voila's page sends its kernel-shutdown beacon without the _xsrf cookie it never set, so the check would
+        # refuse it (403) and leave the kernel running; a read-only page served on 127.0.0.1 only loses nothing
+        # without it.
+        "Voila": {"tornado_settings": {"disable_check_xsrf": True}},
+        # The jupytext lab extension, where installed, fails to load in Voila's page; the page needs no extension of
+        # it.
+        "VoilaConfiguration": {"show_tracebacks": False, "extension_denylist": ["jupyterlab-jupytext"]},
+    }
+
+
 #: The page's template (write_template): Voila's lab template without its Font Awesome links to a CDN.
 TEMPLATE = "cae-scrub"
+#: A file of the template that the open page fetches every few seconds (HEAD): no answer means the server is gone.
+PING_PATH = f"voila/templates/{TEMPLATE}/static/ping.txt"
 
 
-def write_voila_config(folder: Path) -> Path:
-    """VOILA_CONFIG as folder/voila.json."""
-    path = folder / "voila.json"
-    return write_json(path, VOILA_CONFIG)
+def write_voila_config(folder: Path, cull_after: int = CULL_IDLE_SECONDS) -> Path:
+    """voila_config(cull_after) as folder/voila.json."""
+    return write_json(folder / "voila.json", voila_config(cull_after))
 
 
 def write_template(folder: Path) -> Path:
@@ -119,6 +132,8 @@ def write_template(folder: Path) -> Path:
     page.write_text("".join(line for line in page.read_text().splitlines(keepends=True)
                             if "https://cdn." not in line))
     (target / "conf.json").write_text(json.dumps({"base_template": "lab"}))
+    (target / "static").mkdir(exist_ok=True)
+    write_file(target / "static" / "ping.txt", "the scrub page's server is there\n")
     return target
 
 
@@ -159,10 +174,12 @@ def _exit_on_sigterm(signum, frame):
     raise KeyboardInterrupt
 
 
-def serve(run_dir: str | Path, port: int | None = None, open_browser: bool = True, stream=None) -> int:
+def serve(run_dir: str | Path, port: int | None = None, open_browser: bool = True, stream=None,
+          cull_after: int = CULL_IDLE_SECONDS) -> int:
     """Serve run_dir's scrubber with Voila until Ctrl-C (KeyboardInterrupt, also for SIGTERM); prints the URL.
 
     The run's files are read once first, so a damaged one is a RunFileError naming it, before any server starts.
+    cull_after: seconds a lost tab's kernel (no connection left) lives on after its last activity.
     """
     import importlib.util
 
@@ -171,6 +188,9 @@ def serve(run_dir: str | Path, port: int | None = None, open_browser: bool = Tru
     stream = stream or sys.stdout
     run_dir = check_run(run_dir)
     read_saved_run(run_dir)
+    if int(cull_after) < 1:
+        raise UsageError(f"--cull-after {cull_after}: give a whole number of seconds, 1 or more (default "
+                         f"{CULL_IDLE_SECONDS})")
     if importlib.util.find_spec("voila") is None:
         raise ModuleNotFoundError("the scrub page needs Voila: pip install 'cae-tutorial[scrub]'")
     port = port or free_port()
@@ -178,7 +198,7 @@ def serve(run_dir: str | Path, port: int | None = None, open_browser: bool = Tru
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with tempfile.TemporaryDirectory(prefix="cae-scrub-") as folder:
         notebook = write_page_notebook(run_dir, Path(folder))
-        write_voila_config(Path(folder))
+        write_voila_config(Path(folder), cull_after)
         write_template(Path(folder))
         paths = [folder, os.environ.get("JUPYTER_PATH", "")]
         env = {**os.environ, "JUPYTER_PATH": os.pathsep.join(p for p in paths if p)}

@@ -92,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog="cae-tutorial", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    from cae_tutorial.app import CULL_IDLE_SECONDS as CULL_AFTER  # stdlib only: --help stays quick
 
     train = commands.add_parser("train", help="train the CAE on a record and save the model and the run")
     _data_argument(train)
@@ -154,6 +155,9 @@ def _parser() -> argparse.ArgumentParser:
     scrub.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a folder written by `cae-tutorial train --output`")
     scrub.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
     scrub.add_argument("--no-browser", action="store_true", help="print the page's URL without opening a browser")
+    scrub.add_argument("--cull-after", type=_positive_int, default=CULL_AFTER, metavar="SECONDS",
+                       help="seconds a closed or lost tab's kernel lives on once idle without a connection "
+                            f"(default {CULL_AFTER})")
 
     site = commands.add_parser("site", help="build the course's static website from the committed notebooks")
     site.add_argument("--output", type=Path, default=Path("build/site"), help="folder of the site (default build/site)")
@@ -507,7 +511,7 @@ def run_scrub(args) -> int:
     from cae_tutorial.app import serve
 
     try:
-        return serve(args.run_dir, args.port, open_browser=not args.no_browser)
+        return serve(args.run_dir, args.port, open_browser=not args.no_browser, cull_after=args.cull_after)
     except (ModuleNotFoundError, RuntimeError, TimeoutError) as error:
         print(f"cae-tutorial scrub: error: {error}", file=sys.stderr)
         return 2

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from cae_tutorial.data import DataError, Split
-from cae_tutorial.folders import check_saved_run, encoded, save_model_file, write_file, write_json, write_whole
+from cae_tutorial.folders import encoded, save_model_file, write_file, write_json, write_whole
 from cae_tutorial.metric_names import history_key
 from cae_tutorial.presets import Preset
 
@@ -278,22 +278,21 @@ class TrainingResult:
 
     @classmethod
     def load(cls, folder: str | Path, load_model: bool = True) -> "TrainingResult":
-        """Read back a folder written by save()."""
-        folder = check_saved_run(folder)
-        with np.load(folder / "snapshots.npz") as npz:
-            snapshots = Snapshots(npz["epochs"], tuple(str(i) for i in npz["frame_ids"]), npz["images"],
-                                  npz["masks"], npz["predictions"])
+        """Read back a folder written by save(); a damaged file is a run_files.RunFileError naming it."""
+        # run_files is the one reader of a saved run (the scrub page uses it without TensorFlow); it builds this
+        # module's Snapshots, hence the import here.
+        from cae_tutorial.run_files import read_saved_run
+
+        run = read_saved_run(folder)
         model = None
-        if load_model and (folder / "model.keras").is_file():
+        if load_model and (run.folder / "model.keras").is_file():
             import keras
 
             import cae_tutorial.losses  # noqa: F401  (registers the package's loss and layers for loading)
             import cae_tutorial.model  # noqa: F401
 
-            model = keras.saving.load_model(folder / "model.keras")
-        return cls(json.loads((folder / "history.json").read_text()), snapshots,
-                   Split.from_dict(json.loads((folder / "split.json").read_text())),
-                   json.loads((folder / "config.json").read_text()), model)
+            model = keras.saving.load_model(run.folder / "model.keras")
+        return cls(run.history, run.snapshots, run.split, run.config, model)
 
     def predict(self, frames, size="original", threshold: float | None = None, flip_average: bool | None = None,
                 upsampling: str | None = None, input_scale: float | None = None):

@@ -1,9 +1,11 @@
-"""A saved run's files read with numpy and json only: the scrub page shows a run without importing TensorFlow.
+"""A saved run's files read with numpy and json only: the one reader of the format TrainingResult.save writes.
 
     run = read_saved_run("runs/cpu")      # history.json, config.json, split.json, snapshots.npz
     EpochScrubber(run)                    # the same scrubber as for a TrainingResult
 
-A damaged file (a truncated snapshots.npz, a history.json cut short) raises RunFileError: one line naming the file.
+TrainingResult.load reads through it too (and adds the model); the scrub page uses it alone, so it never imports
+TensorFlow. A damaged file (a truncated snapshots.npz, a history.json cut short) raises RunFileError: one line
+naming the file.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 from cae_tutorial.data import Split
 from cae_tutorial.errors import CaeTutorialError
 from cae_tutorial.folders import check_saved_run
+from cae_tutorial.results import Snapshots
 
 #: The arrays a saved run's snapshots.npz holds (TrainingResult.save writes them).
 SNAPSHOT_ARRAYS = ("epochs", "frame_ids", "images", "masks", "predictions")
@@ -28,21 +31,6 @@ class RunFileError(CaeTutorialError, ValueError):
 
 
 @dataclass(repr=False)
-class SavedSnapshots:
-    """The snapshots of a saved run: uint8 predictions (n_epochs, n_frames, H, W) with frames, masks and epochs."""
-
-    epochs: np.ndarray
-    frame_ids: tuple[str, ...]
-    images: np.ndarray
-    masks: np.ndarray
-    predictions: np.ndarray
-
-    def __repr__(self) -> str:
-        return (f"SavedSnapshots({len(self.frame_ids)} frames of {self.images.shape[1]} x {self.images.shape[2]} at "
-                f"{len(self.epochs)} recorded epochs)")
-
-
-@dataclass(repr=False)
 class SavedRun:
     """A saved run's history, configuration, split and snapshots (no model, no TensorFlow)."""
 
@@ -50,7 +38,7 @@ class SavedRun:
     history: dict
     config: dict
     split: Split
-    snapshots: SavedSnapshots
+    snapshots: Snapshots
 
     def __repr__(self) -> str:
         return f"SavedRun({self.folder}: {self.snapshots!r}, {self.split!r})"
@@ -73,8 +61,8 @@ def read_json(path: Path, kind=dict):
     return value
 
 
-def read_snapshots(path: Path) -> SavedSnapshots:
-    """snapshots.npz, every array read and checked for shape; RunFileError naming the file otherwise."""
+def read_snapshots(path: Path) -> Snapshots:
+    """snapshots.npz as results.Snapshots, every array read and checked; RunFileError naming the file otherwise."""
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [name for name in SNAPSHOT_ARRAYS if name not in npz.files]
@@ -85,15 +73,11 @@ def read_snapshots(path: Path) -> SavedSnapshots:
         raise
     except (zipfile.BadZipFile, EOFError, ValueError, OSError, KeyError) as error:
         raise _damaged(path, f"cannot be read as .npz: {' '.join(str(error).split()) or type(error).__name__}") from None
-    images, masks, predictions = arrays["images"], arrays["masks"], arrays["predictions"]
-    frames = len(arrays["frame_ids"])
-    if (images.ndim != 4 or masks.shape != images.shape[:3] or predictions.ndim != 4
-            or predictions.shape[1:] != masks.shape or len(arrays["epochs"]) != len(predictions) or frames != len(masks)):
-        raise _damaged(path, f"array shapes do not agree: images {images.shape}, masks {masks.shape}, predictions "
-                             f"{predictions.shape}, {len(arrays['epochs'])} epochs, {frames} frame ids")
-    return SavedSnapshots(arrays["epochs"].astype(int), tuple(str(i) for i in arrays["frame_ids"]),
-                          images.astype(np.uint8, copy=False), masks.astype(np.uint8, copy=False),
-                          predictions.astype(np.uint8, copy=False))
+    try:
+        return Snapshots(arrays["epochs"], tuple(str(i) for i in arrays["frame_ids"]), arrays["images"],
+                         arrays["masks"], arrays["predictions"])
+    except ValueError as error:  # Snapshots' own check of the shapes and types
+        raise _damaged(path, " ".join(str(error).split())) from None
 
 
 def read_saved_run(folder: str | Path) -> SavedRun:

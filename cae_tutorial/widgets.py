@@ -162,8 +162,9 @@ function curve(model, index) {
   const xy = (e, v) => [left + (e - x0) / (x1 - x0) * (width - left - right), top + (1 - v) * (height - top - bottom)];
   const points = [];
   values.forEach((v, i) => { if (v !== null && Number.isFinite(v)) points.push([epochs[i], v]); });
-  let svg = `<svg xmlns="${SVG}" width="${width}" height="${height}" font-family="sans-serif" font-size="10"` +
-    ` aria-hidden="true"><text x="${left}" y="11" font-size="11">${model.get('curve_title')}</text>` +
+  // Its own size at most, narrower in a narrow column (a phone, a JupyterLab side panel): it scales down.
+  let svg = `<svg xmlns="${SVG}" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}"` +
+    ` style="max-width:100%;height:auto" font-family="sans-serif" font-size="10" aria-hidden="true"><text x="${left}" y="11" font-size="11">${model.get('curve_title')}</text>` +
     `<rect x="${left}" y="${top}" width="${width - left - right}" height="${height - top - bottom}" fill="none"` +
     ` stroke="#767676"/>`;
   for (const tick of [0, 0.5, 1]) svg += `<text x="${left - 4}" y="${xy(x0, tick)[1] + 3}" text-anchor="end">${tick}</text>`;
@@ -200,6 +201,9 @@ function render({ model, el }) {
     <div class="cae-legend" hidden></div>
     <div class="cae-curve" role="img"></div>
     <div class="cae-gone" role="alert" hidden></div>`;
+  // ... and on each control too: JupyterLab binds arrow keys to selectors such as `:focus`, which the focused control
+  // itself matches before the search for the attribute reaches the root.
+  for (const control of el.querySelectorAll('button, input')) control.setAttribute('data-lm-suppress-shortcuts', 'true');
   const $ = (selector) => el.querySelector(selector);
   const slider = $('.cae-slider'), play = $('.cae-play'), follow = $('.cae-follow'), readout = $('.cae-readout');
   $('.cae-legend').innerHTML = model.get('legend');
@@ -237,7 +241,11 @@ function render({ model, el }) {
     readout.setAttribute('aria-live', playing ? 'off' : 'polite');  // Play would announce every step
     play.textContent = playing ? '\u23F8 Pause' : '\u25B6 Play';
     play.setAttribute('aria-label', playing ? 'Pause' : 'Play the epochs');
-    follow.textContent = following ? 'Following newest' : 'Follow newest';
+    // A toggle button: its name stays, aria-pressed (and the check mark, for the eyes) says whether it is on.
+    if (follow.dataset.on !== String(following)) {  // rewritten only on a change: a press in progress stays whole
+      follow.innerHTML = `<span aria-hidden="true">${following ? '\u2713 ' : ''}</span>Follow newest`;
+      follow.dataset.on = String(following);
+    }
     follow.setAttribute('aria-pressed', String(following));
     follow.hidden = !model.get('live');
     const view = model.get('view');
@@ -258,18 +266,18 @@ function render({ model, el }) {
   update();
   requestAnimationFrame(update);  // once the view sits in the page: its scrubber root gets the view
 
-  // A notice when the server is gone: any HTTP answer (even 404) means it is there.
+  // A notice when the server is gone (the scrub page; JupyterLab says so itself): its ping file stops answering.
   const gone = $('.cae-gone');
-  const ping = setInterval(async () => {
+  const ping = !model.get('ping_url') ? null : setInterval(async () => {
     try {
-      await fetch(new URL('cae-tutorial-ping', document.baseURI), { cache: 'no-store' });
+      await fetch(new URL(model.get('ping_url'), document.baseURI), { method: 'HEAD', cache: 'no-store' });
       gone.hidden = true;
     } catch (error) {
       gone.textContent = model.get('gone_notice');
       gone.hidden = false;
     }
   }, 3000);
-  return () => { clearInterval(ping); model.off('change', update); };
+  return () => { if (ping !== null) clearInterval(ping); model.off('change', update); };
 }
 
 export default { initialize, render };
@@ -277,6 +285,12 @@ export default { initialize, render };
 
 CONTROLS_CSS = r"""
 .cae-scrubber { max-width: 100%; }
+/* ipywidgets' boxes and JupyterLab's (and Voila's) output area clip or scroll (overflow: hidden / auto): the sticky
+   controls would stick inside a box that never scrolls. The scrubber's box, and the output boxes holding one, let
+   the notebook's scrolling move them instead (a cell whose outputs are set to scroll keeps its own rule). */
+.jupyter-widgets.cae-scrubber,
+:is(.jp-OutputArea-output, .jp-OutputArea-child, .jp-Cell-outputArea, .jp-OutputArea):has(.cae-scrubber) {
+  overflow: visible; }
 .cae-controls-root { position: sticky; top: 0; z-index: 3; background: var(--jp-layout-color0, white);
   padding: 4px 0; max-width: 100%; }
 .cae-bar { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 10px; }
@@ -342,6 +356,7 @@ class ScrubControls(anywidget.AnyWidget):
     curve_title = traitlets.Unicode("held-out mean IoU").tag(sync=True)
     legend = traitlets.Unicode(legend_html()).tag(sync=True)
     page_title = traitlets.Unicode("").tag(sync=True)
+    ping_url = traitlets.Unicode("").tag(sync=True)  # a file of the page's server to watch (relative); "": none
     gone_notice = traitlets.Unicode("The server is gone (kernel connection lost): the epochs already drawn still "
                                     "scrub; start it again to see more.").tag(sync=True)
 

@@ -6,7 +6,10 @@ Prints time to first render and slider-to-image latency (measured, never asserte
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
+import json
+import os
 import queue
 import signal
 import statistics
@@ -14,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -46,19 +50,23 @@ def _kernels(pid: int) -> list[int]:
     return found
 
 
-@pytest.fixture(scope="module")
-def scrub_server(tiny_result, tmp_path_factory):
-    """`cae-tutorial scrub` on a saved tiny run, on a free port: yields (url, process); stopped afterwards."""
+def _need_chromium() -> None:
+    """Skip, saying why, without Chromium or Playwright."""
     if not CHROMIUM.exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: install it with `apt-get install -y chromium` (as root)")
     pytest.importorskip("playwright.sync_api", reason="pip install playwright (the dev extra has it)")
+
+
+@contextlib.contextmanager
+def _scrub(run: Path, *options: str):
+    """`cae-tutorial scrub run` on a free port with options: yields (url, process, log); stopped afterwards, and
+    no kernel of it outlives it."""
     pytest.importorskip("voila", reason="pip install voila (the dev and scrub extras have it)")
     from cae_tutorial.app import free_port
 
-    run = tiny_result.save(tmp_path_factory.mktemp("scrub") / "run")
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "cae_tutorial.cli", "scrub", str(run), "--port", str(port),
-                                "--no-browser"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                "--no-browser", *options], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: queue.Queue[str] = queue.Queue()
     log: list[str] = []
 
@@ -86,9 +94,15 @@ def scrub_server(tiny_result, tmp_path_factory):
             process.terminate()
             process.wait(180)
         time.sleep(1)
-        import psutil
+        assert not [p for p in below if _alive(p)], "kernels outlived the scrub server"
 
-        assert not [p for p in below if psutil.pid_exists(p)], "kernels outlived the scrub server"
+
+@pytest.fixture(scope="module")
+def scrub_server(tiny_result, tmp_path_factory):
+    """`cae-tutorial scrub` on a saved tiny run, on a free port: yields (url, process, log); stopped afterwards."""
+    _need_chromium()
+    with _scrub(tiny_result.save(tmp_path_factory.mktemp("scrub") / "run")) as server:
+        yield server
 
 
 SHOWN_EPOCH = "() => document.querySelector('.cae-stack .cae-cell, .cae-stack .cae-pending')"
@@ -150,14 +164,21 @@ def _accessibility_problems(page) -> list[str]:
 
 
 def _layout_problems(page, width: int) -> list[str]:
-    """Anything of the scrubber outside a `width`-px viewport, a squeezed slider or tile, clipped labels."""
-    return page.evaluate("""(width) => {
+    """Anything of the scrubber outside its visible column (a `width`-px viewport, or the notebook's panel in
+    JupyterLab), a squeezed slider or tile, clipped labels."""
+    return page.evaluate("""(viewport) => {
         const problems = [];
+        const panel = document.querySelector('.jp-WindowedPanel-outer');
+        const column = panel ? panel.getBoundingClientRect() : {left: 0};
+        const left = column.left, width = panel ? Math.min(viewport, column.left + panel.clientWidth) : viewport;
         const slider = document.querySelector('.cae-slider').getBoundingClientRect();
         if (slider.width < 150) problems.push(`slider ${slider.width} px wide`);
-        for (const el of document.querySelectorAll('.cae-figure, .cae-controls-root, .cae-tile, .cae-pending')) {
+        for (const el of document.querySelectorAll('.cae-figure, .cae-controls-root, .cae-bar > *, .cae-curve svg, '
+                                                   + '.cae-tile, .cae-pending')) {
             const box = el.getBoundingClientRect();
-            if (box.width && (box.left < -1 || box.right > width + 1)) problems.push(`${el.className} at ${box.left}..${box.right}`);
+            if (box.width && (box.left < left - 1 || box.right > width + 1)) {
+                problems.push(`${el.className.baseVal ?? el.className} at ${box.left}..${box.right} (column ${left}..${width})`);
+            }
         }
         for (const img of document.querySelectorAll('.cae-tile')) {
             const box = img.getBoundingClientRect();
@@ -172,6 +193,20 @@ def _layout_problems(page, width: int) -> list[str]:
         }
         return problems;
     }""", width)
+
+
+def _sticky_problems(page, height: int) -> list[str]:
+    """Scroll the last frame into view: the scrubber's top scrolls away, its controls' bar must stay on screen."""
+    page.locator(".cae-figure").last.scroll_into_view_if_needed()
+    page.wait_for_timeout(200)
+    scrubber, bar = page.locator(".cae-scrubber").bounding_box(), page.locator(".cae-bar").bounding_box()
+    problems = []
+    if scrubber["y"] > bar["y"] - 40:
+        problems.append(f"the scrubber did not scroll away under its controls: scrubber at {scrubber['y']}, bar at "
+                        f"{bar['y']}")
+    if bar["y"] < 0 or bar["y"] + bar["height"] > height:
+        problems.append(f"the controls' bar left the screen: {bar}")
+    return problems
 
 
 def test_scrub_page_in_chromium(scrub_server, capsys, tmp_path_factory):
@@ -207,6 +242,10 @@ def test_scrub_page_in_chromium(scrub_server, capsys, tmp_path_factory):
             assert page.locator(".cae-readout").get_attribute("aria-live") == "polite"
             assert _shown(page) == ["3"] * 10
             page.screenshot(path=str(shots / "finished_1280.png"), full_page=True)
+            page.set_viewport_size({"width": 1280, "height": 500})  # the controls stay with the frames they move
+            assert _sticky_problems(page, 500) == []
+            page.screenshot(path=str(shots / "finished_1280x500_scrolled.png"))
+            page.set_viewport_size({"width": 1280, "height": 900})
 
             fixed = page.evaluate("() => [...document.querySelectorAll('img.cae-frame, img.cae-truth')].map(i => i.src)")
             before = _image_bytes(page, "img.cae-prediction")
@@ -265,169 +304,387 @@ def test_scrub_page_in_chromium(scrub_server, capsys, tmp_path_factory):
               f"screenshots in {shots}")
 
 
-LIVE_EPOCHS = 600
+#: Seconds of the test's lost-tab cull (`--cull-after`; the default is app.CULL_IDLE_SECONDS). Not shorter: a page's
+#: kernel has no connection until the page's scripts connect, and a busy machine takes seconds to get there.
+CULL_AFTER = 8
+
+
+def _alive(pid: int) -> bool:
+    """Whether process pid runs (a zombie waiting for its parent does not)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _chromium_pids() -> set[int]:
+    """Pids of the Chromium processes below this test process (Playwright's driver starts them)."""
+    import psutil
+
+    found = set()
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.name().startswith("chromium") or "/chromium/" in child.exe():
+                found.add(child.pid)
+        except psutil.Error:
+            pass
+    return found
+
+
+def test_a_lost_tab_s_kernel_is_culled_and_an_open_tab_s_is_kept(tiny_result, tmp_path, capsys):
+    """Two browsers show one scrub page; one is killed (a crash or a lost tab: no beforeunload beacon). Its kernel is
+    culled once idle --cull-after seconds without a connection; the open tab's kernel, idle as long, stays, and its
+    page still gets the epochs it has not shown yet drawn by it."""
+    _need_chromium()
+    import psutil
+    from playwright.sync_api import sync_playwright
+
+    from cae_tutorial.app import CULL_IDLE_SECONDS, voila_config
+
+    run = tiny_result.save(tmp_path / "run")
+    with _scrub(run, "--cull-after", str(CULL_AFTER)) as (url, process, log), sync_playwright() as playwright:
+        kept = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        others = _chromium_pids()
+        lost = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        lost_pids = _chromium_pids() - others
+        try:
+            tabs, loads, memory = {}, [], []
+            for name, browser in (("kept", kept), ("lost", lost)):
+                page = browser.new_page(viewport={"width": 800, "height": 600})
+                known = set(_kernels(process.pid))
+                start = time.perf_counter()
+                page.goto(url, wait_until="commit", timeout=FIRST_RENDER_MS)
+                page.wait_for_function("() => document.querySelector('.cae-readout')?.innerText.includes('epoch 3')"
+                                       " && document.querySelector('img.cae-prediction')", timeout=FIRST_RENDER_MS)
+                loads.append(time.perf_counter() - start)
+                new = set(_kernels(process.pid)) - known
+                assert len(new) == 1, (name, new)
+                tabs[name] = (page, new.pop())
+                memory.append(psutil.Process(tabs[name][1]).memory_info().rss / 2**20)
+            assert lost_pids and not lost_pids & _chromium_pids() - lost_pids
+            for pid in lost_pids:  # the lost browser dies at once: no page of it says goodbye
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            killed = time.monotonic()
+            lost_kernel, kept_page, kept_kernel = tabs["lost"][1], *tabs["kept"]
+            while _alive(lost_kernel) and time.monotonic() < killed + CULL_IDLE_SECONDS:
+                time.sleep(0.1)
+            culled = time.monotonic() - killed
+            assert not _alive(lost_kernel), (f"the lost tab's kernel still runs {CULL_IDLE_SECONDS} s after its "
+                                             f"browser died, with --cull-after {CULL_AFTER}")
+            # The open tab's kernel has idled as long as the lost one: one more round of the culler, and it stays.
+            time.sleep(voila_config(CULL_AFTER)["MappingKernelManager"]["cull_interval"] + 1)
+            assert _alive(kept_kernel) and _kernels(process.pid) == [kept_kernel]
+            kept_page.focus(".cae-slider")
+            assert _press_and_time(kept_page, "Home", "0") is not None  # epoch 0 drawn by the kept kernel now
+            assert kept_page.locator(".cae-gone").is_hidden()
+        finally:
+            kept.close()
+            with contextlib.suppress(Exception):
+                lost.close()
+    assert "Traceback" not in "".join(log)
+    with capsys.disabled():
+        print(f"\nscrub page: page load {', '.join(f'{t:.1f}' for t in loads)} s, kernel RSS "
+              f"{', '.join(f'{m:.0f}' for m in memory)} MiB per tab; a killed browser's kernel culled {culled:.1f} s "
+              f"after (--cull-after {CULL_AFTER}), the open tab's kept")
+
+
+#: The live notebook: tiny sizes, and epochs enough that training outlasts the test (which interrupts it).
+LIVE_SIZE, LIVE_EPOCHS, LIVE_HEIGHT = (64, 32), 400, 128
 LIVE_CELLS = [
     ("from cae_tutorial.data import load_record, seed_split\n"
      "from cae_tutorial.presets import get_preset\n"
-     "from cae_tutorial.training import build_model, train\n"
      "from cae_tutorial.widgets import EpochScrubber\n"
-     "record = load_record(size=(128, 64)); split = seed_split(record)\n"
-     f"preset = get_preset('seed', height=128, width=64, epochs={LIVE_EPOCHS})\n"
-     "scrubber = EpochScrubber.live(record, split, frame_ids=['dance_00090', 'dance_00120', 'dance_00210'],\n"
-     "                              height=96, total_epochs=preset.epochs)\n"
+     f"record = load_record(size={LIVE_SIZE}); split = seed_split(record)\n"
+     f"preset = get_preset('seed', height={LIVE_SIZE[0]}, width={LIVE_SIZE[1]}, epochs={LIVE_EPOCHS})\n"
+     f"scrubber = EpochScrubber.live(record, split, height={LIVE_HEIGHT}, total_epochs=preset.epochs)\n"
      "scrubber"),
-    "result = train(build_model(preset, seed=0), record, split, preset, seed=0, progress=False,\n"
-    "               callbacks=[scrubber.callback])",
+    ("from cae_tutorial.training import build_model, train\n"
+     "result = train(build_model(preset, seed=0), record, split, preset, seed=0, progress=False,\n"
+     "               callbacks=[scrubber.callback])"),
 ]
 
 
 @pytest.fixture(scope="module")
 def lab_server(tmp_path_factory):
-    """JupyterLab on a free port of 127.0.0.1 (no token, app exposed to the page) in a folder holding a tiny
-    notebook that trains long enough to be scrubbed; yields (notebook URL, process); stopped afterwards."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: install it with `apt-get install -y chromium` (as root)")
-    pytest.importorskip("playwright.sync_api", reason="pip install playwright (the dev extra has it)")
+    """JupyterLab on a free port of 127.0.0.1, with a token, its settings in a temporary home, serving a folder that
+    holds the live notebook; yields (notebook URL, process, timings); stopped afterwards, kernels and all."""
+    _need_chromium()
     pytest.importorskip("jupyterlab", reason="pip install jupyterlab (the dev extra has it)")
+    import secrets
+
     import nbformat
 
     from cae_tutorial.app import free_port, wait_for_port
 
+    started = time.perf_counter()
     folder = tmp_path_factory.mktemp("lab")
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     notebook.cells = [nbformat.v4.new_code_cell(source) for source in LIVE_CELLS]
     nbformat.write(notebook, str(folder / "live.ipynb"))
     home = tmp_path_factory.mktemp("lab-home")
-    env = {**__import__("os").environ, "JUPYTER_CONFIG_DIR": str(home / "config"),
-           "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-           "JUPYTER_RUNTIME_DIR": str(home / "runtime")}
-    port = free_port()
+    # The server and the page leave out the extensions the test does not need (they slow the start; the news
+    # prompt would cover the notebook), and the kernel imports
+    # TensorFlow at its start, while the page loads (a startup file of this IPython profile only).
+    (home / "config" / "labconfig").mkdir(parents=True)
+    unneeded = dict.fromkeys(("voila.server_extension", "jupyterlab_jupytext", "jupyter_server_terminals",
+                              "jupyter_lsp"), False)
+    (home / "config" / "jupyter_server_config.json").write_text(json.dumps({"ServerApp": {
+        "jpserver_extensions": unneeded}}))
+    (home / "config" / "labconfig" / "page_config.json").write_text(json.dumps({"disabledExtensions": {
+        "jupyterlab-jupytext": True, "@voila-dashboards/jupyterlab-preview": True,
+        "@jupyterlab/apputils-extension:announcements": True}}))
+    (home / "ipython" / "profile_default" / "startup").mkdir(parents=True)
+    (home / "ipython" / "profile_default" / "startup" / "00-warm.py").write_text(
+        "import cae_tutorial.training  # noqa: F401  (TensorFlow and Keras, imported while the page loads)\n")
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+           "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+           "IPYTHONDIR": str(home / "ipython"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    token, port = secrets.token_hex(16), free_port()
     process = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
-                                "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0", "--IdentityProvider.token=",
-                                "--ServerApp.password=", f"--ServerApp.root_dir={folder}",
-                                "--LabApp.expose_app_in_browser=True", "--ServerApp.disable_check_xsrf=True",
-                                "--allow-root"],
+                                "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0",
+                                f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={folder}",
+                                "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
+                                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                                "--LabApp.extension_manager=readonly", "--allow-root"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=folder)
     try:
         wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}/lab/tree/live.ipynb", process
+        timings = {"server up": time.perf_counter() - started}
+        # The notebook's kernel starts now, so its imports overlap the page's load; the page joins its session.
+        session = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/sessions", method="POST",
+            data=json.dumps({"path": "live.ipynb", "name": "live.ipynb", "type": "notebook",
+                             "kernel": {"name": "python3"}}).encode(),
+            headers={"Authorization": f"token {token}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(session, timeout=120) as answer:
+            assert answer.status == 201, answer.status
+        yield f"http://127.0.0.1:{port}/lab/tree/live.ipynb?token={token}", process, timings
     finally:
-        process.terminate()
+        stopping = time.perf_counter()
+        below = _kernels(process.pid)
+        process.terminate()  # the server shuts its kernels down
         try:
             process.wait(30)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        timings["server stop"] = time.perf_counter() - stopping
+        assert not [pid for pid in below if _alive(pid)], "kernels outlived JupyterLab"
 
 
-def _state(page) -> dict:
-    """The live scrubber as the page shows it: arrived epochs, slider position and range, what the frames show."""
-    state = page.evaluate("""() => {
+#: In-page instrumentation: from each learner's input on the slider (or click on Follow), the milliseconds until every
+#: frame shows the epoch the slider points at (that epoch's pictures, or the placeholder of one not trained yet),
+#: polled once per animation frame; a newer move supersedes an older one.
+WATCH_JS = """() => {
+    if (window.__cae) return;
+    const slider = document.querySelector('.cae-slider'), root = document.querySelector('.cae-controls-root');
+    const shown = () => [...document.querySelectorAll('.cae-stack')].map(stack => {
+        const cell = stack.querySelector('.cae-cell');
+        return cell ? cell.dataset.epoch : (stack.querySelector('.cae-pending') ? 'pending' : '');
+    });
+    const moves = [];
+    window.__cae = {moves, shown};
+    const watch = kind => {
+        const move = {kind, start: performance.now(), ms: null, index: null};
+        moves.push(move);
+        const check = () => {
+            if (moves[moves.length - 1] !== move) return;
+            const index = Number(slider.value);
+            const want = index < Number(root.dataset.arrived) ? String(index) : 'pending';
+            const now = shown();
+            if (now.length && now.every(s => s === want)) { move.ms = performance.now() - move.start; move.index = index; return; }
+            if (performance.now() - move.start > 10000) { move.ms = -1; return; }
+            requestAnimationFrame(check);
+        };
+        check();
+    };
+    slider.addEventListener('input', () => watch('input'));
+    document.querySelector('.cae-follow').addEventListener('click', () => watch('follow'));
+}"""
+
+
+def _moved(page, count: int) -> dict:
+    """The count-th watched move (1-based) once the frames show it: {kind, ms, index}; ms is -1 after 10 s."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(f"() => window.__cae.moves.length >= {count} && "
+                               f"window.__cae.moves[{count - 1}].ms !== null || window.__cae.moves.length > {count}",
+                               timeout=15_000)
+    except PlaywrightTimeout:
+        pytest.fail(f"move {count} not shown within 15 s: moves {page.evaluate('() => window.__cae.moves')}, "
+                    f"scrubber {_live(page)}, focus on {page.evaluate('() => document.activeElement.outerHTML.slice(0, 120)')}")
+    return page.evaluate(f"() => window.__cae.moves[{count - 1}]")
+
+
+def _live(page) -> dict:
+    """The live scrubber as the page shows it: arrived epochs, slider position and range, following, readout,
+    what each frame shows."""
+    return page.evaluate("""() => {
         const root = document.querySelector('.cae-controls-root'), slider = document.querySelector('.cae-slider');
         return {arrived: Number(root.dataset.arrived), index: Number(slider.value), max: Number(slider.max),
-                readout: document.querySelector('.cae-readout').textContent};
+                following: document.querySelector('.cae-follow').getAttribute('aria-pressed') === 'true',
+                readout: document.querySelector('.cae-readout').textContent, shown: window.__cae.shown()};
     }""")
-    state["shown"] = _shown(page)
-    return state
 
 
-def _wait_for_more_epochs(page, arrived: int, more: int = 2, timeout_ms: int = 120_000) -> None:
-    """Wait until `more` epochs beyond `arrived` are in (training goes on while the learner scrubs)."""
+def _more_epochs(page, more: int = 2) -> dict:
+    """Wait until `more` further epochs have arrived (training goes on while the learner scrubs); the state then."""
+    arrived = _live(page)["arrived"]
     page.wait_for_function(f"() => Number(document.querySelector('.cae-controls-root').dataset.arrived) >= "
-                           f"{arrived + more}", timeout=timeout_ms)
+                           f"{arrived + more}", timeout=30_000)
+    page.wait_for_timeout(50)  # an animation frame for the arrival to settle
+    return _live(page)
 
 
-@pytest.mark.xfail(reason="unfinished (issue 19): on the loaded 2-core machine a 120 s wait for new epochs timed out "
-                          "in the last run, after the fix that lets a busy kernel's updates reach the controls", strict=False)
+def _focus_problems(page) -> list[str]:
+    """Tab through the scrubber's controls: each must show a visible focus outline."""
+    page.focus(".cae-slider")
+    page.keyboard.press("Shift+Tab")  # to Play, by keyboard: focus shows as for a keyboard user
+    problems = []
+    for _ in range(5):  # Play, the slider, Follow newest, prediction, errors
+        shown = page.evaluate("""() => { const el = document.activeElement, style = getComputedStyle(el);
+            return [el.className || el.dataset.view || el.tagName, style.outlineStyle, parseFloat(style.outlineWidth)]; }""")
+        if shown[1] in ("none", "") or shown[2] < 2:
+            problems.append(f"{shown[0]}: outline {shown[1]} {shown[2]} px")
+        page.keyboard.press("Tab")
+    return problems
+
+
 def test_live_scrubber_in_jupyterlab_while_training(lab_server, capsys, tmp_path_factory):
-    """JupyterLab runs a notebook that trains under a live scrubber; while model.fit runs (the kernel busy), the
-    learner presses Home and End, drags the slider and presses Follow newest: the frames follow each move at once
-    and stay there as new epochs arrive."""
+    """JupyterLab runs a notebook that trains under a live scrubber. While model.fit keeps the kernel busy, the learner
+    presses Home and End, an arrow, drags the slider and presses Follow newest: the frames follow each move within
+    100 ms (measured in the page) and stay there as new epochs arrive; after training is interrupted (the kernel
+    then reads the queued moves) they still stay. Alt text, names, focus and the 320 px layout are checked."""
     from playwright.sync_api import sync_playwright
 
-    url, process = lab_server
+    url, process, timings = lab_server
     shots = tmp_path_factory.mktemp("live-screenshots")
     errors: list[str] = []
-    timings: dict[str, float | None] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        """Record the seconds since the last lap."""
+        nonlocal clock
+        timings[name] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        print(f"{name}: {timings[name]:.1f} s", flush=True)  # shown with a failure: where the time went
+
+    moves: list[tuple[str, dict]] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.on("pageerror", lambda error: errors.append(str(error)))
             page.goto(url, timeout=120_000)
-            page.wait_for_function("() => window.jupyterapp && document.querySelector('.jp-Notebook .jp-Cell')",
-                                   timeout=120_000)
-            page.wait_for_function("() => document.querySelector('.jp-Notebook-ExecutionIndicator, "
-                                   ".jp-KernelStatus') !== null", timeout=120_000)
-            page.wait_for_timeout(2000)  # the kernel session settles
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            page.wait_for_selector(".cae-slider", timeout=FIRST_RENDER_MS)
-            assert _state(page)["max"] == LIVE_EPOCHS  # the full range before the first epoch
+            page.wait_for_function("() => window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel"
+                                   "?.status === 'idle'", timeout=120_000)
+            lap("page and kernel")
+            # Not awaited: the command's promise settles only when every cell has run (training included).
+            page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+            page.wait_for_selector(".cae-slider", timeout=120_000)
+            page.evaluate(WATCH_JS)
+            state = _live(page)
+            assert state["max"] == LIVE_EPOCHS, state  # the full range, whether or not an epoch is in yet
             page.wait_for_function("() => Number(document.querySelector('.cae-controls-root').dataset.arrived) >= 3",
-                                   timeout=FIRST_RENDER_MS)
-            state = _state(page)
-            assert state["index"] == state["arrived"] - 1 and set(state["shown"]) == {str(state["index"])}  # follows
+                                   timeout=120_000)
+            lap("first epochs")
+            page.wait_for_function("() => { const s = document.querySelector('.cae-slider'); const i = Number(s.value);"
+                                   " return i === Number(document.querySelector('.cae-controls-root').dataset.arrived)"
+                                   " - 1 && window.__cae.shown().every(e => e === String(i)); }", timeout=10_000)
+            assert _live(page)["following"]  # it follows the newest epoch until the learner moves
             assert _accessibility_problems(page) == []
+            assert page.get_by_role("slider", name="epoch").count() == 1
+            assert page.get_by_role("button", name="Play the epochs").count() == 1
+            assert page.get_by_role("button", name="Follow newest").count() == 1
+            alts = page.evaluate("() => [...document.querySelectorAll('.cae-scrubber img')].map(i => i.alt)")
+            frames = len(page.query_selector_all(".cae-stack"))
+            assert frames == 10 and len(alts) == 4 * frames
+            pattern = (r"(prediction|errors \(correct, false and missed person pixels\)) for dance_\d{5} "
+                       r"\((training|held-out)\) at epoch \d+: IoU (\d\.\d{3}|undefined \(empty true mask\)) "
+                       rf"at model size {LIVE_SIZE[0]} x {LIVE_SIZE[1]}")
+            import re
+
+            assert all(re.fullmatch(pattern, alt) for alt in alts if alt.startswith(("prediction", "errors"))), alts
+            assert sum(alt.startswith(("frame dance_", "true mask of dance_")) for alt in alts) == 2 * frames
+            page.screenshot(path=str(shots / "live_1_following.png"))
 
             page.focus(".cae-slider")
-            timings["Home"] = _press_and_time(page, "Home", "0")
-            arrived = _state(page)["arrived"]
-            _wait_for_more_epochs(page, arrived)
-            state = _state(page)
-            assert state["index"] == 0 and state["shown"] == ["0"] * 3, state  # it stays where the learner put it
-            page.screenshot(path=str(shots / "live_home.png"))
+            for key in ("Home", "End", "ArrowLeft"):
+                page.keyboard.press(key)
+                moves.append((key, _moved(page, len(moves) + 1)))
+                state = _more_epochs(page)  # it stays where the learner put it while epochs arrive
+                want = {"Home": 0, "End": LIVE_EPOCHS, "ArrowLeft": LIVE_EPOCHS - 1}[key]
+                assert state["index"] == want and not state["following"], (key, state)
+                assert set(state["shown"]) == {str(want) if want < state["arrived"] else "pending"}, (key, state)
+                assert f"epoch {want} of {LIVE_EPOCHS}" in state["readout"], (key, state)
+                if key == "Home":
+                    page.screenshot(path=str(shots / "live_2_home.png"))
+            assert "not trained yet" in state["readout"]
 
-            timings["End"] = _press_and_time(page, "End", "pending")
-            _wait_for_more_epochs(page, _state(page)["arrived"], 1)
-            state = _state(page)
-            assert state["index"] == LIVE_EPOCHS and "not trained yet" in state["readout"], state
-
-            timings["ArrowLeft"] = _press_and_time(page, "ArrowLeft", "pending")
-            assert _state(page)["index"] == LIVE_EPOCHS - 1
-
-            # Drag the handle to an epoch already trained (about half the newest).
-            arrived = _state(page)["arrived"]
+            # Drag the handle from the right end to about half the newest epoch.
             box = page.locator(".cae-slider").bounding_box()
-            target = arrived // 2
-            x = box["x"] + 11 + (box["width"] - 22) * target / LIVE_EPOCHS
-            page.mouse.move(box["x"] + box["width"] - 11, box["y"] + box["height"] / 2)
+            target = state["arrived"] // 2
+            y, thumb = box["y"] + box["height"] / 2, 11  # the handle is 22 px wide
+            page.mouse.move(box["x"] + box["width"] - thumb, y)
             page.mouse.down()
-            page.mouse.move(x, box["y"] + box["height"] / 2, steps=8)
+            page.mouse.move(box["x"] + thumb + (box["width"] - 2 * thumb) * target / LIVE_EPOCHS, y, steps=8)
             page.mouse.up()
-            state = _state(page)
-            dragged = state["index"]
-            assert abs(dragged - target) <= 2 and state["shown"] == [str(dragged)] * 3, state
-            _wait_for_more_epochs(page, state["arrived"])
-            state = _state(page)
-            assert state["index"] == dragged and state["shown"] == [str(dragged)] * 3, state
-            page.screenshot(path=str(shots / "live_dragged.png"))
+            count = page.evaluate("() => window.__cae.moves.length")
+            moves.append(("drag", _moved(page, count)))
+            dragged = moves[-1][1]["index"]
+            assert abs(dragged - target) <= 3, (dragged, target)
+            state = _more_epochs(page)
+            assert state["index"] == dragged and set(state["shown"]) == {str(dragged)}, state
+            page.screenshot(path=str(shots / "live_3_dragged.png"))
 
-            start = time.perf_counter()
             page.click(".cae-follow")
-            page.wait_for_function("() => { const s = document.querySelector('.cae-slider');"
-                                   " return Number(s.value) === Number(document.querySelector('.cae-controls-root')"
-                                   ".dataset.arrived) - 1; }")
-            timings["Follow"] = (time.perf_counter() - start) * 1000
-            arrived = _state(page)["arrived"]
-            _wait_for_more_epochs(page, arrived, 1)
-            state = _state(page)
-            assert state["index"] == state["arrived"] - 1 > arrived - 1, state  # following again
-            page.wait_for_function(f"() => document.querySelector('.cae-stack .cae-cell')?.dataset.epoch === "
-                                   f"'{state['index']}' || true")
-            assert page.get_attribute(".cae-follow", "aria-pressed") == "true"
-            assert state["arrived"] < LIVE_EPOCHS + 1, "training ended before the test: make LIVE_EPOCHS larger"
-            page.screenshot(path=str(shots / "live_following.png"))
+            moves.append(("Follow", _moved(page, count + 1)))
+            state = _more_epochs(page)
+            page.wait_for_function("() => Number(document.querySelector('.cae-slider').value) === "
+                                   "Number(document.querySelector('.cae-controls-root').dataset.arrived) - 1",
+                                   timeout=5_000)  # following again (the follow step runs after each arrival)
+            assert _live(page)["following"] and page.get_attribute(".cae-follow", "aria-pressed") == "true"
+            assert _focus_problems(page) == []
 
-            page.set_viewport_size({"width": 700, "height": 900})  # a narrow JupyterLab column
-            page.wait_for_timeout(300)
-            page.screenshot(path=str(shots / "live_700.png"))
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:interrupt-kernel')")
+            page.focus(".cae-slider")  # a last move, then training ends: the kernel reads every queued move
+            page.keyboard.press("ArrowLeft")
+            page.keyboard.press("ArrowLeft")
+            page.wait_for_timeout(100)
+            last = _live(page)
+            assert not last["following"] and last["index"] < last["arrived"] - 1
+            lap("moves while training")
+            assert last["arrived"] < LIVE_EPOCHS + 1, "training ended before the test: make LIVE_EPOCHS larger"
+            page.evaluate("() => { window.jupyterapp.commands.execute('notebook:interrupt-kernel'); }")
+            page.wait_for_function("() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status"
+                                   " === 'idle'", timeout=60_000)
+            page.wait_for_timeout(1500)  # the queued moves and their echoes have gone through
+            after = _live(page)
+            assert after["index"] == last["index"] and set(after["shown"]) == {str(last["index"])}, (last, after)
+            lap("interrupt")
+
+            page.set_viewport_size({"width": 1280, "height": 500})
+            assert _sticky_problems(page, 500) == []
+            page.screenshot(path=str(shots / "live_4_scrolled_1280x500.png"))
+            for width in (700, 320):  # a JupyterLab column beside the file browser; a phone, the file browser closed
+                if width == 320:
+                    page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+                page.set_viewport_size({"width": width, "height": 800})
+                page.wait_for_timeout(300)
+                page.locator(".cae-controls-root").scroll_into_view_if_needed()
+                page.screenshot(path=str(shots / f"live_5_{width}.png"))
+                assert _layout_problems(page, width) == [], width
+            lap("layout")
         finally:
             browser.close()
     assert not errors, f"errors in the page: {errors}"
-    moves = {key: value for key, value in timings.items() if key != "Follow"}
-    assert all(value is not None and value < 1000 for value in moves.values()), timings  # no kernel round trip
+    slow = [(key, move) for key, move in moves if move["ms"] is None or not 0 <= move["ms"] < 100]
+    assert not slow, f"frames did not follow within 100 ms: {slow}"  # no kernel round trip
     with capsys.disabled():
-        print(f"\nlive scrubber in JupyterLab while training: learner's key to frames "
-              + ", ".join(f"{k} {v:.0f} ms" for k, v in timings.items()) + f"; screenshots in {shots}")
+        print("\nlive scrubber in JupyterLab while training: frames followed the learner in "
+              + ", ".join(f"{key} {move['ms']:.0f} ms" for key, move in moves)
+              + "; seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()) + f"; screenshots in {shots}")

@@ -331,3 +331,63 @@ def test_live_scrubber_puts_its_static_picture_in_its_own_output_when_training_e
     assert updates == []
     scrubber.callback.on_train_end()
     assert len(updates) == 1 and {"image/png", "application/vnd.jupyter.widget-view+json"} <= set(updates[0])
+
+
+def _without(path, name: str) -> None:
+    """Rewrite snapshots.npz without one of its arrays."""
+    with np.load(path) as npz:
+        kept = {key: npz[key] for key in npz.files if key != name}
+    np.savez_compressed(path, **kept)
+
+
+def _one_epoch_short(path) -> None:
+    """Rewrite snapshots.npz with one prediction fewer than its epochs."""
+    with np.load(path) as npz:
+        arrays = {key: npz[key] for key in npz.files}
+    arrays["predictions"] = arrays["predictions"][:-1]
+    np.savez_compressed(path, **arrays)
+
+
+DAMAGES = {
+    "snapshots.npz cut in half": ("snapshots.npz", lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])),
+    "snapshots.npz without predictions": ("snapshots.npz", lambda p: _without(p, "predictions")),
+    "snapshots.npz one prediction short": ("snapshots.npz", _one_epoch_short),
+    "history.json cut short": ("history.json", lambda p: p.write_text(p.read_text()[:40])),
+    "config.json a list": ("config.json", lambda p: p.write_text("[1, 2]")),
+    "split.json not a split": ("split.json", lambda p: p.write_text('{"train": 3}')),
+}
+
+
+def test_one_reader_of_a_saved_run_for_the_scrub_page_and_trainingresult_load(tiny_result, tmp_path):
+    """run_files.read_saved_run (the scrub page's, no TensorFlow) and TrainingResult.load read a run the same way:
+    the same Snapshots class and arrays, and the same one-line RunFileError naming a damaged file."""
+    import shutil
+
+    from cae_tutorial.results import Snapshots, TrainingResult
+    from cae_tutorial.run_files import RunFileError, SavedRun, read_saved_run
+
+    run = tiny_result.save(tmp_path / "run")
+    saved, loaded = read_saved_run(run), TrainingResult.load(run, load_model=False)
+    assert isinstance(saved, SavedRun) and isinstance(loaded, TrainingResult) and loaded.model is None
+    for back in (saved, loaded):
+        assert type(back.snapshots) is Snapshots
+        assert back.snapshots.frame_ids == tiny_result.snapshots.frame_ids
+        for name in ("epochs", "images", "masks", "predictions"):
+            got, want = getattr(back.snapshots, name), getattr(tiny_result.snapshots, name)
+            assert got.dtype == want.dtype and np.array_equal(got, want), name
+        assert back.history == tiny_result.history and back.config == tiny_result.config
+        assert back.split == tiny_result.split
+    assert EpochScrubber(saved, height=32).iou.tolist() == EpochScrubber(loaded, height=32).iou.tolist()
+
+    for what, (name, damage) in DAMAGES.items():
+        broken = tmp_path / what.replace(" ", "-")
+        shutil.copytree(run, broken)
+        damage(broken / name)
+        messages = []
+        for read in (read_saved_run, lambda folder: TrainingResult.load(folder, load_model=False)):
+            with pytest.raises(RunFileError) as caught:
+                read(broken)
+            messages.append(str(caught.value))
+        assert messages[0] == messages[1], what  # one reader: one message
+        assert messages[0].startswith(f"{broken / name} is damaged (") and "\n" not in messages[0], messages[0]
+        assert messages[0].endswith("train again into a new folder or restore the file from a backup"), messages[0]
