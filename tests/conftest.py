@@ -7,16 +7,23 @@
   slow (the same as `-m "not notebooks and not browser and not real_data and not slow"`).
 - `fast_course` is the one run of the course per test run: every notebook through run_course at --fast sizes,
   its worked solutions appended. A test that reads a notebook's results asks for it instead of running the
-  notebook again; such tests are marked `notebooks` and grouped on one xdist worker by the hook below.
+  notebook again; such tests are marked `notebooks` and sent to one xdist worker, first, by the scheduler below.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Two workers on two cores: one OpenMP thread each, also in the kernels and subprocesses the tests start (they
+# inherit it). With more, OpenMP's threads wait for each other on a busy machine: scikit-learn's gradient boosting
+# (the pixel classifier: notebook 6, baseline tests) fitted 3 frames at 64 x 32 in 114 s instead of 2.6 s (load 13).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
 
@@ -41,17 +48,38 @@ def pytest_configure(config):
         config.option.markexpr = f"({given}) and {FAST_LANE}" if given else FAST_LANE
 
 
-@pytest.hookimpl(tryfirst=True)  # before -m selects by marker and before xdist reads the groups
+@pytest.hookimpl(tryfirst=True)  # before -m selects by marker
 def pytest_collection_modifyitems(config, items):
-    grouping = config.pluginmanager.hasplugin("xdist")
     for item in items:
         if "fast_course" in item.fixturenames:
             item.add_marker(pytest.mark.notebooks)
-            # One worker should run the course and every test that reads it. Known gap: pytest-xdist 3.8 applies
-            # groups by rewriting item._nodeid, which pytest 9 no longer reads, so there each worker that gets one
-            # of these tests runs the course once (measured: twice per run on 2 workers).
-            if grouping:
-                item.add_marker(pytest.mark.xdist_group("course"))
+
+
+#: fast_course's one parameter: every test that reads the course run has "[fast_course]" in its node id (alone or
+#: among its other parameters), which is all the xdist scheduler below sees of a test.
+COURSE_ID = "fast_course"
+COURSE_NODE = re.compile(rf"\[(?:[^\]]*-)?{COURSE_ID}(?:-[^\]]*)?\]$")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadgroup, with every test that reads the course run in one work unit, handed out first.
+
+    xdist_group marks do not reach the scheduler under pytest 9 (pytest-xdist 3.8 renames item._nodeid, which
+    pytest 9 no longer reads), so the scheduler groups by the "[fast_course]" node ids instead: one worker runs the
+    course (about half of the suite's time) while the other runs everything else, and no worker waits for it.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class CourseFirst(LoadGroupScheduling):
+        """Tests with COURSE_ID in their id are one work unit; the largest unit goes first (--loadscope-reorder)."""
+
+        def _split_scope(self, nodeid):  # xdist's documented way to define work units (as loadgroup, loadfile)
+            return COURSE_ID if COURSE_NODE.search(nodeid) else super()._split_scope(nodeid)
+
+    return CourseFirst(config, log)
 
 
 def real_record_or_skip() -> Path:
@@ -112,21 +140,18 @@ def worked_solutions(notebook) -> list[str]:
     return [code for cell in notebook.cells if cell.cell_type == "markdown" for code in solution.findall(cell.source)]
 
 
-@pytest.fixture(scope="session")
-def fast_course(tmp_path_factory):
-    """The whole course run once, headless, through run_course (what `cae-tutorial course --fast` runs) at --fast
-    parameters (notebook 7 at FULL_DATASET_TINY), each notebook with its worked solutions appended as code cells
-    after its own: (output folder, failures, printed lines). Results: out/outputs/NAME.json."""
+def _run_fast_course(folder: Path) -> tuple[list[str], str]:
+    """Run the course into folder at --fast parameters, solutions appended: (failures, printed)."""
     import nbformat
 
     from cae_tutorial import course
 
-    books = tmp_path_factory.mktemp("course-books")
+    books = folder / "books"
+    books.mkdir(parents=True)
     for path in course.course_notebooks():
         notebook = nbformat.read(path, as_version=4)
         notebook.cells += [nbformat.v4.new_code_cell(code) for code in worked_solutions(notebook)]
         nbformat.write(notebook, books / path.name)
-    out = tmp_path_factory.mktemp("course")
     lines = []
 
     class Stream:
@@ -138,6 +163,65 @@ def fast_course(tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as patch:  # run_course finds the notebooks in notebooks_dir()
         patch.setattr(course, "notebooks_dir", lambda: books)
-        failures = course.run_course(out, {**course.course_parameters(fast=True), **FULL_DATASET_TINY},
+        failures = course.run_course(folder / "out", {**course.course_parameters(fast=True), **FULL_DATASET_TINY},
                                      stream=Stream())
-    return out, failures, "".join(lines)
+    return failures, "".join(lines)
+
+
+def _once_per_test_run(folder: Path, build) -> tuple[list[str], str]:
+    """build(folder) in the first worker that asks, its (failures, printed) read from folder by the others.
+
+    The pattern pytest-xdist documents for session fixtures: the workers' base temporary folders share a parent,
+    one per test run. Claiming is an atomic mkdir (no lock package needed); a waiting worker polls for the result
+    and stops waiting, saying why, when the worker that builds it has died."""
+    from cae_tutorial.folders import write_json
+
+    claim, done, failed = folder / "claimed-by", folder / "result.json", folder / "error.txt"
+    try:
+        claim.mkdir(parents=True)
+    except FileExistsError:
+        while not done.is_file():
+            if failed.is_file():
+                pytest.fail(f"the course run in another worker failed: {failed.read_text()}")
+            owner = next(iter(claim.iterdir()), None)
+            if owner is not None and not _alive(int(owner.name)):
+                pytest.fail(f"the worker running the course (pid {owner.name}) died before it finished")
+            time.sleep(0.5)
+        result = json.loads(done.read_text())
+        return result["failures"], result["printed"]
+    (claim / str(os.getpid())).touch()
+    try:
+        failures, printed = build(folder)
+    except BaseException as error:
+        failed.write_text(f"{type(error).__name__}: {error}")
+        raise
+    write_json(done, {"failures": failures, "printed": printed})
+    return failures, printed
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@pytest.fixture(scope="session", params=[COURSE_ID])  # the parameter only marks its readers' ids (see COURSE_ID)
+def fast_course(tmp_path_factory, worker_id):
+    """The whole course run once per test run, headless, through run_course (what `cae-tutorial course --fast`
+    runs) at --fast parameters (notebook 7 at FULL_DATASET_TINY), each notebook with its worked solutions appended
+    as code cells after its own: (output folder, failures, printed lines). Results: out/outputs/NAME.json.
+
+    With pytest-xdist the first worker that asks runs it and the others read its results (the scheduler sends
+    all the course's readers to one worker anyway); with -n 0 it runs here."""
+    if worker_id == "master":
+        folder = tmp_path_factory.mktemp("course")
+        failures, printed = _run_fast_course(folder)
+    else:
+        folder = tmp_path_factory.getbasetemp().parent / "fast-course"
+        failures, printed = _once_per_test_run(folder, _run_fast_course)
+    return folder / "out", failures, printed

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 NOISE = re.compile(r"absl::InitializeLog|oneDNN|cpu_feature_guard|^[EWI]0000 |WARNING:tensorflow", re.M)
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,6 +33,7 @@ def test_importing_the_package_changes_no_global_state():
     assert run.returncode == 0 and run.stdout.split() == ["True", "True", "False"], run.stderr[-2000:]
 
 
+@pytest.mark.slow  # a fresh interpreter imports TensorFlow
 def test_the_user_process_keeps_tensorflow_s_own_lines():
     """A user's `import cae_tutorial, tensorflow` is not silenced: TensorFlow's error lines stay visible."""
     code = ("import os, sys, cae_tutorial, tensorflow\n"
@@ -40,6 +43,7 @@ def test_the_user_process_keeps_tensorflow_s_own_lines():
     assert run.returncode == 0 and run.stdout.strip() == "None 0 []", run.stdout + run.stderr[-2000:]
 
 
+@pytest.mark.slow  # a fresh interpreter imports TensorFlow
 def test_the_cli_prints_no_tensorflow_log_lines(tmp_path):
     """A command that loads TensorFlow (predict: a model is loaded) starts without the C++ log lines."""
     code = ("import keras, sys\n"
@@ -69,6 +73,7 @@ def test_quiet_tensorflow_undoes_itself():
     assert run.returncode == 0 and run.stdout.strip() == "(True, '3') True True", run.stdout + run.stderr[-2000:]
 
 
+@pytest.mark.slow  # a fresh interpreter imports TensorFlow
 def test_stderr_is_restored_after_the_quiet_import():
     code = ("import os\nfrom cae_tutorial.quiet import quiet_tensorflow\n"
             "with quiet_tensorflow():\n    import tensorflow\nos.write(2, b'still here')")
@@ -77,6 +82,7 @@ def test_stderr_is_restored_after_the_quiet_import():
     assert not NOISE.search(run.stderr), run.stderr[-2000:]
 
 
+@pytest.mark.slow  # a fresh interpreter imports TensorFlow
 def test_tensorflow_python_warnings_stay_out_of_the_course_kernels():
     """Keras' "triggered tf.function retracing" warnings go through TensorFlow's Python logger."""
     code = ("from cae_tutorial.quiet import import_tensorflow\ntf = import_tensorflow()\n"
@@ -87,6 +93,7 @@ def test_tensorflow_python_warnings_stay_out_of_the_course_kernels():
     assert not NOISE.search(run.stderr), run.stderr[-2000:]
 
 
+@pytest.mark.slow  # a fresh interpreter imports TensorFlow
 def test_a_course_notebook_run_prints_no_tensorflow_log_lines(tmp_path):
     """course.run_notebook's kernel (whose stderr is the terminal's) imports TensorFlow without the C++ lines."""
     import nbformat
@@ -139,6 +146,7 @@ def test_each_notebook_imports_tensorflow_quietly_before_anything_else():
         assert code[:2] == ["from cae_tutorial.quiet import import_tensorflow", "import_tensorflow()"], path.name
 
 
+@pytest.mark.slow  # a fresh interpreter imports TensorFlow
 def test_a_plain_jupyter_kernel_shows_no_tensorflow_lines_after_the_notebooks_first_lines(tmp_path):
     """ipykernel shows what the process writes to fd 2 in the cell's output; the notebooks' first lines prevent it."""
     import nbformat

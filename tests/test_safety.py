@@ -289,6 +289,7 @@ def test_a_kill_at_any_instant_then_resume_ends_in_the_uninterrupted_run(tmp_pat
         assert not work_folder(run).exists(), key
 
 
+@pytest.mark.slow  # a fresh interpreter imports TensorFlow
 def test_sigkill_during_epochs_backups_and_the_save_then_resume(tmp_path):
     """The same with real SIGKILLs of the command, inside a backup and inside the save (each costs a process start)."""
     from cae_tutorial.resume import backup_summary, work_folder

@@ -53,16 +53,19 @@ def expected() -> str:
     return f"['CoordinateChannels'] DiceFocalLoss 2.0 ['BinaryDice', 'PersonIoU'] {EXPECTED_SCORES}"
 
 
+@pytest.mark.slow  # a fresh interpreter imports TensorFlow
 def test_load_model_after_keras_then_the_package(saved_model):
     run = _load_in_a_fresh_process("import keras, cae_tutorial", saved_model)
     assert run.returncode == 0 and run.stdout.strip() == expected(), run.stdout + run.stderr[-3000:]
 
 
+@pytest.mark.slow  # a fresh interpreter imports TensorFlow
 def test_load_model_after_the_package_and_a_name_that_uses_keras(saved_model):
     run = _load_in_a_fresh_process("import cae_tutorial\ncae_tutorial.build_cae", saved_model)
     assert run.returncode == 0 and run.stdout.strip() == expected(), run.stdout + run.stderr[-3000:]
 
 
+@pytest.mark.slow  # a fresh interpreter imports TensorFlow
 def test_load_model_after_the_package_first_with_keras_objects(saved_model):
     run = _load_in_a_fresh_process("import cae_tutorial, keras\nimport cae_tutorial.keras_objects", saved_model)
     assert run.returncode == 0 and run.stdout.strip() == expected(), run.stdout + run.stderr[-3000:]
