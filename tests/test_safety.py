@@ -259,6 +259,7 @@ INSTANTS = [("batch@2", 1), ("half-written:snapshot-000002.npy", 1), ("half-writ
 TINY_RUN = ["train", "--epochs", "6", "--height", "64", "--width", "32"]
 
 
+@pytest.mark.slow  # 11 trainings: out of the fast lane
 def test_a_kill_at_any_instant_then_resume_ends_in_the_uninterrupted_run(tmp_path, monkeypatch):
     """One uninterrupted run copies its files at each instant (what a SIGKILL there leaves: the disk as it is,
     unflushed buffers and locks lost); each copy is resumed and must end in exactly that run."""
