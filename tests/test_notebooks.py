@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
 import inspect
 import json
@@ -80,7 +81,8 @@ def _library_definitions() -> dict[str, list[str]]:
         module = importlib.import_module(f"cae_tutorial.{info.name}")
         for name, obj in vars(module).items():
             if (inspect.isfunction(obj) or inspect.isclass(obj)) and obj.__module__ == module.__name__:
-                sources.setdefault(name, []).append(inspect.getsource(obj).strip())
+                with contextlib.suppress(OSError, TypeError):  # a class made inside a function has no source
+                    sources.setdefault(name, []).append(inspect.getsource(obj).strip())
     return sources
 
 

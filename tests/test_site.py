@@ -276,7 +276,7 @@ def test_every_page_in_a_browser(built_site, served_site, tmp_path):
                             problems.append(f"{name}: details #{i} does not open and close")
             # The scrubber's place in notebook 4 shows its static image.
             page.goto(base + "notebooks/04_training.html", wait_until="load")
-            fallback = page.locator(".cae-widget-fallback img").first
+            fallback = page.locator(f'img[src$="{_scrubber_picture_name()}"]').first
             fallback.scroll_into_view_if_needed()
             assert fallback.evaluate("img => img.complete && img.naturalWidth > 0")
             page.screenshot(path=str(tmp_path / "04_training_scrubber.png"))
@@ -358,3 +358,17 @@ def test_cli_site_refuses_a_file_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "is a file; choose a folder for the site" in err
     assert target.read_text() == "mine"
+
+
+def _scrubber_picture_name() -> str:
+    """The file name MyST-NB gives the static picture in notebook 4's scrubber output (the sha256 of its PNG)."""
+    import base64
+    import hashlib
+
+    notebook = nbformat.read(REPO / "notebooks" / "04_training.ipynb", as_version=4)
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "image/png" in data and "epoch scrubber" in "".join(data.get("text/plain", "")):
+                return hashlib.sha256(base64.b64decode("".join(data["image/png"]))).hexdigest() + ".png"
+    raise AssertionError("notebook 4's scrubber output carries no static picture")
