@@ -174,7 +174,7 @@ def _once_per_test_run(folder: Path, build) -> tuple[list[str], str]:
     The pattern pytest-xdist documents for session fixtures: the workers' base temporary folders share a parent,
     one per test run. Claiming is an atomic mkdir (no lock package needed); a waiting worker polls for the result
     and stops waiting, saying why, when the worker that builds it has died."""
-    from cae_tutorial.folders import write_json
+    from cae_tutorial.folders import _pid_alive, write_json  # one liveness check: the stale-partials one
 
     claim, done, failed = folder / "claimed-by", folder / "result.json", folder / "error.txt"
     try:
@@ -184,7 +184,7 @@ def _once_per_test_run(folder: Path, build) -> tuple[list[str], str]:
             if failed.is_file():
                 pytest.fail(f"the course run in another worker failed: {failed.read_text()}")
             owner = next(iter(claim.iterdir()), None)
-            if owner is not None and not _alive(int(owner.name)):
+            if owner is not None and not _pid_alive(int(owner.name)):
                 pytest.fail(f"the worker running the course (pid {owner.name}) died before it finished")
             time.sleep(0.5)
         result = json.loads(done.read_text())
@@ -197,17 +197,6 @@ def _once_per_test_run(folder: Path, build) -> tuple[list[str], str]:
         raise
     write_json(done, {"failures": failures, "printed": printed})
     return failures, printed
-
-
-def _alive(pid: int) -> bool:
-    """Whether a process with this id exists."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @pytest.fixture(scope="session", params=[COURSE_ID])  # the parameter only marks its readers' ids (see COURSE_ID)
