@@ -68,6 +68,7 @@ _EXPORTS = {
     "predict": "evaluation",
     "predict_masks": "evaluation",
     "evaluate": "evaluation",
+    "compare": "verdicts",
     "Predictor": "evaluation",
     "show_results": "plots",
     "EpochScrubber": "widgets",
@@ -75,7 +76,7 @@ _EXPORTS = {
 }
 _SUBMODULES = ("baseline", "callbacks", "contract", "data", "errors", "evaluation", "folders", "keras_objects",
                "losses", "memory", "metric_names", "model", "palette", "pipeline", "plots", "presets",
-               "reading", "results", "resume", "run_files", "synthetic", "training", "upsampling",
+               "reading", "results", "resume", "run_files", "synthetic", "training", "upsampling", "verdicts",
                "widgets")
 
 

@@ -1,0 +1,39 @@
+"""Verdicts with their spread: a win only when every paired difference agrees, else a draw."""
+
+import pytest
+
+import cae_tutorial as cae
+from cae_tutorial.verdicts import VerdictError, compare
+
+
+def test_a_win_on_every_seed_is_a_win_with_its_range():
+    verdict = compare([0.951, 0.948, 0.953], [0.944, 0.946, 0.949], "augmentation", "no augmentation")
+    assert verdict.winner == "augmentation" and not verdict.is_draw
+    assert verdict.differences == pytest.approx((0.007, 0.002, 0.004))
+    assert verdict.low == pytest.approx(0.002) and verdict.high == pytest.approx(0.007)
+    assert str(verdict) == ("augmentation beats no augmentation by 0.0043 IoU "
+                            "(paired over 3 seeds: +0.0020 to +0.0070)")
+
+
+def test_b_winning_everywhere_names_b():
+    verdict = compare([0.90, 0.91], [0.93, 0.95], "plain", "recipe", over="folds")
+    assert verdict.winner == "recipe"
+    assert str(verdict).startswith("recipe beats plain by 0.0350 IoU (paired over 2 folds: +0.0300 to +0.0400)")
+
+
+def test_a_spread_that_covers_zero_is_a_draw():
+    verdict = compare([0.95, 0.94, 0.96], [0.94, 0.95, 0.95], "flips", "no flips")
+    assert verdict.is_draw and verdict.winner is None
+    assert "a draw" in str(verdict) and "-0.0100 to +0.0100" in str(verdict)
+
+
+@pytest.mark.parametrize("a, b, words", [([0.9, 0.8], [0.9], "give one score per seed"),
+                                          ([0.9], [0.8], "at least 2 seeds"),
+                                          ([0.9, float("nan")], [0.8, 0.7], "not finite")])
+def test_scores_that_cannot_be_paired_say_why(a, b, words):
+    with pytest.raises(VerdictError, match=words):
+        compare(a, b)
+
+
+def test_compare_is_a_top_level_name():
+    assert cae.compare is compare
