@@ -146,8 +146,14 @@ def test_notebook_results(fast_course):
     assert r4["heldout_iou"] == pytest.approx(r5["heldout_iou"], abs=1e-3)
     assert 0 <= r4["heldout_pooled_iou"] <= 1
     r6 = results_of(out, "06_going_further")
-    assert set(r6["scores"]) == {"plain CAE", "CAE + skips", "pixel classifier"}
+    assert set(r6["scores"]) == {"CAE + skips", "pixel classifier"}
     assert r6["pixel_classifier_heldout_iou"] > 0.5
+    # The rankings are paired over seeds: one score per seed for each method, and verdicts computed from them.
+    assert set(r6["seed_scores"]) == {"plain CAE", "CAE + skips", "pixel classifier"}
+    assert all(len(scores) == len(r6["seeds"]) >= 2 for scores in r6["seed_scores"].values())
+    from cae_tutorial.verdicts import compare
+    assert r6["verdicts"]["skips vs plain"] == str(compare(r6["seed_scores"]["CAE + skips"],
+                                                           r6["seed_scores"]["plain CAE"], "CAE + skips", "plain CAE"))
     assert r6["provenance"]["CAE + skips"].startswith("reused"), "notebook 6 reuses notebook 4's saved run"
 
 
