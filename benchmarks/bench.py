@@ -91,9 +91,10 @@ def _record(size, fold: str | None = None):
 
 def full_resolution_scores(record, probabilities) -> tuple[float, float]:
     """Mean IoU and Dice of probabilities (at model size) resized bilinearly to the frames' original size."""
-    from cae_tutorial.evaluation import original_masks, score_at_original_size
+    from cae_tutorial.data import read_originals
+    from cae_tutorial.evaluation import score_at_original_size
 
-    table = score_at_original_size(record.ids, original_masks(record), probabilities)
+    table = score_at_original_size(record.ids, read_originals(record, "masks"), probabilities)
     return float(table.mean("iou")), float(table.mean("dice"))
 
 

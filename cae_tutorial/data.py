@@ -220,6 +220,21 @@ def read_mask(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarr
     return mask_as_float(reading.read_mask(path, size))
 
 
+def read_originals(record, kind: str) -> list[np.ndarray] | None:
+    """A record's frames (kind "images") or masks ("masks") at their files' own size, read from record.root/kind by
+    read_image / read_mask; None when the record has no folder or a frame's file is missing."""
+    if kind not in ("images", "masks"):
+        raise ValueError(f"kind must be 'images' or 'masks', got {kind!r}")
+    folder = None if getattr(record, "root", None) is None else Path(record.root) / kind
+    if folder is None or not folder.is_dir():
+        return None
+    files = {path.stem: path for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES}
+    if not all(frame_id in files for frame_id in record.ids):
+        return None
+    read = read_image if kind == "images" else read_mask
+    return [read(files[frame_id]) for frame_id in record.ids]
+
+
 def read_pair(image_path: Path, mask_path: Path, size: tuple[int, int] | None = None, notes: dict | None = None):
     """A frame and its mask as float32, checked to be the same size (as displayed) before any resizing."""
     image, mask = reading.read_pair(image_path, mask_path, size, notes)

@@ -12,16 +12,15 @@ files are found, else "model" (the size the model predicts at). The table prints
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
 from cae_tutorial.callbacks import sigmoid
 from cae_tutorial.contract import outputs_logits
-from cae_tutorial.data import IMAGE_SUFFIXES, SIZE_MULTIPLE, DataError, Record, read_mask, resize_probabilities
+from cae_tutorial.data import SIZE_MULTIPLE, DataError, Record, read_originals, resize_probabilities
 from cae_tutorial.losses import MetricsTable, per_frame_metrics
 from cae_tutorial.results import TrainingResult, no_heldout_error
-from cae_tutorial.upsampling import DEFAULT_METHOD, METHODS, frame_at_size, original_frames, upsample
+from cae_tutorial.upsampling import DEFAULT_METHOD, METHODS, frame_at_size, upsample
 
 
 #: Inference levers of the full-resolution path (predict to the frames' own size, evaluate at "original"),
@@ -230,17 +229,6 @@ def predict_masks(model, frames, threshold: float = 0.5, *, size="original", **o
     return probabilities[..., 0] >= threshold
 
 
-def original_masks(record: Record) -> list[np.ndarray] | None:
-    """The record's masks at their files' own size, read from record.root/masks (None where not found)."""
-    folder = None if record.root is None else Path(record.root) / "masks"
-    if folder is None or not folder.is_dir():
-        return None
-    files = {path.stem: path for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES}
-    if not all(frame_id in files for frame_id in record.ids):
-        return None
-    return [read_mask(files[frame_id]) for frame_id in record.ids]
-
-
 def score_at_original_size(frame_ids, originals, probabilities: np.ndarray, threshold: float = 0.5,
                            frames=None) -> MetricsTable:
     """Per-frame metrics of probabilities (at model size) resized to each original mask's size.
@@ -284,12 +272,12 @@ def resolution_rule(record: Record, resolution: str | None, upsampling: str = DE
     bilinear) and the sentence that states the choice."""
     if resolution not in (None, "original", "model"):
         raise ValueError(f"resolution must be 'original' or 'model', got {resolution!r}")
-    originals = original_masks(record) if resolution in (None, "original") else None
+    originals = read_originals(record, "masks") if resolution in (None, "original") else None
     if resolution == "original" and originals is None:
         raise DataError(f"the original masks of {list(record.ids)} are not found under {record.root}/masks; "
                         "pass resolution='model' or load the record from its folder")
     if originals is not None:
-        guides = original_frames(record) if upsampling == "guided" else None
+        guides = read_originals(record, "images") if upsampling == "guided" else None
         if upsampling == "guided" and guides is None:
             raise DataError(f"guided upsampling needs the original frames of {list(record.ids)} under "
                             f"{record.root}/images; pass upsampling='bilinear' to score without them")
@@ -324,7 +312,7 @@ def evaluate(model, data, frame_ids=None, *, split=None, threshold: float = 0.5,
     originals, guides, at = resolution_rule(part, resolution, upsampling)
     feed, input_size = part.images, model_size(model, size=part.size) or tuple(part.size)
     if originals is not None and input_scale != 1 and takes_any_size(model):
-        full = guides if guides is not None else original_frames(part)
+        full = guides if guides is not None else read_originals(part, "images")
         if full is not None:  # the model is fed the original frames, shrunk to input_scale times its size
             feed, input_size = full, scaled_size(input_size, input_scale)
             at += " from the original frames resized to {} x {} (input_scale={:g})".format(*input_size, input_scale)

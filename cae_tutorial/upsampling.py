@@ -19,13 +19,12 @@ them bilinearly to full size; only the last line runs at full resolution.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from scipy.ndimage import uniform_filter
 
-from cae_tutorial.data import IMAGE_SUFFIXES, DataError, read_image, resize_probabilities
+from cae_tutorial.data import DataError, resize_probabilities
 
 #: Methods of upsample(): "guided" (the frame steers the outline), "bilinear" (the plain resize).
 METHODS = ("guided", "bilinear")
@@ -176,14 +175,3 @@ def upsample(probabilities, size, frame=None, method: str = "guided", **paramete
         raise DataError("guided upsampling needs the full-resolution frame (frame=...); pass it, or "
                         "upsampling='bilinear' to resize without it")
     return guided_upsample(probabilities, check_frame(frame, size), **parameters)
-
-
-def original_frames(record) -> list[np.ndarray] | None:
-    """The record's frames at their files' own size, read from record.root/images (None where not found)."""
-    folder = None if getattr(record, "root", None) is None else Path(record.root) / "images"
-    if folder is None or not folder.is_dir():
-        return None
-    files = {path.stem: path for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES}
-    if not all(frame_id in files for frame_id in record.ids):
-        return None
-    return [read_image(files[frame_id]) for frame_id in record.ids]

@@ -251,10 +251,11 @@ def gray_guided_filter(guide: np.ndarray, source: np.ndarray, radius: int, eps: 
 # The names above are the library's, checked equal by a test:
 
 # %%
-from cae_tutorial.evaluation import original_masks, score_at_original_size
-from cae_tutorial.upsampling import box_mean, gray_guided_filter, guided_upsample, original_frames  # noqa: F811
+from cae_tutorial.data import read_originals
+from cae_tutorial.evaluation import score_at_original_size
+from cae_tutorial.upsampling import box_mean, gray_guided_filter, guided_upsample  # noqa: F811
 
-full_masks, full_frames = original_masks(heldout), original_frames(heldout)
+full_masks, full_frames = read_originals(heldout, "masks"), read_originals(heldout, "images")
 if full_masks is None or full_frames is None:
     print("the original frames or masks of these frames are not on disk: nothing to compare at full size")
 else:

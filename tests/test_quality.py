@@ -14,7 +14,7 @@ from cae_tutorial.data import (
     load_record,
     resize_probabilities,
 )
-from cae_tutorial.evaluation import original_masks
+from cae_tutorial.data import read_originals
 from cae_tutorial.results import Snapshots, TrainingResult
 
 ORIGINAL = (100, 60)  # not a multiple of 8, like most real frames
@@ -63,9 +63,12 @@ def test_resize_probabilities_keeps_layout_and_range():
 
 
 def test_original_masks_are_read_at_their_own_size(red_record):
-    masks = original_masks(red_record)
+    masks = read_originals(red_record, "masks")
     assert [m.shape for m in masks] == [(*ORIGINAL, 1)] * 3
-    assert original_masks(Record(red_record.ids, red_record.images, red_record.masks, None)) is None
+    assert read_originals(Record(red_record.ids, red_record.images, red_record.masks, None), "masks") is None
+    assert read_originals(Record(red_record.ids, red_record.images, red_record.masks, None), "images") is None
+    with pytest.raises(ValueError, match="kind must be 'images' or 'masks'"):
+        read_originals(red_record, "frames")
 
 
 def test_evaluate_scores_at_original_resolution_by_default(red_record):

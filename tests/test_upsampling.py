@@ -190,10 +190,11 @@ def test_evaluate_says_how_to_score_without_the_original_frames(ellipse_record):
 
 
 def test_score_at_original_size_is_guided_only_when_given_the_frames(ellipse_record):
-    from cae_tutorial.evaluation import original_masks, predict, score_at_original_size
+    from cae_tutorial.data import read_originals
+    from cae_tutorial.evaluation import predict, score_at_original_size
 
     probabilities = predict(blurry_red_model(MODEL), ellipse_record.images)
-    masks, frames = original_masks(ellipse_record), upsampling.original_frames(ellipse_record)
+    masks, frames = read_originals(ellipse_record, "masks"), read_originals(ellipse_record, "images")
     assert [f.shape for f in frames] == [(*ORIGINAL, 3)] * 3
     plain = score_at_original_size(ellipse_record.ids, masks, probabilities)
     guided = score_at_original_size(ellipse_record.ids, masks, probabilities, frames=frames)
