@@ -155,35 +155,17 @@ def site_requirements() -> list[str]:
     return [name for module, name in needed.items() if importlib.util.find_spec(module) is None]
 
 
-def _static_fallback(notebook) -> dict | None:
-    """The notebook's own static view of the scrubber (the first image of evolution_html's output), as output data."""
-    for cell in notebook.cells:
-        for output in cell.get("outputs", []):
-            html = output.get("data", {}).get("text/html", "")
-            html = "".join(html) if isinstance(html, list) else html
-            if 'class="cae-evolution"' in html:
-                image = re.search(r"<img [^>]*>", html)
-                if image:
-                    return {"text/html": f'<div class="cae-widget-fallback">{image.group(0)}<p><em>The scrubber '
-                                         "needs a running kernel: open the notebook in Colab or Binder (links at "
-                                         "the top) to scrub the epochs. This animation shows the same evolution."
-                                         "</em></p></div>",
-                            "text/plain": "[the epoch scrubber's static view]"}
-    return None
-
-
 def prepare_notebook(notebook):
     """A copy of a committed notebook as the site shows it.
 
-    - a widget view, which needs a kernel, gives way to the static image or HTML of the same output; a widget
-      whose committed output is only the placeholder text shows the notebook's static scrubber image instead;
+    - a widget view, which needs a kernel, gives way to the static image or HTML of the same output (the
+      scrubber's output carries its evolution as a PNG); one with none says it needs a kernel;
     - a code cell tagged `solution` is collapsed, code and output (MyST-NB's `hide-cell`); `<details>` solutions
       stay collapsed as they are;
     - widget state is dropped, so no page loads a widget manager from the network.
     """
     notebook = copy.deepcopy(notebook)
     notebook.metadata.pop("widgets", None)
-    fallback = None
     for cell in notebook.cells:
         tags = cell.metadata.get("tags", [])
         if cell.cell_type == "code" and SOLUTION_TAG in tags and "hide-cell" not in tags:
@@ -198,12 +180,8 @@ def prepare_notebook(notebook):
             text = data.get("text/plain", "")
             text = "".join(text) if isinstance(text, list) else text
             if _WIDGET_VIEW in data or (set(data) == {"text/plain"} and text.startswith(WIDGET_PLACEHOLDER)):
-                fallback = fallback or _static_fallback(notebook)
-                if fallback:
-                    output["data"] = dict(fallback)
-                else:
-                    data.pop(_WIDGET_VIEW, None)
-                    data.setdefault("text/plain", "[interactive widget: run the notebook to use it]")
+                data.pop(_WIDGET_VIEW, None)
+                data["text/plain"] = "[interactive widget: run the notebook to use it]"
     return notebook
 
 
@@ -339,7 +317,6 @@ html_css_files = ["cae-site.css"]
 _CSS = """\
 /* Figures at their own size: never stretched wider than they were drawn, shrunk only to fit the page. */
 div.cell_output img { width: auto; max-width: 100%; height: auto; }
-div.cae-widget-fallback { margin: 0.5em 0; }
 """
 
 
