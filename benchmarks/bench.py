@@ -322,15 +322,29 @@ def fit_path(dtypes) -> dict:
     return results
 
 
-def in_subprocess(kind: str, **kwargs) -> dict:
-    """Run one measurement in a fresh interpreter and return its JSON result."""
-    code = (f"import json, sys; sys.path.insert(0, {str(HERE)!r}); import bench; "
-            f"print('RESULT' + json.dumps(bench.{kind}(**json.loads(sys.argv[1]))))")
+def in_subprocess(kind: str, module: str = "bench", **kwargs) -> dict:
+    """Run one function of a script in benchmarks/ (module) in a fresh interpreter and return its JSON result."""
+    code = (f"import json, sys; sys.path.insert(0, {str(HERE)!r}); import {module} as m; "
+            f"print('RESULT' + json.dumps(m.{kind}(**json.loads(sys.argv[1]))))")
     run = subprocess.run([sys.executable, "-c", code, json.dumps(kwargs)], capture_output=True, text=True)
     lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT")]
     if run.returncode or not lines:
         raise RuntimeError(f"{kind}({kwargs}) failed:\n{run.stderr[-3000:]}")
     return json.loads(lines[-1][6:])
+
+
+def train_cpu_preset(fold: str | None, seed: int):
+    """The cpu preset trained on a fold's (or the seed split's) 3 frames: (model, record, split, seconds)."""
+    from cae_tutorial.presets import get_preset
+    from cae_tutorial.training import TrainOptions, build_model, train
+
+    preset = get_preset("cpu").resolved()
+    record, split = _record(preset.size, fold)
+    model = build_model(preset, seed=seed)
+    start = time.perf_counter()
+    train(model, record, type(split)(split.train_ids, ()), preset, seed=seed, progress=False,
+          options=TrainOptions(snapshot_epochs=()))
+    return model, record, split, time.perf_counter() - start
 
 
 def speed(sizes, runs: int, epochs: int, variants) -> dict:

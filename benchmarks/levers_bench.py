@@ -23,7 +23,6 @@ import itertools
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -56,16 +55,7 @@ def model_path(folder: Path, fold: str | None, seed: int) -> Path:
 
 def train_and_save(fold: str | None, seed: int, folder: str) -> dict:
     """Train the cpu preset on a fold's (or the seed split's) 3 frames and save the model whole."""
-    from cae_tutorial.presets import get_preset
-    from cae_tutorial.training import TrainOptions, build_model, train
-
-    preset = get_preset("cpu").resolved()
-    record, split = bench._record(preset.size, fold)
-    model = build_model(preset, seed=seed)
-    start = time.perf_counter()
-    train(model, record, type(split)(split.train_ids, ()), preset, seed=seed, progress=False,
-          options=TrainOptions(snapshot_epochs=()))
-    seconds = time.perf_counter() - start
+    model, record, split, seconds = bench.train_cpu_preset(fold, seed)
     path = model_path(Path(folder), fold, seed)
     partial = path.with_name(path.stem + ".partial.keras")
     model.save(partial)
@@ -89,13 +79,7 @@ def models(folder: Path, folds, seeds) -> dict:
 
 def in_subprocess(kind: str, **kwargs) -> dict:
     """Run one function of this script in a fresh interpreter and return its JSON result."""
-    code = (f"import json, sys; sys.path.insert(0, {str(HERE)!r}); import levers_bench as b; "
-            f"print('RESULT' + json.dumps(b.{kind}(**json.loads(sys.argv[1]))))")
-    run = subprocess.run([sys.executable, "-c", code, json.dumps(kwargs)], capture_output=True, text=True)
-    lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT")]
-    if run.returncode or not lines:
-        raise RuntimeError(f"{kind}({kwargs}) failed:\n{run.stderr[-3000:]}")
-    return json.loads(lines[-1][6:])
+    return bench.in_subprocess(kind, module="levers_bench", **kwargs)
 
 
 def load_model(folder: Path, fold: str | None, seed: int):

@@ -22,7 +22,6 @@ import itertools
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -52,17 +51,9 @@ def train_and_cache(fold: str | None, seed: int, folder: str) -> dict:
     import numpy as np
 
     from cae_tutorial.data import load_record
-    from cae_tutorial.presets import get_preset
     from cae_tutorial.evaluation import predict
-    from cae_tutorial.training import TrainOptions, build_model, train
 
-    preset = get_preset("cpu").resolved()
-    record, split = bench._record(preset.size, fold)
-    model = build_model(preset, seed=seed)
-    start = time.perf_counter()
-    train(model, record, type(split)(split.train_ids, ()), preset, seed=seed, progress=False,
-          options=TrainOptions(snapshot_epochs=()))
-    seconds = time.perf_counter() - start
+    model, record, split, seconds = bench.train_cpu_preset(fold, seed)
     heldout = record.subset(split.heldout_ids)
     out = {"ids": np.array(heldout.ids), "seconds": seconds, "model": predict(model, heldout.images),
            "model_flip": predict(model, heldout.images, flip_average=True)}
@@ -90,13 +81,7 @@ def cache(folder: Path, folds, seeds) -> None:
 
 def in_subprocess(kind: str, **kwargs) -> dict:
     """Run one function of this script in a fresh interpreter and return its JSON result."""
-    code = (f"import json, sys; sys.path.insert(0, {str(HERE)!r}); import upsampling_bench as u; "
-            f"print('RESULT' + json.dumps(u.{kind}(**json.loads(sys.argv[1]))))")
-    run = subprocess.run([sys.executable, "-c", code, json.dumps(kwargs)], capture_output=True, text=True)
-    lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT")]
-    if run.returncode or not lines:
-        raise RuntimeError(f"{kind}({kwargs}) failed:\n{run.stderr[-3000:]}")
-    return json.loads(lines[-1][6:])
+    return bench.in_subprocess(kind, module="upsampling_bench", **kwargs)
 
 
 def originals(ids):
