@@ -60,6 +60,9 @@ def pytest_collection_modifyitems(config, items):
 #: among its other parameters), which is all the xdist scheduler below sees of a test.
 COURSE_ID = "fast_course"
 COURSE_NODE = re.compile(rf"\[(?:[^\]]*-)?{COURSE_ID}(?:-[^\]]*)?\]$")
+#: Files whose tests share an expensive module- or session-scoped fixture (progressive_runs' three trainings, the
+#: built site, the scrub server): each file is one work unit, so the fixture is built on one worker, not on both.
+SHARED_FIXTURE_FILES = ("tests/test_pieces.py", "tests/test_site.py", "tests/test_browser.py")
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -75,10 +78,15 @@ def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadGroupScheduling
 
     class CourseFirst(LoadGroupScheduling):
-        """Tests with COURSE_ID in their id are one work unit; the largest unit goes first (--loadscope-reorder)."""
+        """Tests with COURSE_ID in their id are one work unit, each of SHARED_FIXTURE_FILES another; the largest
+        unit goes first (--loadscope-reorder)."""
 
         def _split_scope(self, nodeid):  # xdist's documented way to define work units (as loadgroup, loadfile)
-            return COURSE_ID if COURSE_NODE.search(nodeid) else super()._split_scope(nodeid)
+            if COURSE_NODE.search(nodeid):
+                return COURSE_ID
+            if nodeid.startswith(SHARED_FIXTURE_FILES):
+                return nodeid.split("::", 1)[0]
+            return super()._split_scope(nodeid)
 
     return CourseFirst(config, log)
 
