@@ -277,7 +277,18 @@ function render({ model, el }) {
       gone.hidden = false;
     }
   }, 3000);
-  return () => { if (ping !== null) clearInterval(ping); model.off('change', update); };
+  // The page's keep-alive (the scrub page): a small message to the kernel every few seconds keeps its last activity
+  // recent, so a connection that drops and comes back (the browser's network service restarting, a network blip:
+  // the page reconnects within seconds) does not get an open tab's kernel culled as a lost tab's.
+  const keepalive = !model.get('keepalive_ms') ? null : setInterval(() => {
+    if (!gone.hidden) return;  // the server is gone: nobody to tell
+    try { model.send({ keepalive: true }); } catch (error) { /* the kernel is gone: the ping's notice says so */ }
+  }, model.get('keepalive_ms'));
+  return () => {
+    if (ping !== null) clearInterval(ping);
+    if (keepalive !== null) clearInterval(keepalive);
+    model.off('change', update);
+  };
 }
 
 export default { initialize, render };
@@ -357,6 +368,7 @@ class ScrubControls(anywidget.AnyWidget):
     legend = traitlets.Unicode(legend_html()).tag(sync=True)
     page_title = traitlets.Unicode("").tag(sync=True)
     ping_url = traitlets.Unicode("").tag(sync=True)  # a file of the page's server to watch (relative); "": none
+    keepalive_ms = traitlets.Int(0).tag(sync=True)  # how often the page tells its kernel it is open; 0: never
     gone_notice = traitlets.Unicode("The server is gone (kernel connection lost): the epochs already drawn still "
                                     "scrub; start it again to see more.").tag(sync=True)
 
