@@ -197,17 +197,32 @@ def _layout_problems(page, width: int) -> list[str]:
 
 
 def _sticky_problems(page, height: int) -> list[str]:
-    """Scroll the last frame into view: the scrubber's top scrolls away, its controls' bar must stay on screen."""
+    """Scroll the last frame into view: the scrubber's top scrolls away; its whole control block (bar, readout,
+    curve) stays on screen, pinned to the top of the box that scrolls (no frame shows above it), frames below it."""
     page.locator(".cae-figure").last.scroll_into_view_if_needed()
     page.wait_for_timeout(200)
-    scrubber, bar = page.locator(".cae-scrubber").bounding_box(), page.locator(".cae-bar").bounding_box()
-    problems = []
-    if scrubber["y"] > bar["y"] - 40:
-        problems.append(f"the scrubber did not scroll away under its controls: scrubber at {scrubber['y']}, bar at "
-                        f"{bar['y']}")
-    if bar["y"] < 0 or bar["y"] + bar["height"] > height:
-        problems.append(f"the controls' bar left the screen: {bar}")
-    return problems
+    return page.evaluate("""(height) => {
+        const problems = [], box = selector => document.querySelector(selector).getBoundingClientRect();
+        const root = box('.cae-controls-root'), scrubber = box('.cae-scrubber');
+        let scroller = document.querySelector('.cae-controls-root').parentElement;
+        while (scroller && !(/(auto|scroll)/.test(getComputedStyle(scroller).overflowY)
+                             && scroller.scrollHeight > scroller.clientHeight)) scroller = scroller.parentElement;
+        const top = scroller ? Math.max(0, scroller.getBoundingClientRect().top) : 0;
+        if (scrubber.top > root.top - 40) {
+            problems.push(`the scrubber did not scroll away under its controls: scrubber at ${scrubber.top}, controls at ${root.top}`);
+        }
+        if (root.top > top + 1) problems.push(`the pinned controls start at ${root.top}, below their scroller's top ${top}: frames show above them`);
+        for (const part of ['.cae-bar', '.cae-readout', '.cae-curve svg']) {
+            const b = box(part);
+            if (b.top < top - 1 || b.bottom > height + 1) problems.push(`${part} left the screen: ${b.top}..${b.bottom}`);
+        }
+        const below = [...document.querySelectorAll('.cae-tile')].filter(img => {
+            const b = img.getBoundingClientRect();
+            return b.bottom > root.bottom + 20 && b.top < height;
+        });
+        if (!below.length) problems.push(`no frame shows below the pinned controls (they end at ${root.bottom})`);
+        return problems;
+    }""", height)
 
 
 def test_scrub_page_in_chromium(scrub_server, capsys, tmp_path_factory):
@@ -283,6 +298,13 @@ def test_scrub_page_in_chromium(scrub_server, capsys, tmp_path_factory):
             narrow.wait_for_timeout(500)
             assert _layout_problems(narrow, 320) == []
             narrow.screenshot(path=str(shots / "finished_320.png"), full_page=True)
+            assert _sticky_problems(narrow, 700) == []  # the frames scroll under the pinned controls and curve
+            assert _layout_problems(narrow, 320) == []
+            narrow.screenshot(path=str(shots / "finished_320_scrolled.png"))
+            narrow.click(".cae-view button[data-view='errors']")  # the key joins the pinned block
+            narrow.wait_for_selector(".cae-legend", state="visible")
+            assert _sticky_problems(narrow, 700) == [] and _layout_problems(narrow, 320) == []
+            narrow.screenshot(path=str(shots / "finished_320_errors_scrolled.png"))
 
             page.goto("about:blank")  # leaving the page: Voila's beforeunload beacon shuts its kernel down
             deadline = time.monotonic() + 30
@@ -724,6 +746,8 @@ def test_live_scrubber_in_jupyterlab_while_training(lab_server, capsys, tmp_path
                 page.locator(".cae-controls-root").scroll_into_view_if_needed()
                 page.screenshot(path=str(shots / f"live_5_{width}.png"))
                 assert _layout_problems(page, width) == [], width
+            assert _sticky_problems(page, 800) == []  # at 320 px too, the controls and curve stay pinned
+            page.screenshot(path=str(shots / "live_6_320_scrolled.png"))
             lap("layout")
         finally:
             browser.close()
