@@ -125,7 +125,7 @@ def main() -> None:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
     print(f"machine: {cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}; load average "
-          f"{load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after; 
+          f"{load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after; "
           f"code from PYTHONPATH={os.environ.get('PYTHONPATH', '')}")
     print("| load | page-load s | kernel RSS MiB (at first paint) | kernel RSS MiB (5 s later) |\n|---|---|---|---|")
     for i, row in enumerate(rows, 1):

@@ -5,7 +5,9 @@
 Voila runs a generated one-cell notebook (in a temporary folder) that loads the run and shows its
 EpochScrubber. Voila shuts a page's kernel down when the page closes (its `beforeunload` beacon to
 /voila/api/shutdown/<kernel>), culls kernels left without a connection (a crashed or lost tab sends no beacon)
-`--cull-after` seconds after their last activity, and stops them all when it stops.
+`--cull-after` seconds after their last activity, and stops them all when it stops. An open page tells its kernel
+it is there every keepalive_seconds(cull_after) (a small message), so its kernel stays active even while its
+connection drops and comes back.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ from cae_tutorial.folders import check_saved_run, write_file, write_json
 CULL_IDLE_SECONDS, CULL_INTERVAL_SECONDS = 20, 5
 
 
+def keepalive_seconds(cull_after: int = CULL_IDLE_SECONDS) -> int:
+    """How often an open page tells its kernel it is there: a quarter of cull_after, so a dropped connection has
+    about three quarters of it to come back before the culler counts the tab as lost."""
+    return max(1, int(cull_after) // 4)
+
+
 def check_run(run_dir: str | Path) -> Path:
     """The run folder, resolved, or a FileNotFoundError naming what is missing and the fix."""
     return check_saved_run(Path(run_dir).resolve())
@@ -41,10 +49,11 @@ def page_title(run_dir: str | Path) -> str:
     return f"Epoch scrubber of {Path(run_dir).name}"
 
 
-def scrub_page(run_dir: str | Path, height: int = 192):
+def scrub_page(run_dir: str | Path, height: int = 192, keepalive: int | None = None):
     """What the page shows: a title line and the saved run's EpochScrubber (returned); a damaged file: one line.
 
     Reads the run with run_files (numpy and json only): the page never imports TensorFlow.
+    keepalive: seconds between the open page's keep-alive messages to its kernel (default keepalive_seconds()).
     """
     from IPython.display import HTML, display
 
@@ -61,18 +70,20 @@ def scrub_page(run_dir: str | Path, height: int = 192):
                  f"{len(run.split.train_ids)} training and {len(run.split.heldout_ids)} held-out frames</h1>"))
     scrubber = EpochScrubber(run, height=height, title=page_title(run_dir), static_image=False)  # the page has a kernel
     scrubber.controls.ping_url = PING_PATH  # the page says when the server has gone
+    scrubber.controls.keepalive_ms = 1000 * int(keepalive or keepalive_seconds())
     display(scrubber)
     return scrubber
 
 
-def write_page_notebook(run_dir: Path, folder: Path) -> Path:
-    """The one-cell notebook Voila serves for run_dir, written into folder."""
+def write_page_notebook(run_dir: Path, folder: Path, cull_after: int = CULL_IDLE_SECONDS) -> Path:
+    """The one-cell notebook Voila serves for run_dir, written into folder; its page keeps alive for cull_after."""
     import nbformat
 
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     notebook.cells.append(nbformat.v4.new_code_cell(
-        f"from cae_tutorial.app import scrub_page\n\nscrub_page({str(run_dir)!r});"))
+        f"from cae_tutorial.app import scrub_page\n\n"
+        f"scrub_page({str(run_dir)!r}, keepalive={keepalive_seconds(cull_after)});"))
     # Voila titles the page with the notebook's name.
     path = folder / f"{page_title(run_dir)}.ipynb"
     return write_file(path, nbformat.writes(notebook))
@@ -197,7 +208,7 @@ def serve(run_dir: str | Path, port: int | None = None, open_browser: bool = Tru
     url = f"http://127.0.0.1:{port}/"
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with tempfile.TemporaryDirectory(prefix="cae-scrub-") as folder:
-        notebook = write_page_notebook(run_dir, Path(folder))
+        notebook = write_page_notebook(run_dir, Path(folder), cull_after)
         write_voila_config(Path(folder), cull_after)
         write_template(Path(folder))
         paths = [folder, os.environ.get("JUPYTER_PATH", "")]

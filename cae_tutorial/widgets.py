@@ -109,7 +109,9 @@ def error_map(image: np.ndarray, truth: np.ndarray, prediction: np.ndarray, thre
 
 def legend_html() -> str:
     """The error map's colour key as a line of HTML swatches."""
-    swatch = ('<span class="cae-swatch" style="background:rgb{}" aria-hidden="true"></span>{}')
+    # Each swatch stays with its name when the line wraps (a narrow screen).
+    swatch = ('<span class="cae-key"><span class="cae-swatch" style="background:rgb{}" aria-hidden="true"></span>{}'
+              '</span>')
     return "".join(swatch.format(colour, name) for name, colour in ERROR_COLOURS.items()) + \
         '<span class="cae-backdrop-note">(background: the frame, dimmed)</span>'
 
@@ -164,7 +166,7 @@ function curve(model, index) {
   values.forEach((v, i) => { if (v !== null && Number.isFinite(v)) points.push([epochs[i], v]); });
   // Its own size at most, narrower in a narrow column (a phone, a JupyterLab side panel): it scales down.
   let svg = `<svg xmlns="${SVG}" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}"` +
-    ` style="max-width:100%;height:auto" font-family="sans-serif" font-size="10" aria-hidden="true"><text x="${left}" y="11" font-size="11">${model.get('curve_title')}</text>` +
+    ` preserveAspectRatio="xMinYMin meet" style="max-width:100%;height:auto" font-family="sans-serif" font-size="10" aria-hidden="true"><text x="${left}" y="11" font-size="11">${model.get('curve_title')}</text>` +
     `<rect x="${left}" y="${top}" width="${width - left - right}" height="${height - top - bottom}" fill="none"` +
     ` stroke="#767676"/>`;
   for (const tick of [0, 0.5, 1]) svg += `<text x="${left - 4}" y="${xy(x0, tick)[1] + 3}" text-anchor="end">${tick}</text>`;
@@ -277,7 +279,18 @@ function render({ model, el }) {
       gone.hidden = false;
     }
   }, 3000);
-  return () => { if (ping !== null) clearInterval(ping); model.off('change', update); };
+  // The page's keep-alive (the scrub page): a small message to the kernel every few seconds keeps its last activity
+  // recent, so a connection that drops and comes back (the browser's network service restarting, a network blip:
+  // the page reconnects within seconds) does not get an open tab's kernel culled as a lost tab's.
+  const keepalive = !model.get('keepalive_ms') ? null : setInterval(() => {
+    if (!gone.hidden) return;  // the server is gone: nobody to tell
+    try { model.send({ keepalive: true }); } catch (error) { /* the kernel is gone: the ping's notice says so */ }
+  }, model.get('keepalive_ms'));
+  return () => {
+    if (ping !== null) clearInterval(ping);
+    if (keepalive !== null) clearInterval(keepalive);
+    model.off('change', update);
+  };
 }
 
 export default { initialize, render };
@@ -291,8 +304,11 @@ CONTROLS_CSS = r"""
 .jupyter-widgets.cae-scrubber,
 :is(.jp-OutputArea-output, .jp-OutputArea-child, .jp-Cell-outputArea, .jp-OutputArea):has(.cae-scrubber) {
   overflow: visible; }
-.cae-controls-root { position: sticky; top: 0; z-index: 3; background: var(--jp-layout-color0, white);
-  padding: 4px 0; max-width: 100%; }
+/* Stuck, the block reaches the scroller's very top: the notebook's scroller (JupyterLab's, Voila's) has a padding of
+   --jp-notebook-padding, where the frames would show above the controls with `top: 0`. */
+.cae-controls-root { position: sticky; top: calc(-1 * var(--jp-notebook-padding, 10px)); z-index: 3;
+  background: var(--jp-layout-color0, white); padding: calc(4px + var(--jp-notebook-padding, 10px)) 0 4px;
+  max-width: 100%; }
 .cae-bar { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 10px; }
 .cae-bar button, .cae-view button { font: inherit; padding: 4px 10px; min-height: 32px; color: #111;
   background: #f3f3f3; border: 1px solid #595959; border-radius: 4px; cursor: pointer; }
@@ -316,10 +332,13 @@ CONTROLS_CSS = r"""
 .cae-scrubber .widget-html-content { white-space: normal; }
 .cae-note { white-space: normal; overflow-wrap: anywhere; font-size: 13px; }
 .cae-legend { margin: 2px 0; }
+.cae-key { white-space: nowrap; }
 .cae-swatch { display: inline-block; width: 0.9em; height: 0.9em; border: 1px solid #595959;
   vertical-align: middle; margin: 0 0.3em 0 0.9em; }
 .cae-backdrop-note { margin-left: 0.9em; color: #595959; }
 .cae-curve { line-height: 0; }
+/* On a short screen (a phone held sideways) the pinned block leaves the frames room: the curve shrinks with it. */
+.cae-curve svg { max-height: 25vh; }
 .cae-gone { margin: 4px 0; padding: 6px 10px; background: #fff4e5; border: 2px solid #b34700; color: #111; }
 .cae-visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0);
   white-space: nowrap; }
@@ -357,6 +376,7 @@ class ScrubControls(anywidget.AnyWidget):
     legend = traitlets.Unicode(legend_html()).tag(sync=True)
     page_title = traitlets.Unicode("").tag(sync=True)
     ping_url = traitlets.Unicode("").tag(sync=True)  # a file of the page's server to watch (relative); "": none
+    keepalive_ms = traitlets.Int(0).tag(sync=True)  # how often the page tells its kernel it is open; 0: never
     gone_notice = traitlets.Unicode("The server is gone (kernel connection lost): the epochs already drawn still "
                                     "scrub; start it again to see more.").tag(sync=True)
 

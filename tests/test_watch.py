@@ -223,7 +223,7 @@ def test_scrub_page_notebook_template_and_errors(tiny_result, tmp_path, capsys):
 
     import nbformat
 
-    from cae_tutorial.app import check_run, voila_command, write_page_notebook, write_template
+    from cae_tutorial.app import check_run, keepalive_seconds, voila_command, write_page_notebook, write_template
     from cae_tutorial.cli import main
 
     assert main(["scrub", str(tmp_path / "nothing"), "--no-browser"]) == 2
@@ -233,7 +233,7 @@ def test_scrub_page_notebook_template_and_errors(tiny_result, tmp_path, capsys):
     notebook = write_page_notebook(run, tmp_path)
     assert notebook.stem == "Epoch scrubber of run"  # Voila's page title
     page = nbformat.read(str(notebook), as_version=4)
-    assert page.cells[0].source.endswith(f"scrub_page({str(run)!r});")
+    assert page.cells[0].source.endswith(f"scrub_page({str(run)!r}, keepalive={keepalive_seconds()});")
     command = voila_command(notebook, 8999)
     assert "--Voila.ip=127.0.0.1" in command and "--port=8999" in command and "--no-browser" in command
     template = write_template(tmp_path / "jupyter")
