@@ -7,7 +7,8 @@ Each run writes the generated dancers once (cached under --cache, keyed by their
 as notebook 7 does (round(holdout x dancers) dancers held out, seeded; the last frame of every training dancer
 held out too, as "seen dancers' held-out frames"), trains from the files and scores with the package's default
 evaluation (the frames' own size): unseen dancers, seen dancers' held-out frames, and the training frames.
-One line per run; the table and the machine (with its load before and after each run) go to
+One line per run; the table and the machine (with its load before and after each run, and the CPU seconds the training
+used, which a busy machine inflates less than the wall-clock seconds) go to
 benchmarks/results/<name>.json. Timings under load are not measurements: read the load beside each.
 """
 
@@ -75,20 +76,22 @@ def one_run(args, seed: int) -> dict:
     gen = tuple(int(v) for v in args.generated.split("x"))
     files = list_record_files(dancers(args.cache, args.records, args.frames, gen, args.data_seed), size=preset.size)
     split, unseen, seen = split_like_notebook(files, args.holdout, seed)
-    load_before = os.getloadavg()[0]
+    load_before, cpu_before = os.getloadavg()[0], time.process_time()
     result = train(build_model(preset, seed), files, split, preset, seed=seed, progress=False,
                    options=TrainOptions(snapshot_epochs=(), validate_every=preset.epochs))
-    load_after = os.getloadavg()[0]
+    load_after, cpu_seconds = os.getloadavg()[0], time.process_time() - cpu_before
     scores = {name: result.evaluate(files, ids).mean("iou")
               for name, ids in (("unseen", unseen), ("seen", seen), ("train", split.train_ids))}
     row = {"seed": seed, "preset": preset.to_dict(), "records": args.records, "frames": args.frames,
            "train_frames": len(split.train_ids), "unseen_iou": scores["unseen"], "seen_iou": scores["seen"],
            "train_iou": scores["train"], "train_seconds": result.config["train_seconds"],
+           "train_cpu_seconds": cpu_seconds,
            "load_before": load_before, "load_after": load_after}
     print(f"{args.preset} {height}x{width} e{args.epochs} b{args.batch} lr{args.lr} steps{preset.steps_per_epoch} "
-          f"drop{preset.dropout} f{preset.filters} bw{preset.boundary_weight} bn{int(preset.batch_norm)} {preset.schedule} {args.records}x{args.frames} "
-          f"seed {seed}: unseen {scores['unseen']:.3f} seen {scores['seen']:.3f} train {scores['train']:.3f} "
-          f"{row['train_seconds']:.1f} s load {load_before:.1f}->{load_after:.1f}", flush=True)
+          f"drop{preset.dropout} f{preset.filters} bw{preset.boundary_weight} bn{int(preset.batch_norm)} "
+          f"{preset.schedule} {args.records}x{args.frames} seed {seed}: unseen {scores['unseen']:.3f} "
+          f"seen {scores['seen']:.3f} train {scores['train']:.3f} {row['train_seconds']:.1f} s "
+          f"({cpu_seconds:.0f} cpu s) load {load_before:.1f}->{load_after:.1f}", flush=True)
     return row
 
 

@@ -19,8 +19,8 @@ import nbformat
 import pytest
 
 import cae_tutorial
-from cae_tutorial.course import (FAST, FINGERPRINT_KEY, course_notebooks, course_parameters, notebooks_dir,
-                                 run_course, run_notebook, source_fingerprint)
+from cae_tutorial.course import (FAST, FINGERPRINT_KEY, course_notebooks, course_parameters, declared_parameters,
+                                 notebooks_dir, run_course, run_notebook, source_fingerprint)
 
 from conftest import real_record_or_skip
 
@@ -255,6 +255,8 @@ def test_course_parameters():
     assert course_parameters(data="record-136")["DATA"] == "record-136"
     assert course_parameters(data_dir=".")["DATA"] == str(REPO.cwd().resolve())
     assert course_parameters(data_dir=".")["DATA"] == course_parameters(data=".")["DATA"]  # --data-dir is an alias
+    declared = set().union(*(declared_parameters(path) for path in NOTEBOOKS))
+    assert set(FAST) <= declared, "every --fast parameter is one a notebook declares"
 
 
 def test_nbval_deterministic_cells(tmp_path):
