@@ -48,7 +48,7 @@ GENERATED_HEIGHT = 256  # size the generated frames are drawn at (the real ones 
 GENERATED_WIDTH = 144
 IMAGE_HEIGHT = 128  # training size: the frames' 16:9 shape
 IMAGE_WIDTH = 72
-EPOCHS = 120
+EPOCHS = 200
 BATCH_SIZE = 8  # frames per batch (the cpu preset's 3 suits its 3 training frames; here dozens train)
 HOLDOUT = 0.34  # share of dancers held out
 SEEDS = 3  # runs, each with its own held-out dancers, weights and data order: the spread of the gap
@@ -89,7 +89,7 @@ from cae_tutorial.verdicts import compare
 Path(OUTPUT_DIR).mkdir(exist_ok=True)
 # Every epoch at one size: frames streamed from files train at full size only (no progressive start).
 preset = get_preset(PRESET, height=IMAGE_HEIGHT, width=IMAGE_WIDTH, epochs=EPOCHS, batch_size=BATCH_SIZE,
-                    progressive_scale=1)
+                    progressive_scale=1, progressive_fraction=0.0)
 
 # %% [markdown]
 # ## Why not load everything?

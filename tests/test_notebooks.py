@@ -149,6 +149,14 @@ def test_notebook_results(fast_course):
     assert set(r6["scores"]) == {"plain CAE", "CAE + skips", "pixel classifier"}
     assert r6["pixel_classifier_heldout_iou"] > 0.5
     assert r6["provenance"]["CAE + skips"].startswith("reused"), "notebook 6 reuses notebook 4's saved run"
+    r7 = results_of(out, "07_full_dataset")
+    assert r7["heldout_iou"] == r7["unseen_heldout_iou"] == r7["unseen_heldout_iou_by_seed"][0]
+    assert len(r7["seeds"]) == len(r7["unseen_heldout_iou_by_seed"]) == FAST["SEEDS"]
+    differences = [s - u for s, u in zip(r7["seen_heldout_iou_by_seed"], r7["unseen_heldout_iou_by_seed"])]
+    assert r7["gap_differences"] == pytest.approx(differences)  # paired: the same run's two scores
+    assert r7["gap_verdict"] == ("draw" if min(differences) <= 0 <= max(differences) else
+                                 "held-out frames of seen dancers" if min(differences) > 0 else "unseen dancers")
+    assert r7["epochs"] == FAST["EPOCHS"] and r7["train_seconds"] > 0
 
 
 LOG_NOISE = re.compile(r"absl::InitializeLog|oneDNN|cpu_feature_guard|^[EWI]0000 |TF_ENABLE_ONEDNN_OPTS|"
