@@ -19,8 +19,8 @@ import nbformat
 import pytest
 
 import cae_tutorial
-from cae_tutorial.course import (FAST, FINGERPRINT_KEY, course_notebooks, course_parameters, notebooks_dir,
-                                 run_course, run_notebook, source_fingerprint)
+from cae_tutorial.course import (FAST, FINGERPRINT_KEY, course_notebooks, course_parameters, declared_parameters,
+                                 notebooks_dir, run_course, run_notebook, source_fingerprint)
 
 from conftest import real_record_or_skip
 
@@ -155,6 +155,14 @@ def test_notebook_results(fast_course):
     assert r6["verdicts"]["skips vs plain"] == str(compare(r6["seed_scores"]["CAE + skips"],
                                                            r6["seed_scores"]["plain CAE"], "CAE + skips", "plain CAE"))
     assert r6["provenance"]["CAE + skips"].startswith("reused"), "notebook 6 reuses notebook 4's saved run"
+    r7 = results_of(out, "07_full_dataset")
+    assert r7["heldout_iou"] == r7["unseen_heldout_iou"] == r7["unseen_heldout_iou_by_seed"][0]
+    assert len(r7["seeds"]) == len(r7["unseen_heldout_iou_by_seed"]) == FAST["SEEDS"]
+    differences = [s - u for s, u in zip(r7["seen_heldout_iou_by_seed"], r7["unseen_heldout_iou_by_seed"])]
+    assert r7["gap_differences"] == pytest.approx(differences)  # paired: the same run's two scores
+    assert r7["gap_verdict"] == ("draw" if min(differences) <= 0 <= max(differences) else
+                                 "held-out frames of seen dancers" if min(differences) > 0 else "unseen dancers")
+    assert r7["epochs"] == FAST["EPOCHS"] and r7["train_seconds"] > 0
 
 
 LOG_NOISE = re.compile(r"absl::InitializeLog|oneDNN|cpu_feature_guard|^[EWI]0000 |TF_ENABLE_ONEDNN_OPTS|"
@@ -261,6 +269,8 @@ def test_course_parameters():
     assert course_parameters(data="record-136")["DATA"] == "record-136"
     assert course_parameters(data_dir=".")["DATA"] == str(REPO.cwd().resolve())
     assert course_parameters(data_dir=".")["DATA"] == course_parameters(data=".")["DATA"]  # --data-dir is an alias
+    declared = set().union(*(declared_parameters(path) for path in NOTEBOOKS))
+    assert set(FAST) <= declared, "every --fast parameter is one a notebook declares"
 
 
 def test_nbval_deterministic_cells(tmp_path):
