@@ -222,3 +222,37 @@ def fast_course(tmp_path_factory, worker_id):
         folder = tmp_path_factory.getbasetemp().parent / "fast-course"
         failures, printed = _once_per_test_run(folder, _run_fast_course)
     return folder / "out", failures, printed
+
+
+#: The CLI run that tiny_cli_run holds: `cae-tutorial train` with these options, then `--output FOLDER`.
+TINY_CLI_RUN = ["train", "--epochs", "3", "--height", "64", "--width", "32", "--validate-every", "2"]
+
+
+def _train_tiny_cli_run(folder: Path) -> tuple[list[str], str]:
+    """`cae-tutorial train TINY_CLI_RUN --output folder/run` in this process: ([], what it printed)."""
+    import contextlib
+    import io
+
+    from cae_tutorial.cli import main
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main([*TINY_CLI_RUN, "--output", str(folder / "run")])
+    if code != 0:
+        raise RuntimeError(f"{' '.join(TINY_CLI_RUN)} exited {code}: {printed.getvalue()[-2000:]}")
+    return [], printed.getvalue()
+
+
+@pytest.fixture(scope="session")
+def tiny_cli_run(tmp_path_factory, worker_id):
+    """One `cae-tutorial train` of TINY_CLI_RUN per test run, saved: (run folder, what it printed). Read it, never
+    write into it: the CLI test predicts from it and the full-disk test compares a resumed run with it.
+
+    With pytest-xdist the first worker that asks trains it and the other reads it (as fast_course)."""
+    if worker_id == "master":
+        folder = tmp_path_factory.mktemp("cli-run")
+        _, printed = _train_tiny_cli_run(folder)
+    else:
+        folder = tmp_path_factory.getbasetemp().parent / "tiny-cli-run"
+        _, printed = _once_per_test_run(folder, _train_tiny_cli_run)
+    return folder / "run", printed

@@ -11,11 +11,8 @@ from cae_tutorial.cli import main
 from cae_tutorial.data import embedded_record_path
 
 
-def test_train_then_predict(tmp_path, capsys):
-    out = tmp_path / "run"
-    assert main(["train", "--epochs", "3", "--height", "64", "--width", "32", "--validate-every", "2",
-                 "--output", str(out)]) == 0
-    printed = capsys.readouterr().out
+def test_train_then_predict(tiny_cli_run, tmp_path):
+    out, printed = tiny_cli_run  # `train --epochs 3 --height 64 --width 32 --validate-every 2`, once per test run
     assert (out / "model.keras").is_file() and (out / "snapshots.npz").is_file()
     heldout_loss = json.loads((out / "history.json").read_text())["val_loss"]
     assert [math.isnan(v) for v in heldout_loss] == [True, False, False]  # epoch 2, and the last

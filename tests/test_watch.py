@@ -64,14 +64,36 @@ def test_live_scrubber_has_its_range_first_and_never_moves_the_learner(tiny_reco
     assert scrubber.callback.frame_ids == tuple(i for i in tiny_record.ids if i in set(SHOWN) | set(split.heldout_ids))
 
 
-def test_live_scrubber_learns_its_range_from_keras_and_starts_over(tiny_record, tiny_preset, tiny_result):
+@pytest.fixture(scope="module")
+def every_second_epoch(tiny_record, tiny_preset, tiny_result):
+    """One 5-epoch training that snapshots every second epoch, under a live scrubber on the same schedule, counting
+    the frames the model predicts, shared by the two tests of that schedule: what each reads, taken as it was.
+
+    Only the starts-over test goes on to feed the scrubber itself; the other reads the copies made here."""
+    from types import SimpleNamespace
+
     from cae_tutorial.training import TrainOptions, build_model, train
 
+    model = build_model(tiny_preset, seed=0)
+    calls = []
+    original = model.predict_on_batch
+    model.predict_on_batch = lambda x: calls.append(len(x)) or original(x)
     scrubber = EpochScrubber.live(tiny_record, tiny_result.split, frame_ids=SHOWN, height=32, every=2)
-    assert scrubber.controls.epochs == []
-    train(build_model(tiny_preset, seed=0), tiny_record, tiny_result.split, tiny_preset.with_(epochs=5), seed=0,
-          progress=False, options=TrainOptions(snapshot_every=2), callbacks=[scrubber.callback])
-    assert scrubber.controls.epochs == scrubber.epochs == [0, 2, 4, 5]
+    range_before = list(scrubber.controls.epochs)
+    result = train(model, tiny_record, tiny_result.split, tiny_preset.with_(epochs=5), seed=0, progress=False,
+                   options=TrainOptions(snapshot_every=2), callbacks=[scrubber.callback])
+    return SimpleNamespace(scrubber=scrubber, range_before=range_before, result=result, calls=list(calls),
+                           range_after=list(scrubber.controls.epochs), epochs=list(scrubber.epochs),
+                           source=scrubber.callback.source, frame_ids=scrubber.callback.frame_ids,
+                           fed=[(int(e), p.tolist()) for e, p in zip(scrubber.callback.epochs,
+                                                                      scrubber.callback.predictions)])
+
+
+def test_live_scrubber_learns_its_range_from_keras_and_starts_over(every_second_epoch, tiny_result):
+    run = every_second_epoch
+    scrubber = run.scrubber
+    assert run.range_before == []
+    assert run.range_after == run.epochs == [0, 2, 4, 5]
     feed = _live_feed(scrubber, tiny_result)
     scrubber.add_epoch(*feed[0])  # a second run fed to the same scrubber starts over
     assert scrubber.epochs == [0] and scrubber.controls.arrived == 1 and scrubber.controls.following
@@ -265,22 +287,18 @@ def test_scrub_page_reads_a_run_without_tensorflow(tiny_result, tmp_path):
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_live_scrubber_takes_trains_snapshots_instead_of_predicting_again(tiny_record, tiny_preset):
+def test_live_scrubber_takes_trains_snapshots_instead_of_predicting_again(every_second_epoch, tiny_record,
+                                                                          tiny_preset):
     from cae_tutorial.data import seed_split
     from cae_tutorial.training import TrainOptions, build_model, train
 
     split = seed_split(tiny_record)
-    model = build_model(tiny_preset, seed=0)
-    calls = []
-    original = model.predict_on_batch
-    model.predict_on_batch = lambda x: calls.append(len(x)) or original(x)
-    scrubber = EpochScrubber.live(tiny_record, split, frame_ids=SHOWN, height=32, every=2)
-    result = train(model, tiny_record, split, tiny_preset.with_(epochs=4), seed=0, progress=False,
-                   options=TrainOptions(snapshot_every=2), callbacks=[scrubber.callback])
-    assert scrubber.callback.source is not None and scrubber.epochs == [0, 2, 4]
-    assert sum(calls) == 3 * len(tiny_record)  # one prediction of each frame per snapshot epoch, not two
-    assert [(e, p.tolist()) for e, p in _live_feed(scrubber, result)] == [
-        (e, p.tolist()) for e, p in zip(scrubber.callback.epochs, scrubber.callback.predictions)]
+    run = every_second_epoch  # 5 epochs, train's snapshots and the scrubber both every second epoch (and the last)
+    assert run.source is not None and run.epochs == [0, 2, 4, 5]
+    assert sum(run.calls) == 4 * len(tiny_record)  # one prediction of each frame per snapshot epoch, not two
+    rows = [run.result.snapshots.frame_ids.index(i) for i in run.frame_ids]
+    assert [(int(e), p[rows].tolist()) for e, p in zip(run.result.snapshots.epochs,
+                                                       run.result.snapshots.predictions)] == run.fed
     # A scrubber on another schedule cannot take them: it predicts for itself.
     other = EpochScrubber.live(tiny_record, split, frame_ids=SHOWN, height=32, every=1)
     train(build_model(tiny_preset, seed=0), tiny_record, split, tiny_preset.with_(epochs=2), seed=0,
