@@ -14,17 +14,17 @@
 # ---
 
 # %% [markdown]
-# # 6. Going further
+# # 7. Going further
 #
 # **What you will learn**
 # - what **skip connections** (notebook 3) change: the same training with and without them, side by side, reusing
-#   the run notebook 4 saved;
+#   the run notebook 5 saved;
 # - an honest question: *do we need a network at all?* A per-pixel classifier without deep learning, fitted on the
 #   same 3 frames, and where each approach fails;
 # - how to run the course on the full Kaggle dataset or on your own frames.
 
 # %% [markdown]
-# [Open in Colab](https://colab.research.google.com/github/OWNER/cae-tutorial/blob/main/notebooks/06_going_further.ipynb) · [Launch Binder](https://mybinder.org/v2/gh/OWNER/cae-tutorial/main?urlpath=lab/tree/notebooks/06_going_further.ipynb): run this notebook in the browser with nothing installed (on Colab, the first code cell installs the package).
+# [Open in Colab](https://colab.research.google.com/github/OWNER/cae-tutorial/blob/main/notebooks/07_going_further.ipynb) · [Launch Binder](https://mybinder.org/v2/gh/OWNER/cae-tutorial/main?urlpath=lab/tree/notebooks/07_going_further.ipynb): run this notebook in the browser with nothing installed (on Colab, the first code cell installs the package).
 
 # %%
 # On Google Colab, install the course's package first; anywhere else it is installed already (`pip install -e .`).
@@ -44,8 +44,8 @@ IMAGE_HEIGHT = None  # None: the preset's frame size
 IMAGE_WIDTH = None
 EPOCHS = None  # None: the preset's number of epochs
 SEED = 0
-RUN_DIR = "outputs/run"  # notebook 4's saved run, reused when it matches this notebook's recipe
-VALIDATE_EVERY = 4  # score the held-out frames every N epochs, as notebook 4 does (its SNAPSHOT_EVERY)
+RUN_DIR = "outputs/run"  # notebook 5's saved run, reused when it matches this notebook's recipe
+VALIDATE_EVERY = 4  # score the held-out frames every N epochs, as notebook 5 does (its SNAPSHOT_EVERY)
 SOLUTION_EPOCHS = 60  # epochs of each short run the worked solutions train (at most the preset's)
 OUTPUT_DIR = "outputs"
 
@@ -90,12 +90,12 @@ train_part, heldout = record.subset(split.train_ids), record.subset(split.heldou
 # ## Skip connections, measured
 # Notebook 3 drew the two models: the plain CAE rebuilds every edge from the 1/8-resolution latent space; with skip
 # connections the decoder also receives the encoder's same-size features. Same data, same recipe, same seed, the
-# held-out frames scored as often (every `VALIDATE_EVERY` epochs); only the connections differ. Notebook 4 already trained one of the two and saved it in `RUN_DIR`: it is reused when
+# held-out frames scored as often (every `VALIDATE_EVERY` epochs); only the connections differ. Notebook 5 already trained one of the two and saved it in `RUN_DIR`: it is reused when
 # its recipe, data and seed are the ones asked for here, and trained afresh otherwise (the cell says which).
 
 # %%
 def saved_run_matching(folder, variant, record, seed):
-    """Notebook 4's saved run if it used this preset, frame size, frames and seed; else None."""
+    """Notebook 5's saved run if it used this preset, frame size, frames and seed; else None."""
     if not (Path(folder) / "model.keras").is_file():
         return None
     saved = TrainingResult.load(folder)
@@ -111,7 +111,7 @@ for name, skip in (("plain CAE", False), ("CAE + skips", True)):
     variant = preset.with_(skip_connections=skip)
     saved = saved_run_matching(RUN_DIR, variant, record, SEED)
     if saved is not None:
-        runs[name], provenance[name] = saved, f"reused from {RUN_DIR} (trained by notebook 4)"
+        runs[name], provenance[name] = saved, f"reused from {RUN_DIR} (trained by notebook 5)"
     else:
         print(f"--- {name}: training ---")
         options = TrainOptions(snapshot_epochs=(), validate_every=VALIDATE_EVERY)
@@ -135,7 +135,7 @@ plt.show()
 # %% [markdown]
 # ### Edge quality
 # IoU over the whole person hides the edges. Score only a band of pixels around the true outline: `outline_band`
-# with a 5 x 5 window, the pixels within 2 of the outline (wider than the 3 x 3 band that notebook 4's loss
+# with a 5 x 5 window, the pixels within 2 of the outline (wider than the 3 x 3 band that notebook 5's loss
 # weights). That is where skip connections should help most.
 #
 # Two IoUs appear from here on. The curves above are Keras' metric, **pooled**: one IoU of all the held-out pixels
@@ -208,8 +208,8 @@ print(f"pixel classifier: fitted in {fit_seconds:.1f} s, per-frame mean held-out
 
 # %% [markdown]
 # The seconds below are each run's own measurement: for the networks, the duration of `model.fit` recorded in the
-# run (`config["train_seconds"]`, saved with it, so a reused run shows the time it took when notebook 4 trained
-# it); for the classifier, the fit timed above. Not like for like: notebook 4's run also recorded a snapshot of
+# run (`config["train_seconds"]`, saved with it, so a reused run shows the time it took when notebook 5 trained
+# it); for the classifier, the fit timed above. Not like for like: notebook 5's run also recorded a snapshot of
 # every frame every 4 epochs and drove the live scrubber, while a run trained here records none; both score the
 # held-out frames every `VALIDATE_EVERY` epochs. This machine's speed also varies from run to run.
 
@@ -222,7 +222,7 @@ for name, score in scores.items():
 # %% [markdown]
 # ### Where each one fails
 # Per frame IoU, then the frame where the approaches disagree most: each approach's errors over the frame (the
-# error map of notebook 5, in the course's colour-blind-safe colours), and where the best network and the
+# error map of notebook 6, in the course's colour-blind-safe colours), and where the best network and the
 # classifier disagree.
 
 # %%
@@ -312,7 +312,7 @@ results = {"scores": scores, "heldout_iou": scores["CAE + skips"]["heldout_iou"]
            "ranking": ranked, "frame_wins": wins,
            "plain_heldout_iou": scores["plain CAE"]["heldout_iou"],
            "pixel_classifier_heldout_iou": scores["pixel classifier"]["heldout_iou"]}
-Path(OUTPUT_DIR, "06_going_further.json").write_text(json.dumps(results, indent=1))
+Path(OUTPUT_DIR, "07_going_further.json").write_text(json.dumps(results, indent=1))
 {name: round(score["heldout_iou"], 3) for name, score in scores.items()}
 
 # %% [markdown]
@@ -327,9 +327,9 @@ Path(OUTPUT_DIR, "06_going_further.json").write_text(json.dumps(results, indent=
 # ## Exercises
 # 1. Add the pixel classifier's probability as a fourth input channel of the CAE. Does the combination beat both?
 #    Train it on probabilities the classifier gives frames it was **not** fitted on, and compare it with the same
-#    recipe on RGB alone. Check: `exercises.ex06_1(True or False, stacked_iou, rgb_iou, classifier_iou)`.
+#    recipe on RGB alone. Check: `exercises.ex07_1(True or False, stacked_iou, rgb_iou, classifier_iou)`.
 # 2. Score both approaches on the training frames too. Which one overfits more? Check:
-#    `exercises.ex06_2(name, training_scores, heldout_scores)` (dicts: name -> IoU).
+#    `exercises.ex07_2(name, training_scores, heldout_scores)` (dicts: name -> IoU).
 # 3. Remove the position features from `pixel_features`. How much does the baseline rely on where the dancer stands?
 #
 # Checks answer `right` or `not yet` with a hint, never the answer; exercise 3 is a measurement of your own run. The
@@ -378,7 +378,7 @@ for name, iou in stacking.items():
     print(f"{name:<30} per-frame mean held-out IoU {iou:.3f}")
 stacked, rgb, alone = stacking["RGB + classifier probability"], stacking["RGB"], stacking["pixel classifier"]
 beats_both = stacked > max(rgb, alone)
-print("self-check:", exercises.ex06_1(beats_both, stacked, rgb, alone))
+print("self-check:", exercises.ex07_1(beats_both, stacked, rgb, alone))
 display(Markdown(
     f"Trained the same way ({solution_epochs} epochs of a plain fit, seed {SEED}), the CAE scores {rgb:.3f} on RGB "
     f"alone and {stacked:.3f} with the out-of-fold classifier probability as a fourth channel; the classifier alone "
@@ -402,7 +402,7 @@ for name in training_scores:
           f"gap {training_scores[name] - heldout_scores[name]:+.3f}")
 gaps = {name: training_scores[name] - heldout_scores[name] for name in training_scores}
 most = max(gaps, key=gaps.get)
-print("self-check:", exercises.ex06_2(most, training_scores, heldout_scores))
+print("self-check:", exercises.ex07_2(most, training_scores, heldout_scores))
 display(Markdown(
     f"Per-frame mean IoU at the model's size, training frames minus held-out ones: "
     + ", ".join(f"{name} {gap:+.3f}" for name, gap in gaps.items()) + f". The **{most}** overfits most: it scores "
