@@ -108,6 +108,8 @@ def test_notebook_5_checks():
     runs = {"cpu preset": _run([nan, 0.4, nan, 0.7]), "seed preset": _run([nan, 0.3, nan, 0.5])}
     assert right(exercises.ex05_1("cpu preset", runs)) and not_yet(exercises.ex05_1("seed preset", runs))
     assert not_yet(exercises.ex05_1("the cpu one", runs), "names")
+    seeds = {"cpu preset": [_run([0.7]), _run([0.5])], "seed preset": [_run([0.55]), _run([0.6])]}  # 0.6 vs 0.575
+    assert right(exercises.ex05_1("cpu preset", seeds)) and not_yet(exercises.ex05_1("seed preset", seeds))
     gains = {"augmentation": compare([0.8, 0.9], [0.7, 0.7]), "coordinates": compare([0.9, 0.6], [0.7, 0.7])}
     assert right(exercises.ex05_2("augmentation", gains)) and not_yet(exercises.ex05_2("coordinates", gains), "mean")
     assert not_yet(exercises.ex05_2("bfloat16", gains), "names")
