@@ -44,8 +44,8 @@ else:
 PRESET = "cpu"  # the recipe whose model this notebook trains, with its six tricks switched off (see notebook 5)
 DATA = None  # None: the embedded record; "record-136": the real frames (downloaded once); or a folder
 RECORD = None
-IMAGE_HEIGHT = 128  # one frame size for the whole run (None: the preset's, 256 x 144)
-IMAGE_WIDTH = 80
+IMAGE_HEIGHT = 112  # one frame size for the whole run, notebook 5's ladder's (None: the preset's, 256 x 144)
+IMAGE_WIDTH = 64
 EPOCHS = 60  # None: the preset's number of epochs
 SEED = 0
 SNAPSHOT_EVERY = 4  # record predictions and score the held-out frames every N epochs (1: every epoch, slower)

@@ -413,8 +413,11 @@ display(Markdown(
     f"the training frames and {heldout_scores.mean('iou'):.3f} on the held-out ones: "
     + (f"a generalisation gap of {gap:.3f}." if gap > 0 else f"no gap ({gap:+.3f}).")
     + (f" Notebook 4's plain run scored {plain_scores.mean('iou'):.3f} on the held-out frames, at "
-       f"{plain_run.config['size'][0]} x {plain_run.config['size'][1]} for {plain_run.config['epochs']} epochs: "
-       "another size and length of run, so the ladder above, not this pair, is the like-for-like comparison."
+       f"{plain_run.config['size'][0]} x {plain_run.config['size'][1]} for {plain_run.config['epochs']} epochs"
+       + (": the same size and number of epochs as this run, one seed each." if
+          plain_run.config["size"] == list(cpu.size) and plain_run.config["epochs"] == cpu.epochs else
+          ", not this run's size and number of epochs: the ladder above, not this pair, is the like-for-like "
+          "comparison.")
        if plain_run is not None else "")))
 
 # %%
