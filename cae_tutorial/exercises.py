@@ -181,12 +181,6 @@ def ex03_3(height, width) -> Verdict:
 
 # Notebook 4: training with Keras.
 
-def _final_heldout(run) -> float:
-    """The last scored held-out IoU (pooled) of a TrainingResult."""
-    values = [v for v in run.history["val_iou"] if not math.isnan(v)]
-    return values[-1] if values else float("nan")
-
-
 def ex04_1(answer: str, with_focal, dice_only, epochs: int) -> Verdict:
     """Exercise 4.1: "faster" or "slower": how Dice alone learns in the first `epochs` epochs, against Dice + focal,
     by the held-out IoU (pooled) at the last scored epoch within them (runs: TrainingResult or a history dict)."""
@@ -237,15 +231,12 @@ def ex04_3(epoch, result) -> Verdict:
 
 # Notebook 5: the CPU recipe.
 
-def ex05_1(better: str, runs: dict) -> Verdict:
-    """Exercise 5.1: the name (a key of runs: name -> TrainingResult, or a list of them, one per seed) of the run
-    with the higher final held-out IoU (the mean over seeds for a list)."""
-    scores = {name: float(np.mean([_final_heldout(r) for r in (run if isinstance(run, (list, tuple)) else [run])]))
-              for name, run in runs.items()}
-    if better not in scores:
-        return _verdict(False, f"answer with one of the runs' names: {sorted(scores)}")
-    return _verdict(scores[better] == max(scores.values()), "compare the last held-out IoU each run scored "
-                                                            "(result.history['val_iou'], NaN between scored epochs)")
+def ex05_1(better: str, scores: dict) -> Verdict:
+    """Exercise 5.1: the name (a key of scores: name -> the held-out IoU of each seed's run) with the higher mean."""
+    means = {name: float(np.mean(values)) for name, values in scores.items()}
+    if better not in means:
+        return _verdict(False, f"answer with one of the recipes' names: {sorted(means)}")
+    return _verdict(means[better] == max(means.values()), "compare the means over the seeds, not one seed's score")
 
 
 def ex05_2(trick: str, verdicts: dict) -> Verdict:
