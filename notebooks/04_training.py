@@ -276,7 +276,9 @@ display(Markdown(
        f"ones (+{rise:.3f} loss): it overfits. Keras' `EarlyStopping(monitor=\"val_loss\", "
        "restore_best_weights=True)` would have kept the weights of the best scored epoch (exercise 3)."
        if rise > 0.02 and loss[-1] < loss[best - 1] else
-       "The held-out loss ends within 0.02 of its lowest: no sign of overfitting in the losses of this run."
+       f"The held-out loss ends within 0.02 of its lowest: it has stopped falling, not started rising, so the "
+       f"losses show no overfitting yet; they do show a gap, the held-out loss {heldout_loss[-1] / loss[-1]:.1f} "
+       "times the training loss at the end (the next section scores both kinds of frame the same way)."
        if rise <= 0.02 else
        "The training loss did not fall further either: the run ends where both stopped improving.")))
 scored = [epoch for epoch, value in enumerate(result.history["val_iou"]) if not np.isnan(value)]
