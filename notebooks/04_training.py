@@ -362,7 +362,7 @@ results
 # %% [markdown]
 # #### Solution 1
 
-# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-input"]
 from cae_tutorial.losses import dice_focal_loss
 
 first_epochs = min(plain.epochs, SOLUTION_EPOCHS)
@@ -394,7 +394,7 @@ display(Markdown(
 # %% [markdown]
 # #### Solution 2
 
-# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-input"]
 from scipy.ndimage import binary_erosion
 
 epochs_scored, ious = scored_epochs(result.history["val_iou"])  # scored every SNAPSHOT_EVERY epochs
@@ -426,7 +426,7 @@ else:
 # %% [markdown]
 # #### Solution 3
 
-# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-input"]
 epochs_scored, heldout_losses = scored_epochs(result.history["val_loss"])  # NaN between scored epochs
 lowest = int(epochs_scored[np.argmin(heldout_losses)])  # counting from 1
 print("self-check:", exercises.ex04_3(lowest, result))
