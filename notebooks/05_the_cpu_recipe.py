@@ -475,7 +475,7 @@ display(Markdown(
                                         for name in scores)
     + f" (seeds {seeds}): the **{better}** is higher on average, and {verdict}. The seed preset takes one batch of "
     f"its three frames per epoch ({steps_per_epoch(split, seed_recipe)} step), the cpu preset "
-    f"{steps_per_epoch(split, small_cpu)}: in as many epochs it also takes fewer steps."))
+    f"{steps_per_epoch(split, small_cpu)}: in as many epochs the seed preset also takes fewer steps."))
 
 # %% [markdown]
 # #### Solution 2
