@@ -1,6 +1,6 @@
 """cae-tutorial: image segmentation masks with a convolutional autoencoder (CAE) in TensorFlow / Keras 3.
 
-The course is the notebooks, in order: ``notebooks/01_segmentation_masks.ipynb`` to ``07_full_dataset``
+The course is the notebooks, in order: ``notebooks/01_segmentation_masks.ipynb`` to ``08_full_dataset``
 (``jupyter lab notebooks/``, or ``cae-tutorial course`` to run them headless). The library is Keras pieces that
 compose with your own ``model.fit``::
 

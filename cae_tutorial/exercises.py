@@ -179,25 +179,10 @@ def ex03_3(height, width) -> Verdict:
                     "(and stay near 100 x 50)")
 
 
-# Notebook 4: training.
+# Notebook 4: training with Keras.
 
-def _final_heldout(run) -> float:
-    """The last scored held-out IoU (pooled) of a TrainingResult."""
-    values = [v for v in run.history["val_iou"] if not math.isnan(v)]
-    return values[-1] if values else float("nan")
-
-
-def ex04_1(better: str, runs: dict) -> Verdict:
-    """Exercise 4.1: the name (a key of runs: name -> TrainingResult) of the run with the higher final held-out IoU."""
-    scores = {name: _final_heldout(run) for name, run in runs.items()}
-    if better not in scores:
-        return _verdict(False, f"answer with one of the runs' names: {sorted(scores)}")
-    return _verdict(scores[better] == max(scores.values()), "compare the last held-out IoU each run scored "
-                                                            "(result.history['val_iou'], NaN between scored epochs)")
-
-
-def ex04_2(answer: str, with_focal, dice_only, epochs: int) -> Verdict:
-    """Exercise 4.2: "faster" or "slower": how Dice alone learns in the first `epochs` epochs, against Dice + focal,
+def ex04_1(answer: str, with_focal, dice_only, epochs: int) -> Verdict:
+    """Exercise 4.1: "faster" or "slower": how Dice alone learns in the first `epochs` epochs, against Dice + focal,
     by the held-out IoU (pooled) at the last scored epoch within them (runs: TrainingResult or a history dict)."""
     def last_within(run):
         history = getattr(run, "history", run)["val_iou"][:int(epochs)]
@@ -214,8 +199,9 @@ def ex04_2(answer: str, with_focal, dice_only, epochs: int) -> Verdict:
                                                              "epoch, the last one scored")
 
 
-def ex04_3(epoch, result) -> Verdict:
-    """Exercise 4.3: the first scored epoch (counting from 1) whose held-out IoU is above 0.5; None if none is."""
+
+def ex04_2(epoch, result) -> Verdict:
+    """Exercise 4.2: the first scored epoch (counting from 1) whose held-out IoU is above 0.5; None if none is."""
     scored = [(e, v) for e, v in enumerate(result.history["val_iou"], start=1) if not math.isnan(v)]
     passed = [e for e, v in scored if v > 0.5]
     if not passed:
@@ -229,10 +215,56 @@ def ex04_3(epoch, result) -> Verdict:
                                         "scored ones (the others are NaN)")
 
 
-# Notebook 5: predictions vs reality.
+def ex04_3(epoch, result) -> Verdict:
+    """Exercise 4.3: the scored epoch (counting from 1) with the lowest held-out loss, where
+    keras.callbacks.EarlyStopping(monitor="val_loss", restore_best_weights=True) would take its weights from."""
+    scored = [(e, v) for e, v in enumerate(result.history["val_loss"], start=1) if not math.isnan(v)]
+    if not scored:
+        return _verdict(False, "this run scored no held-out loss: train with validation_data")
+    best = min(scored, key=lambda pair: pair[1])[0]
+    value = _number(epoch)
+    if value is not None and value + 1 == best:
+        return _verdict(False, "count epochs from 1: the history's index 0 is epoch 1")
+    return _verdict(value == best, "look for the smallest held-out loss (result.history['val_loss']) among the "
+                                   "scored epochs (the others are NaN)")
 
-def ex05_1(closest: str, frame, training) -> Verdict:
-    """Exercise 5.1: the id of the training frame (of the Record `training`) closest to `frame` (H, W, 3) by mean
+
+# Notebook 5: the CPU recipe.
+
+def ex05_1(better: str, scores: dict) -> Verdict:
+    """Exercise 5.1: the name (a key of scores: name -> the held-out IoU of each seed's run) with the higher mean."""
+    means = {name: float(np.mean(values)) for name, values in scores.items()}
+    if better not in means:
+        return _verdict(False, f"answer with one of the recipes' names: {sorted(means)}")
+    return _verdict(means[better] == max(means.values()), "compare the means over the seeds, not one seed's score")
+
+
+def ex05_2(trick: str, verdicts: dict) -> Verdict:
+    """Exercise 5.2: the trick (a key of verdicts: name -> verdicts.Verdict, its IoU gain over the rung below) with
+    the largest mean gain in held-out IoU."""
+    if trick not in verdicts:
+        return _verdict(False, f"answer with one of the tricks' names: {sorted(verdicts)}")
+    best = max(verdicts, key=lambda name: verdicts[name].mean)
+    return _verdict(trick == best, "compare the mean paired differences (Verdict.mean), not a single seed's")
+
+
+def ex05_3(rate, preset, steps: int, step: int) -> Verdict:
+    """Exercise 5.3: the learning rate of the preset's cosine schedule at `step` (of steps x preset.epochs), by the
+    equation: rate0 x (alpha + (1 - alpha) x (1 + cos(pi x step / total)) / 2), alpha = 0.05."""
+    total = max(1, steps * preset.epochs)
+    fraction = min(step, total) / total
+    truth = preset.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * fraction)))
+    if preset.schedule != "cosine":
+        truth = preset.learning_rate
+    return _verdict(_close(rate, truth, 1e-4 * truth),
+                    "t / T is the step over all the steps of the run (steps per epoch x epochs); alpha = 0.05 is the "
+                    "share of the first rate left at the end")
+
+
+# Notebook 6: predictions vs reality.
+
+def ex06_1(closest: str, frame, training) -> Verdict:
+    """Exercise 6.1: the id of the training frame (of the Record `training`) closest to `frame` (H, W, 3) by mean
     absolute pixel difference."""
     distance = np.abs(training.images - np.asarray(frame)).mean(axis=(1, 2, 3))
     truth = training.ids[int(np.argmin(distance))]
@@ -242,8 +274,8 @@ def ex05_1(closest: str, frame, training) -> Verdict:
                                            "training frame, and keep the smallest")
 
 
-def ex05_2(folder, frames) -> Verdict:
-    """Exercise 5.2: `cae-tutorial predict --output folder` on the frame files `frames`: a mask and an overlay per
+def ex06_2(folder, frames) -> Verdict:
+    """Exercise 6.2: `cae-tutorial predict --output folder` on the frame files `frames`: a mask and an overlay per
     frame, each at the frame's own size."""
     from pathlib import Path
 
@@ -264,8 +296,8 @@ def ex05_2(folder, frames) -> Verdict:
     return Verdict(RIGHT)
 
 
-def ex05_3(band_iou, probabilities, masks, threshold: float = 0.5) -> Verdict:
-    """Exercise 5.3: the IoU, pooled over the frames, of the pixels within 2 of the true outline (outline_band with
+def ex06_3(band_iou, probabilities, masks, threshold: float = 0.5) -> Verdict:
+    """Exercise 6.3: the IoU, pooled over the frames, of the pixels within 2 of the true outline (outline_band with
     a 5 x 5 window)."""
     from cae_tutorial.losses import outline_band
 
@@ -276,18 +308,18 @@ def ex05_3(band_iou, probabilities, masks, threshold: float = 0.5) -> Verdict:
                                                         "and the pixels either calls person, over all the frames")
 
 
-# Notebook 6: going further.
+# Notebook 7: going further.
 
-def ex06_1(beats_both, stacked: float, network: float, classifier: float) -> Verdict:
-    """Exercise 6.1: True if the stacked CAE's held-out IoU beats both the network's and the classifier's."""
+def ex07_1(beats_both, stacked: float, network: float, classifier: float) -> Verdict:
+    """Exercise 7.1: True if the stacked CAE's held-out IoU beats both the network's and the classifier's."""
     if not isinstance(beats_both, (bool, np.bool_)):
         return _verdict(False, "answer True or False")
     return _verdict(bool(beats_both) == (stacked > max(network, classifier)), "compare the stacked CAE's IoU with "
                                                                                "each of the other two")
 
 
-def ex06_2(overfits_more: str, training: dict, heldout: dict) -> Verdict:
-    """Exercise 6.2: the approach (a key of both dicts: name -> IoU) whose training score exceeds its held-out score
+def ex07_2(overfits_more: str, training: dict, heldout: dict) -> Verdict:
+    """Exercise 7.2: the approach (a key of both dicts: name -> IoU) whose training score exceeds its held-out score
     the most."""
     if overfits_more not in training or set(training) != set(heldout):
         return _verdict(False, f"answer with one of {sorted(training)}, with both scores for each")
@@ -296,10 +328,10 @@ def ex06_2(overfits_more: str, training: dict, heldout: dict) -> Verdict:
                                                                "not the training score alone")
 
 
-# Notebook 7: the full dataset.
+# Notebook 8: the full dataset.
 
-def ex07_2(publish: str) -> Verdict:
-    """Exercise 7.2: which split's held-out score you would publish for "segments people": "by frame" or "by
+def ex08_2(publish: str) -> Verdict:
+    """Exercise 8.2: which split's held-out score you would publish for "segments people": "by frame" or "by
     dancer"."""
     answer = _word(publish)
     if "frame" in answer and "dancer" not in answer and "record" not in answer:
@@ -308,8 +340,8 @@ def ex07_2(publish: str) -> Verdict:
     return _verdict("dancer" in answer or "record" in answer, 'answer "by frame" or "by dancer"')
 
 
-def ex07_3(cache_bytes, files) -> Verdict:
-    """Exercise 7.3: the bytes that cache="memory" holds for the RecordFiles `files` (decoded uint8 frames and
+def ex08_3(cache_bytes, files) -> Verdict:
+    """Exercise 8.3: the bytes that cache="memory" holds for the RecordFiles `files` (decoded uint8 frames and
     masks at the training size)."""
     return _verdict(_close(cache_bytes, files.decoded_bytes(), 0), "count height x width x (3 colours + 1 mask) "
                                                                    "bytes per frame, at the training size")

@@ -27,7 +27,7 @@
 # ([tot-alin/Convolutional_autoencoder_CAE_Segmentation_masks](https://github.com/tot-alin/Convolutional_autoencoder_CAE_Segmentation_masks)
 # on GitHub), which trained a convolutional autoencoder on 3 frames of one dancer's video (record 136 of the
 # dataset) and predicted the masks of the others. "The seed" in these notebooks means that project: its split of
-# the frames (below), its model (notebook 3) and its training recipe (notebook 4), which the course rebuilds,
+# the frames (below), its model (notebook 3) and its training recipe (notebooks 4 and 5), which the course rebuilds,
 # measures and improves.
 #
 # The course runs on an embedded record that ships with the package: a synthetic "dance clip" of 10 frames,

@@ -161,7 +161,7 @@ display(Markdown(f"On these held-out frames the {harder} pixels are rebuilt wors
 # ## What the segmentation CAE's "latent space" is, and is not
 # In this course's CAE, the *latent space* is simply the output of the last encoder block: a feature map at 1/8 of
 # the frame's height and width, with as many channels as the last encoder block has filters. Is it a bottleneck
-# like the one above? Count the numbers, for the seed's model and for the `cpu` preset that notebook 4 trains, at
+# like the one above? Count the numbers, for the seed's model and for the `cpu` preset that notebook 5 trains, at
 # the size this notebook uses:
 
 # %%

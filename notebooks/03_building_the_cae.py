@@ -21,7 +21,7 @@
 # - the shape of the tensor after each block;
 # - why stride-2 convolutions shrink and upsampling grows, and what the final 1x1 convolution does;
 # - how to read `model.summary()` and where the 1,939,233 parameters of the seed's model sit;
-# - **skip connections** (U-Net style), which the `cpu` preset of notebook 4 trains with, drawn beside the plain
+# - **skip connections** (U-Net style), which the `cpu` preset of notebook 5 trains with, drawn beside the plain
 #   model.
 #
 # Everything defined here lives in `cae_tutorial/model.py` under the same names; later notebooks import it.
@@ -58,7 +58,7 @@ import numpy as np
 from IPython.display import Markdown, display
 
 from cae_tutorial import exercises
-from cae_tutorial.model import CoordinateChannels  # the `coordinates` option, taught in notebook 4
+from cae_tutorial.model import CoordinateChannels  # the `coordinates` option, taught in notebook 5
 from cae_tutorial.plots import architecture_diagram
 from cae_tutorial.presets import get_preset
 import keras
@@ -153,7 +153,7 @@ print(f"{'output (mask)':<16}{tuple(x.shape[1:])}")
 # ## The whole model
 # `build_cae` puts the blocks together with the functional API. The latent space has no layer of its own in the
 # seed: it is the connection between the last encoder block and the first decoder block. Two options are off in
-# the seed: `skip_connections` (below) and `coordinates` (notebook 4: two position channels added to the frame).
+# the seed: `skip_connections` (below) and `coordinates` (notebook 5: two position channels added to the frame).
 
 # %%
 def build_cae(input_shape: tuple[int, int, int] = (1024, 512, 3), filters: tuple[int, ...] = SEED_FILTERS,
@@ -257,8 +257,8 @@ print("same parameter count:", library_model.count_params() == seed_model.count_
 # `i` concatenates `skips[-i - 1]`.
 #
 # Skips also change what the latent space means: the decoder no longer *has* to pass everything through it, so it
-# is not a bottleneck in any sense. The `cpu` preset that notebook 4 trains uses them, with lighter filters and
-# the coordinate channels of notebook 4 (two position channels appended to the frame, so two more input channels
+# is not a bottleneck in any sense. The `cpu` preset that notebook 5 trains uses them, with lighter filters and
+# the coordinate channels of notebook 5 (two position channels appended to the frame, so two more input channels
 # for the first convolution and for the last skip):
 
 # %%
@@ -273,12 +273,12 @@ for layer in skip_model.layers:
 # %%
 from cae_tutorial.training import build_model
 
-trained = build_model(cpu, seed=None)  # the model notebook 4 trains (frames of any size: see notebook 4)
+trained = build_model(cpu, seed=None)  # the model notebook 5 trains (frames of any size: see notebook 5)
 without_positions = build_cae((IMAGE_HEIGHT, IMAGE_WIDTH, 3), cpu.filters, skip_connections=cpu.skip_connections)
 display(Markdown(
     f"The `cpu` preset's CAE (filters {cpu.filters}, skip connections {'on' if cpu.skip_connections else 'off'}, "
     f"coordinate channels {'on' if cpu.coordinates else 'off'}) has **{skip_model.count_params():,}** parameters "
-    f"here, and `build_model(get_preset('cpu'))`, the model notebook 4 trains, has {trained.count_params():,}: "
+    f"here, and `build_model(get_preset('cpu'))`, the model notebook 5 trains, has {trained.count_params():,}: "
     + ("the same, since its input takes frames of any size and parameters do not depend on the size. "
        if trained.count_params() == skip_model.count_params() else "not the same: the two differ in more than "
        "the input size. ")
@@ -303,7 +303,7 @@ results
 # - The 1x1 sigmoid convolution turns each pixel's features into a person probability.
 # - Parameters grow with the product of channels, so the widest convolutions hold most of them (printed above).
 # - Skip connections concatenate same-size encoder features into the decoder, so it no longer rebuilds every
-#   edge from the 1/8-size latent space (and there is no bottleneck); notebook 6 measures what they bring.
+#   edge from the 1/8-size latent space (and there is no bottleneck); notebook 7 measures what they bring.
 #
 # ## Exercises
 # 1. Compute by hand the parameters of `encoder2_down_conv` (4 -> 32 channels, 3x3) and check with `summary()`,

@@ -32,9 +32,11 @@ TINY = (64, 32)
 #: --fast leaves these markers out.
 SLOW_MARKERS = ("notebooks", "browser", "real_data", "slow")
 FAST_LANE = " and ".join(f"not {marker}" for marker in SLOW_MARKERS)
-#: Notebook 7's parameters in the shared course run: 4 generated dancers of 3 frames, drawn small.
+#: Notebook 8's parameters in the shared course run: 4 generated dancers of 3 frames, drawn small.
 COURSE_TINY = {"N_RECORDS": 4, "FRAMES_PER_RECORD": 3, "GENERATED_HEIGHT": 128, "GENERATED_WIDTH": 72,
-                     "HOLDOUT": 0.25}
+               "HOLDOUT": 0.25}
+#: Notebook 5's in the shared course run: its ladder of tricks over 2 seeds (the fewest that show a spread).
+CPU_RECIPE_TINY = {"TRICK_SEEDS": 2}
 
 
 def pytest_addoption(parser):
@@ -171,7 +173,8 @@ def _run_fast_course(folder: Path) -> tuple[list[str], str]:
 
     with pytest.MonkeyPatch.context() as patch:  # run_course finds the notebooks in notebooks_dir()
         patch.setattr(course, "notebooks_dir", lambda: books)
-        failures = course.run_course(folder / "out", {**course.course_parameters(fast=True), **COURSE_TINY},
+        failures = course.run_course(folder / "out", {**course.course_parameters(fast=True), **COURSE_TINY,
+                                                      **CPU_RECIPE_TINY},
                                      stream=Stream())
     return failures, "".join(lines)
 
@@ -210,7 +213,7 @@ def _once_per_test_run(folder: Path, build) -> tuple[list[str], str]:
 @pytest.fixture(scope="session", params=[COURSE_ID])  # the parameter only marks its readers' ids (see COURSE_ID)
 def fast_course(tmp_path_factory, worker_id):
     """The whole course run once per test run, headless, through run_course (what `cae-tutorial course --fast`
-    runs) at --fast parameters (with COURSE_TINY), each notebook with its worked solutions appended
+    runs) at --fast parameters (notebook 8 at COURSE_TINY, 5 at CPU_RECIPE_TINY), each notebook with its worked solutions appended
     as code cells after its own: (output folder, failures, printed lines). Results: out/outputs/NAME.json.
 
     With pytest-xdist the first worker that asks runs it and the others read its results (the scheduler sends

@@ -82,29 +82,48 @@ def _run(ious):
 
 def test_notebook_4_checks():
     nan = math.nan
-    runs = {"cpu preset": _run([nan, 0.4, nan, 0.7]), "seed preset": _run([nan, 0.3, nan, 0.5])}
-    assert right(exercises.ex04_1("cpu preset", runs)) and not_yet(exercises.ex04_1("seed preset", runs))
-    assert not_yet(exercises.ex04_1("the cpu one", runs), "names")
     focal, alone = _run([nan, 0.4, nan, 0.7]), _run([nan, 0.2, nan, 0.6])
-    assert right(exercises.ex04_2("slower", focal, alone, 4)) and not_yet(exercises.ex04_2("faster", focal, alone, 4))
+    assert right(exercises.ex04_1("slower", focal, alone, 4)) and not_yet(exercises.ex04_1("faster", focal, alone, 4))
     early_lead = _run([nan, 0.5, nan, 0.6])  # ahead at epoch 2, behind by epoch 4
-    assert right(exercises.ex04_2("faster", focal, early_lead, 2)) and right(exercises.ex04_2("slower", focal,
+    assert right(exercises.ex04_1("faster", focal, early_lead, 2)) and right(exercises.ex04_1("slower", focal,
                                                                                               early_lead, 4))
-    assert not_yet(exercises.ex04_2("same", focal, alone, 4), "faster")
+    assert not_yet(exercises.ex04_1("same", focal, alone, 4), "faster")
     passing = _run([0.1, nan, nan, 0.4, nan, nan, 0.6, 0.7])
-    assert right(exercises.ex04_3(7, passing))
-    assert not_yet(exercises.ex04_3(6, passing), "from 1") and not_yet(exercises.ex04_3(8, passing))
-    assert not_yet(exercises.ex04_3(None, passing))
+    assert right(exercises.ex04_2(7, passing))
+    assert not_yet(exercises.ex04_2(6, passing), "from 1") and not_yet(exercises.ex04_2(8, passing))
+    assert not_yet(exercises.ex04_2(None, passing))
     never = _run([0.1, nan, 0.3])
-    assert right(exercises.ex04_3(None, never)) and not_yet(exercises.ex04_3(3, never), "None")
+    assert right(exercises.ex04_2(None, never)) and not_yet(exercises.ex04_2(3, never), "None")
+    losses = SimpleNamespace(history={"val_loss": [0.9, nan, 0.4, nan, 0.5, 0.45]})
+    assert right(exercises.ex04_3(3, losses))
+    assert not_yet(exercises.ex04_3(2, losses), "from 1") and not_yet(exercises.ex04_3(6, losses), "smallest")
+    assert not_yet(exercises.ex04_3(1, SimpleNamespace(history={"val_loss": [nan, nan]})), "validation_data")
 
 
-def test_notebook_5_checks(tiny_record, tmp_path):
+def test_notebook_5_checks():
+    from cae_tutorial.presets import get_preset
+    from cae_tutorial.verdicts import compare
+
+    seeds = {"cpu preset": [0.7, 0.5, 0.6], "seed preset": [0.55, 0.65, 0.5]}  # means 0.6 and 0.567
+    assert right(exercises.ex05_1("cpu preset", seeds)) and not_yet(exercises.ex05_1("seed preset", seeds), "means")
+    assert not_yet(exercises.ex05_1("the cpu one", seeds), "names")
+    gains = {"augmentation": compare([0.8, 0.9], [0.7, 0.7]), "coordinates": compare([0.9, 0.6], [0.7, 0.7])}
+    assert right(exercises.ex05_2("augmentation", gains)) and not_yet(exercises.ex05_2("coordinates", gains), "mean")
+    assert not_yet(exercises.ex05_2("bfloat16", gains), "names")
+    cosine = get_preset("cpu", epochs=10)
+    half_way = cosine.learning_rate * (0.05 + 0.95 * 0.5)  # cos(pi / 2) = 0
+    assert right(exercises.ex05_3(half_way, cosine, 4, 20)) and not_yet(exercises.ex05_3(cosine.learning_rate / 2,
+                                                                                         cosine, 4, 20), "alpha")
+    assert right(exercises.ex05_3(cosine.learning_rate * 0.05, cosine, 4, 40))
+    assert right(exercises.ex05_3(5e-4, get_preset("seed"), 1, 7))
+
+
+def test_notebook_6_checks(tiny_record, tmp_path):
     training = tiny_record.subset(tiny_record.ids[:3])
     frame = tiny_record.images[1] * 0.98
-    assert right(exercises.ex05_1(tiny_record.ids[1], frame, training))
-    assert not_yet(exercises.ex05_1(tiny_record.ids[2], frame, training))
-    assert not_yet(exercises.ex05_1(tiny_record.ids[5], frame, training), "training frame")
+    assert right(exercises.ex06_1(tiny_record.ids[1], frame, training))
+    assert not_yet(exercises.ex06_1(tiny_record.ids[2], frame, training))
+    assert not_yet(exercises.ex06_1(tiny_record.ids[5], frame, training), "training frame")
     frames = []
     for name in ("a_1", "a_2"):
         Image.new("RGB", (12, 20)).save(tmp_path / f"{name}.png")
@@ -113,12 +132,12 @@ def test_notebook_5_checks(tiny_record, tmp_path):
     out.mkdir()
     Image.new("L", (12, 20)).save(out / "a_1_mask.png")
     Image.new("RGB", (12, 20)).save(out / "a_1_overlay.png")
-    assert not_yet(exercises.ex05_2(out, frames), "a_2_mask.png")
+    assert not_yet(exercises.ex06_2(out, frames), "a_2_mask.png")
     Image.new("L", (6, 10)).save(out / "a_2_mask.png")
     Image.new("RGB", (12, 20)).save(out / "a_2_overlay.png")
-    assert not_yet(exercises.ex05_2(out, frames), "size")
+    assert not_yet(exercises.ex06_2(out, frames), "size")
     Image.new("L", (12, 20)).save(out / "a_2_mask.png")
-    assert right(exercises.ex05_2(out, frames))
+    assert right(exercises.ex06_2(out, frames))
     from cae_tutorial.losses import outline_band
 
     masks = tiny_record.masks
@@ -126,22 +145,22 @@ def test_notebook_5_checks(tiny_record, tmp_path):
     edge = np.asarray(outline_band(masks, width=5))[..., 0] > 0.5
     predicted, truth = probabilities[..., 0] >= 0.5, masks[..., 0] > 0.5
     band = (predicted & truth & edge).sum() / ((predicted | truth) & edge).sum()
-    assert right(exercises.ex05_3(band, probabilities, masks))
+    assert right(exercises.ex06_3(band, probabilities, masks))
     whole = (predicted & truth).sum() / (predicted | truth).sum()
-    assert not_yet(exercises.ex05_3(whole, probabilities, masks), "band")
+    assert not_yet(exercises.ex06_3(whole, probabilities, masks), "band")
 
 
-def test_notebook_6_and_7_checks():
-    assert right(exercises.ex06_1(True, 0.9, 0.8, 0.85)) and right(exercises.ex06_1(False, 0.84, 0.8, 0.85))
-    assert not_yet(exercises.ex06_1(False, 0.9, 0.8, 0.85)) and not_yet(exercises.ex06_1("yes", 0.9, 0.8, 0.85))
+def test_notebook_7_and_8_checks():
+    assert right(exercises.ex07_1(True, 0.9, 0.8, 0.85)) and right(exercises.ex07_1(False, 0.84, 0.8, 0.85))
+    assert not_yet(exercises.ex07_1(False, 0.9, 0.8, 0.85)) and not_yet(exercises.ex07_1("yes", 0.9, 0.8, 0.85))
     training = {"CAE": 0.95, "pixel classifier": 0.99}
     heldout = {"CAE": 0.90, "pixel classifier": 0.97}
-    assert right(exercises.ex06_2("CAE", training, heldout))
-    assert not_yet(exercises.ex06_2("pixel classifier", training, heldout), "gap")
-    assert right(exercises.ex07_2("by dancer")) and right(exercises.ex07_2("By record"))
-    assert not_yet(exercises.ex07_2("by frame"), "never seen")
+    assert right(exercises.ex07_2("CAE", training, heldout))
+    assert not_yet(exercises.ex07_2("pixel classifier", training, heldout), "gap")
+    assert right(exercises.ex08_2("by dancer")) and right(exercises.ex08_2("By record"))
+    assert not_yet(exercises.ex08_2("by frame"), "never seen")
     files = SimpleNamespace(decoded_bytes=lambda: 4 * 128 * 64 * 4)
-    assert right(exercises.ex07_3(4 * 128 * 64 * 4, files)) and not_yet(exercises.ex07_3(4 * 128 * 64 * 3, files))
+    assert right(exercises.ex08_3(4 * 128 * 64 * 4, files)) and not_yet(exercises.ex08_3(4 * 128 * 64 * 3, files))
 
 
 @pytest.mark.parametrize("name", [n for n in dir(exercises) if n.startswith("ex")])

@@ -30,9 +30,9 @@ NAMES = [p.stem for p in NOTEBOOKS]
 REPO = notebooks_dir().parent
 
 
-def test_six_numbered_notebooks():
+def test_eight_numbered_notebooks():
     assert NAMES == ["01_segmentation_masks", "02_autoencoders", "03_building_the_cae", "04_training",
-                     "05_predictions_vs_reality", "06_going_further", "07_full_dataset"]
+                     "05_the_cpu_recipe", "06_predictions_vs_reality", "07_going_further", "08_full_dataset"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
@@ -131,38 +131,53 @@ def test_notebook_results(fast_course):
     r3 = results_of(out, "03_building_the_cae")
     assert r3["parameters_seed_size"] == 1_939_233 and r3["latent_shape"] == [128, 64, 256]
     r4 = results_of(out, "04_training")
-    every = 4  # notebook 4's SNAPSHOT_EVERY: epoch 0, every 4th epoch and the last
-    assert r4["epochs"] == FAST["EPOCHS"]
-    assert r4["snapshots"] == len({0, FAST["EPOCHS"], *range(every, FAST["EPOCHS"] + 1, every)})
+    every = 4  # notebooks 4 and 5's SNAPSHOT_EVERY: epoch 0, every 4th epoch and the last
+    snapshots = len({0, FAST["EPOCHS"], *range(every, FAST["EPOCHS"] + 1, every)})
+    assert r4["epochs"] == FAST["EPOCHS"] and r4["size"] == [FAST["IMAGE_HEIGHT"], FAST["IMAGE_WIDTH"]]
+    assert r4["snapshots"] == snapshots
     assert 0 <= r4["heldout_iou"] <= 1 and 0 <= r4["train_frames_iou"] <= 1
-    assert (out / "outputs" / "run" / "model.keras").is_file()
+    assert 1 <= r4["best_heldout_loss_epoch"] <= FAST["EPOCHS"]
+    assert (out / "outputs" / "plain_run" / "model.keras").is_file()  # notebook 4's plain run
+    r5 = results_of(out, "05_the_cpu_recipe")
+    assert r5["epochs"] == FAST["EPOCHS"] and r5["snapshots"] == snapshots
+    assert (out / "outputs" / "run" / "model.keras").is_file()  # the cpu preset's run, read by notebooks 6 and 7
+    ladder = r5["ladder"]
+    tricks = ["augmentation", "cosine schedule", "coordinate channels", "progressive resizing", "boundary weight",
+              "bfloat16"]
+    assert list(ladder["gains"]) == tricks and list(ladder["iou"]) == ["plain", *tricks]
+    assert ladder["seeds"] == [0, 1] and all(len(values) == 2 for values in ladder["iou"].values())
+    assert ladder["resolution"].startswith("original")  # the embedded record has its mask files: full resolution
+    for trick, gain in ladder["gains"].items():  # each verdict read from the spread of its paired differences
+        assert gain["low"] <= gain["mean"] <= gain["high"]
+        expected = "gain" if gain["low"] > 0 else "loss" if gain["high"] < 0 else "a draw"
+        assert gain["outcome"] == expected, trick
     assert r3["wide_share"] == pytest.approx(3 * 590_080 / 1_939_233) and len(r3["wide_convolutions"]) == 3
     assert r2["latent_vs_input"]["seed CAE"] == pytest.approx(256 / 64 / 3)
-    r5 = results_of(out, "05_predictions_vs_reality")
-    assert len(r5["per_frame"]) == 7 + 1
-    # Notebook 5 reloads notebook 4's model: same held-out IoU as Keras' metric within rounding of thresholds.
-    assert r5["heldout_iou"] == pytest.approx(r5["per_frame"]["mean"]["iou"])
+    r6 = results_of(out, "06_predictions_vs_reality")
+    assert len(r6["per_frame"]) == 7 + 1
+    # Notebook 6 reloads notebook 5's model: same held-out IoU as Keras' metric within rounding of thresholds.
+    assert r6["heldout_iou"] == pytest.approx(r6["per_frame"]["mean"]["iou"])
     # Both are the per-frame mean at the model's size of the same model on the same frames (the course's table).
-    assert r4["heldout_iou"] == pytest.approx(r5["heldout_iou"], abs=1e-3)
-    assert 0 <= r4["heldout_pooled_iou"] <= 1
-    r6 = results_of(out, "06_going_further")
-    assert set(r6["scores"]) == {"CAE + skips", "pixel classifier"}
-    assert r6["pixel_classifier_heldout_iou"] > 0.5
+    assert r5["heldout_iou"] == pytest.approx(r6["heldout_iou"], abs=1e-3)
+    assert 0 <= r4["heldout_pooled_iou"] <= 1 and 0 <= r5["heldout_pooled_iou"] <= 1
+    r7 = results_of(out, "07_going_further")
+    assert set(r7["scores"]) == {"CAE + skips", "pixel classifier"}
+    assert r7["pixel_classifier_heldout_iou"] > 0.5
     # The rankings are paired over seeds: one score per seed for each method, and verdicts computed from them.
-    assert set(r6["seed_scores"]) == {"plain CAE", "CAE + skips", "pixel classifier"}
-    assert all(len(scores) == len(r6["seeds"]) >= 2 for scores in r6["seed_scores"].values())
+    assert set(r7["seed_scores"]) == {"plain CAE", "CAE + skips", "pixel classifier"}
+    assert all(len(scores) == len(r7["seeds"]) == FAST["SEEDS"] for scores in r7["seed_scores"].values())
     from cae_tutorial.verdicts import compare
-    assert r6["verdicts"]["skips vs plain"] == str(compare(r6["seed_scores"]["CAE + skips"],
-                                                           r6["seed_scores"]["plain CAE"], "CAE + skips", "plain CAE"))
-    assert r6["provenance"]["CAE + skips"].startswith("reused"), "notebook 6 reuses notebook 4's saved run"
-    r7 = results_of(out, "07_full_dataset")
-    assert r7["heldout_iou"] == r7["unseen_heldout_iou"] == r7["unseen_heldout_iou_by_seed"][0]
-    assert len(r7["seeds"]) == len(r7["unseen_heldout_iou_by_seed"]) == FAST["SEEDS"]
-    differences = [s - u for s, u in zip(r7["seen_heldout_iou_by_seed"], r7["unseen_heldout_iou_by_seed"])]
-    assert r7["gap_differences"] == pytest.approx(differences)  # paired: the same run's two scores
-    assert r7["gap_verdict"] == ("draw" if min(differences) <= 0 <= max(differences) else
+    assert r7["verdicts"]["skips vs plain"] == str(compare(r7["seed_scores"]["CAE + skips"],
+                                                           r7["seed_scores"]["plain CAE"], "CAE + skips", "plain CAE"))
+    assert r7["provenance"]["CAE + skips"].startswith("reused"), "notebook 7 reuses notebook 5's saved run"
+    r8 = results_of(out, "08_full_dataset")
+    assert r8["heldout_iou"] == r8["unseen_heldout_iou"] == r8["unseen_heldout_iou_by_seed"][0]
+    assert len(r8["seeds"]) == len(r8["unseen_heldout_iou_by_seed"]) == FAST["SEEDS"]
+    differences = [s - u for s, u in zip(r8["seen_heldout_iou_by_seed"], r8["unseen_heldout_iou_by_seed"])]
+    assert r8["gap_differences"] == pytest.approx(differences)  # paired: the same run's two scores
+    assert r8["gap_verdict"] == ("draw" if min(differences) <= 0 <= max(differences) else
                                  "held-out frames of seen dancers" if min(differences) > 0 else "unseen dancers")
-    assert r7["epochs"] == FAST["EPOCHS"] and r7["train_seconds"] > 0
+    assert r8["epochs"] == FAST["EPOCHS"] and r8["train_seconds"] > 0
 
 
 LOG_NOISE = re.compile(r"absl::InitializeLog|oneDNN|cpu_feature_guard|^[EWI]0000 |TF_ENABLE_ONEDNN_OPTS|"
@@ -265,7 +280,7 @@ def test_course_parameters():
         course_parameters(size="huge")
     with pytest.raises(TypeError, match="epochs"):
         course_parameters(epochs=-1)
-    assert [p.stem for p in course_notebooks(["4", "05"])] == ["04_training", "05_predictions_vs_reality"]
+    assert [p.stem for p in course_notebooks(["4", "05"])] == ["04_training", "05_the_cpu_recipe"]
     assert course_parameters(data="record-136")["DATA"] == "record-136"
     assert course_parameters(data_dir=".")["DATA"] == str(REPO.cwd().resolve())
     assert course_parameters(data_dir=".")["DATA"] == course_parameters(data=".")["DATA"]  # --data-dir is an alias
@@ -290,12 +305,13 @@ def test_training_notebooks_on_the_real_record(tmp_path):
     real = real_record_or_skip()
     before = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout
     params = course_parameters(data_dir=real, record="136", height=128, width=64, epochs=40)
-    failures = run_course(tmp_path, params, only=["04", "05"])
+    # Notebook 5's ladder kept short here: 2 seeds of 8 epochs; its final run is the one checked.
+    failures = run_course(tmp_path, {**params, "TRICK_SEEDS": 2, "TRICK_EPOCHS": 8}, only=["05", "06"])
     assert failures == []
-    r4, r5 = results_of(tmp_path, "04_training"), results_of(tmp_path, "05_predictions_vs_reality")
-    assert len(r5["per_frame"]) == 4 + 1  # 136_00120, 00150, 00300, 00360
-    assert r5["heldout_iou"] > 0.3, "clearly better than the all-background guess (IoU 0)"
-    assert r4["heldout_iou"] > 0.3
+    r5, r6 = results_of(tmp_path, "05_the_cpu_recipe"), results_of(tmp_path, "06_predictions_vs_reality")
+    assert len(r6["per_frame"]) == 4 + 1  # 136_00120, 00150, 00300, 00360
+    assert r6["heldout_iou"] > 0.3, "clearly better than the all-background guess (IoU 0)"
+    assert r5["heldout_iou"] > 0.3
     after = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout
     assert after == before, "the real-record run wrote nothing into the repository"
 

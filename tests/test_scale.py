@@ -284,11 +284,11 @@ def test_cli_frame_split_still_works_with_devices(tmp_path):
 
 @pytest.mark.notebooks
 def test_full_dataset_notebook_records_its_numbers(fast_course):
-    """Notebook 07 headless at tiny sizes (4 dancers of 3 frames), read from the shared course run (conftest's
+    """Notebook 08 headless at tiny sizes (4 dancers of 3 frames), read from the shared course run (conftest's
     COURSE_TINY): the split, the scores and the pixel check."""
     out = fast_course[0]
-    results = json.loads((out / "outputs" / "07_full_dataset.json").read_text())
-    assert (out / "07_full_dataset.ipynb").is_file()
+    results = json.loads((out / "outputs" / "08_full_dataset.json").read_text())
+    assert (out / "08_full_dataset.ipynb").is_file()
     assert (results["records"], results["frames"], results["epochs"], results["replicas"]) == (4, 12, 3, 1)
     assert len(results["train_records"]) == 3 and len(results["heldout_records"]) == 1
     assert not set(results["train_records"]) & set(results["heldout_records"])

@@ -121,13 +121,13 @@ def test_bad_guides_and_parameters_get_a_clear_error():
         guided_upsample(coarse, step_frame(), eps=0)
 
 
-def test_notebook_five_shows_the_library_code():
+def test_notebook_six_shows_the_library_code():
     """The guided filter a notebook shows in full is the library's own (d2l style)."""
-    source = (Path(__file__).resolve().parent.parent / "notebooks" / "05_predictions_vs_reality.py").read_text()
+    source = (Path(__file__).resolve().parent.parent / "notebooks" / "06_predictions_vs_reality.py").read_text()
     shown = {node.name: ast.get_source_segment(source, node) for node in ast.parse(source).body
              if isinstance(node, ast.FunctionDef)}
     for name in ("box_mean", "gray_guided_filter"):
-        assert name in shown, f"notebook 5 does not show {name}"
+        assert name in shown, f"notebook 6 does not show {name}"
         assert shown[name].strip() == inspect.getsource(getattr(upsampling, name)).strip()
 
 

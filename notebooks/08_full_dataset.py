@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # 7. The full dataset: streaming, dancers never seen, several GPUs
+# # 8. The full dataset: streaming, dancers never seen, several GPUs
 #
 # **What you will learn**
 # - why loading every frame into memory stops working on the full Kaggle dataset, and how a `tf.data` pipeline
@@ -27,7 +27,7 @@
 # needs no download; point `DATA_DIR` at the unzipped Kaggle dataset to run it on the real thing.
 
 # %% [markdown]
-# [Open in Colab](https://colab.research.google.com/github/OWNER/cae-tutorial/blob/main/notebooks/07_full_dataset.ipynb) · [Launch Binder](https://mybinder.org/v2/gh/OWNER/cae-tutorial/main?urlpath=lab/tree/notebooks/07_full_dataset.ipynb): run this notebook in the browser with nothing installed (on Colab, the first code cell installs the package).
+# [Open in Colab](https://colab.research.google.com/github/OWNER/cae-tutorial/blob/main/notebooks/08_full_dataset.ipynb) · [Launch Binder](https://mybinder.org/v2/gh/OWNER/cae-tutorial/main?urlpath=lab/tree/notebooks/08_full_dataset.ipynb): run this notebook in the browser with nothing installed (on Colab, the first code cell installs the package).
 
 # %%
 # On Google Colab, install the course's package first; anywhere else it is installed already (`pip install -e .`).
@@ -93,7 +93,7 @@ preset = get_preset(PRESET, height=IMAGE_HEIGHT, width=IMAGE_WIDTH, epochs=EPOCH
 
 # %% [markdown]
 # ## Why not load everything?
-# Notebooks 1 to 6 load every frame as float32 before training: 4 bytes per channel per pixel. That is nothing
+# Notebooks 1 to 7 load every frame as float32 before training: 4 bytes per channel per pixel. That is nothing
 # for 10 frames, and a wall for the full dataset:
 
 # %%
@@ -332,10 +332,10 @@ Path(OUTPUT_DIR, "07_full_dataset.json").write_text(json.dumps(results, indent=1
 #    with all of them, trained as long. How does the unseen-dancer IoU move with the number of dancers?
 # 2. Split the same data by frame (a random half of every record's frames in training, the rest held out) and
 #    compare its held-out IoU with the split by dancer, trained as long. Which would you publish? Check:
-#    `exercises.ex07_2("by frame" or "by dancer")`.
+#    `exercises.ex08_2("by frame" or "by dancer")`.
 # 3. Time `train` with `cache="memory"` and with `cache=None` (`TrainOptions(cache=...)`), for enough epochs that
 #    the training frames are read more than once. How much memory does the cache take? Check:
-#    `exercises.ex07_3(cache_bytes, files.subset(split.train_ids))`. When is it worth its memory?
+#    `exercises.ex08_3(cache_bytes, files.subset(split.train_ids))`. When is it worth its memory?
 #
 # Checks answer `right` or `not yet` with a hint, never the answer; exercise 1 is a measurement of your own runs.
 # The worked solutions follow, collapsed: open one after trying. They train short runs of `SOLUTION_EPOCHS` epochs
@@ -386,7 +386,7 @@ by_frame_iou = frame_run.evaluate(files.load(by_frame.heldout_ids)).mean("iou")
 print(f"split by frame:  held-out IoU {by_frame_iou:.3f} after {solution_epochs} epochs")
 by_dancer_iou = unseen[len(dancers)]  # Solution 1's run on every training dancer
 print(f"split by dancer: held-out IoU {by_dancer_iou:.3f} after {solution_epochs} epochs (Solution 1's run)")
-print("self-check:", exercises.ex07_2("by dancer"))
+print("self-check:", exercises.ex08_2("by dancer"))
 display(Markdown(
     f"Trained as long, the split by frame scores {by_frame_iou:.3f} on its held-out frames and the split by dancer "
     f"{by_dancer_iou:.3f} on its held-out dancers ({by_frame_iou - by_dancer_iou:+.3f} for the split by "
@@ -410,7 +410,7 @@ for cache in ("memory", None):
     seconds[cache] = run.config["train_seconds"]  # model.fit's own time: training, not only its input
     print(f"cache={cache!r}: train took {seconds[cache]:.2f} s for {timing_epochs} epochs")
 cache_bytes = train_files.decoded_bytes()
-print("self-check:", exercises.ex07_3(cache_bytes, train_files))
+print("self-check:", exercises.ex08_3(cache_bytes, train_files))
 display(Markdown(
     f"Over {timing_epochs} epochs ({timing_epochs * frames_per_epoch} frames drawn from {len(train_files)}, so each "
     f"file is read about {timing_epochs * frames_per_epoch / len(train_files):.0f} times), `train` took "

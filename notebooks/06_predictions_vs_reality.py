@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # 5. Predictions vs reality
+# # 6. Predictions vs reality
 #
 # **What you will learn**
 # - how to reload a saved model and predict frames it never saw, as the seed's `model_test` notebook does;
@@ -23,10 +23,10 @@
 # - where the model fails, and why;
 # - why resizing to the frame's own size blurs the outline, and how the guided filter puts it back on the frame's edges.
 #
-# It reads the run saved by notebook 4 (`outputs/run`); when that is missing it trains one first.
+# It reads the run saved by notebook 5 (`outputs/run`); when that is missing it trains one first.
 
 # %% [markdown]
-# [Open in Colab](https://colab.research.google.com/github/OWNER/cae-tutorial/blob/main/notebooks/05_predictions_vs_reality.ipynb) · [Launch Binder](https://mybinder.org/v2/gh/OWNER/cae-tutorial/main?urlpath=lab/tree/notebooks/05_predictions_vs_reality.ipynb): run this notebook in the browser with nothing installed (on Colab, the first code cell installs the package).
+# [Open in Colab](https://colab.research.google.com/github/OWNER/cae-tutorial/blob/main/notebooks/06_predictions_vs_reality.ipynb) · [Launch Binder](https://mybinder.org/v2/gh/OWNER/cae-tutorial/main?urlpath=lab/tree/notebooks/06_predictions_vs_reality.ipynb): run this notebook in the browser with nothing installed (on Colab, the first code cell installs the package).
 
 # %%
 # On Google Colab, install the course's package first; anywhere else it is installed already (`pip install -e .`).
@@ -44,9 +44,9 @@ DATA = None  # None: the embedded record; "record-136": the real frames (downloa
 RECORD = None
 IMAGE_HEIGHT = None  # None: the preset's frame size
 IMAGE_WIDTH = None
-EPOCHS = None  # only used when notebook 4's run is missing
+EPOCHS = None  # only used when notebook 5's run is missing
 SEED = 0
-RUN_DIR = "outputs/run"  # where notebook 4 saved its run
+RUN_DIR = "outputs/run"  # where notebook 5 saved its run
 OUTPUT_DIR = "outputs"
 
 # %%
@@ -79,7 +79,7 @@ Path(OUTPUT_DIR).mkdir(exist_ok=True)
 # %%
 model_path = Path(RUN_DIR) / "model.keras"
 if not model_path.is_file():
-    print(f"{model_path} is missing (run notebook 4 first to reuse its model); training one now")
+    print(f"{model_path} is missing (run notebook 5 first to reuse its model); training one now")
     preset = get_preset(PRESET, height=IMAGE_HEIGHT, width=IMAGE_WIDTH, epochs=EPOCHS)
     record = load_record(resolve_data(DATA), RECORD, size=preset.size)
     train(build_model(preset, SEED), record, seed_split(record), preset, seed=SEED, options=TrainOptions(snapshot_epochs=())).save(RUN_DIR, overwrite=True)
@@ -178,7 +178,7 @@ print(f"{heldout.ids[worst]}: {missed} missed pixels, {false_alarm} false alarms
 
 # %% [markdown]
 # Where do the wrong pixels lie? Count those within 2 pixels of the true outline, on every held-out frame: the
-# outline band of notebook 4 (`outline_band`, the mask grown minus the mask shrunk), with a 5 x 5 window.
+# outline band of notebook 5 (`outline_band`, the mask grown minus the mask shrunk), with a 5 x 5 window.
 
 # %%
 wrong = (probabilities[..., 0] >= 0.5) != (heldout.masks[..., 0] > 0.5)
@@ -347,7 +347,7 @@ if full_masks is not None and full_frames is not None:
     results["heldout_iou_original_bilinear"] = bilinear_table.mean("iou")
     results["heldout_iou_original_guided"] = guided_table.mean("iou")
     results["heldout_iou_original_scaled"] = scaled.mean("iou")
-Path(OUTPUT_DIR, "05_predictions_vs_reality.json").write_text(json.dumps(results, indent=1))
+Path(OUTPUT_DIR, "06_predictions_vs_reality.json").write_text(json.dumps(results, indent=1))
 results["heldout_iou"]
 
 # %% [markdown]
@@ -363,11 +363,11 @@ results["heldout_iou"]
 #
 # ## Exercises
 # 1. Which held-out frame is hardest? Find the training frame closest to it (mean absolute pixel difference), and
-#    check: `exercises.ex05_1(frame_id, heldout.images[worst], record.subset(split.train_ids))`.
+#    check: `exercises.ex06_1(frame_id, heldout.images[worst], record.subset(split.train_ids))`.
 # 2. Use `cae-tutorial predict --model outputs/run/model.keras --input <frames> --output preds` on frames of your
-#    own and look at the overlay PNGs. Check what it wrote: `exercises.ex05_2("preds", frames)`.
+#    own and look at the overlay PNGs. Check what it wrote: `exercises.ex06_2("preds", frames)`.
 # 3. Compute IoU only on the band of pixels near the true edge (`edge` above), pooled over the held-out frames.
-#    How much lower is it? Check: `exercises.ex05_3(band_iou, probabilities, heldout.masks)`.
+#    How much lower is it? Check: `exercises.ex06_3(band_iou, probabilities, heldout.masks)`.
 #
 # Each check answers `right` or `not yet` with a hint, never the answer. The worked solutions follow, collapsed:
 # open one after trying.
@@ -381,7 +381,7 @@ distance = np.abs(training.images - heldout.images[worst]).mean(axis=(1, 2, 3))
 closest = int(np.argmin(distance))
 for frame_id, value in zip(training.ids, distance):
     print(f"{heldout.ids[worst]} vs {frame_id}: mean absolute difference {value:.4f}")
-print("self-check:", exercises.ex05_1(training.ids[closest], heldout.images[worst], training))
+print("self-check:", exercises.ex06_1(training.ids[closest], heldout.images[worst], training))
 display(Markdown(
     f"The hardest held-out frame is {heldout.ids[worst]} (IoU {table[worst].iou:.3f}); the training frame closest "
     f"to it is **{training.ids[closest]}** (mean absolute difference {distance[closest]:.4f}, against "
@@ -410,7 +410,7 @@ for ax, frame in zip(np.atleast_1d(axes), frames):
         ax.set_title(f"{frame.stem}_overlay.png\n{picture.width} x {picture.height}", fontsize=10)
     ax.axis("off")
 plt.show()
-print("self-check:", exercises.ex05_2(predictions_dir, frames))
+print("self-check:", exercises.ex06_2(predictions_dir, frames))
 with Image.open(frames[0]) as original:
     shape = f"{original.width} x {original.height}"
 display(Markdown(
@@ -425,7 +425,7 @@ predicted_all = probabilities[..., 0] >= 0.5
 true_all = heldout.masks[..., 0] > 0.5
 band_iou = (predicted_all & true_all & edge).sum() / max(1, ((predicted_all | true_all) & edge).sum())
 whole_iou = (predicted_all & true_all).sum() / max(1, (predicted_all | true_all).sum())  # pooled the same way
-print("self-check:", exercises.ex05_3(band_iou, probabilities, heldout.masks))
+print("self-check:", exercises.ex06_3(band_iou, probabilities, heldout.masks))
 display(Markdown(
     f"Pooled over the held-out frames, the IoU on the band within 2 pixels of the true outline is {band_iou:.3f}, "
     f"against {whole_iou:.3f} on the whole frames ({table.mean('iou'):.3f} as the per-frame mean): "

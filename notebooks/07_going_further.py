@@ -14,17 +14,17 @@
 # ---
 
 # %% [markdown]
-# # 6. Going further
+# # 7. Going further
 #
 # **What you will learn**
 # - what **skip connections** (notebook 3) change: the same training with and without them, paired over several
 #   seeds, and how to read a difference against its spread ("a draw" when the spread covers zero);
 # - an honest question: *do we need a network at all?* A per-pixel classifier without deep learning, fitted on the
-#   same 3 frames, compared the same way, and where each approach fails on notebook 4's run;
+#   same 3 frames, compared the same way, and where each approach fails on notebook 5's run;
 # - how to run the course on the full Kaggle dataset or on your own frames.
 
 # %% [markdown]
-# [Open in Colab](https://colab.research.google.com/github/OWNER/cae-tutorial/blob/main/notebooks/06_going_further.ipynb) · [Launch Binder](https://mybinder.org/v2/gh/OWNER/cae-tutorial/main?urlpath=lab/tree/notebooks/06_going_further.ipynb): run this notebook in the browser with nothing installed (on Colab, the first code cell installs the package).
+# [Open in Colab](https://colab.research.google.com/github/OWNER/cae-tutorial/blob/main/notebooks/07_going_further.ipynb) · [Launch Binder](https://mybinder.org/v2/gh/OWNER/cae-tutorial/main?urlpath=lab/tree/notebooks/07_going_further.ipynb): run this notebook in the browser with nothing installed (on Colab, the first code cell installs the package).
 
 # %%
 # On Google Colab, install the course's package first; anywhere else it is installed already (`pip install -e .`).
@@ -44,8 +44,8 @@ IMAGE_HEIGHT = None  # None: the preset's frame size
 IMAGE_WIDTH = None
 EPOCHS = None  # None: the preset's number of epochs
 SEED = 0
-RUN_DIR = "outputs/run"  # notebook 4's saved run, reused when it matches this notebook's recipe
-VALIDATE_EVERY = 4  # score the held-out frames every N epochs, as notebook 4 does (its SNAPSHOT_EVERY)
+RUN_DIR = "outputs/run"  # notebook 5's saved run, reused when it matches this notebook's recipe
+VALIDATE_EVERY = 4  # score the held-out frames every N epochs, as notebook 5 does (its SNAPSHOT_EVERY)
 SEEDS = 3  # the paired comparisons: one run of each method per seed, seeds SEED, SEED + 1, ...
 COMPARE_SCALE = 2  # the comparisons train at the preset's frame size divided by this (2: 128 x 72 for "cpu")
 COMPARE_EPOCHS = 120  # epochs of each comparison run (at most the preset's)
@@ -202,14 +202,14 @@ display(Markdown(f"The better network here is the **{network}**; against the cla
                     "stops on none), so the spread is the network's alone." if same_classifier else "")))
 
 # %% [markdown]
-# ## At the preset's size: notebook 4's run against the classifier
-# The comparisons above are small runs. Notebook 4 trained the full recipe and saved it in `RUN_DIR`: it is reused
+# ## At the preset's size: notebook 5's run against the classifier
+# The comparisons above are small runs. Notebook 5 trained the full recipe and saved it in `RUN_DIR`: it is reused
 # when its recipe, data and seed are the ones asked for here, and trained afresh otherwise (the cell says which).
 # The classifier is fitted at the same size, with `SEED`.
 
 # %%
 def saved_run_matching(folder, variant, record, seed):
-    """Notebook 4's saved run if it used this preset, frame size, frames and seed; else None."""
+    """Notebook 5's saved run if it used this preset, frame size, frames and seed; else None."""
     if not (Path(folder) / "model.keras").is_file():
         return None
     saved = TrainingResult.load(folder)
@@ -224,7 +224,7 @@ full_name = "CAE + skips" if preset.skip_connections else "plain CAE"  # the pre
 runs, provenance = {}, {}
 saved = saved_run_matching(RUN_DIR, preset, record, SEED)
 if saved is not None:
-    runs[full_name], provenance[full_name] = saved, f"reused from {RUN_DIR} (trained by notebook 4)"
+    runs[full_name], provenance[full_name] = saved, f"reused from {RUN_DIR} (trained by notebook 5)"
 else:
     print(f"--- {full_name}: training ---")
     options = TrainOptions(snapshot_epochs=(), validate_every=VALIDATE_EVERY)
@@ -239,7 +239,7 @@ provenance["pixel classifier"] = "fitted here"
 # %% [markdown]
 # ### Edge quality
 # IoU over the whole person hides the edges. Score only a band of pixels around the true outline: `outline_band`
-# with a 5 x 5 window, the pixels within 2 of the outline (wider than the 3 x 3 band that notebook 4's loss
+# with a 5 x 5 window, the pixels within 2 of the outline (wider than the 3 x 3 band that notebook 5's loss
 # weights). That is where skip connections and the classifier's blurred colours should matter most. The scores
 # are the **per-frame mean**: each frame's IoU, then their mean, so every frame counts the same whatever the size
 # of its person (Keras' metric in notebook 4's curves is **pooled**: one IoU of all held-out pixels together).
@@ -261,12 +261,12 @@ for name, score in scores.items():
 
 # %% [markdown]
 # The seconds are each one's own measurement: for the network, the duration of `model.fit` recorded in the run
-# (`config["train_seconds"]`, saved with it, so a reused run shows the time it took when notebook 4 trained it,
-# while also recording snapshots for the live scrubber); for the classifier, the fit timed above.
+# (`config["train_seconds"]`, saved with it, so a reused run shows the time it took when notebook 5 trained it,
+# while also recording snapshots of every frame); for the classifier, the fit timed above.
 #
 # ### Where each one fails
 # Per frame IoU, then the frame where the two disagree most: each one's errors over the frame (the error map of
-# notebook 5, in the course's colour-blind-safe colours), and where they disagree.
+# notebook 6, in the course's colour-blind-safe colours), and where they disagree.
 
 # %%
 tables = {name: per_frame_metrics(heldout.ids, heldout.masks, probs) for name, probs in probabilities.items()}
@@ -347,7 +347,7 @@ results = {"scores": scores, "heldout_iou": scores[full_name]["heldout_iou"], "p
            "seed_scores": seed_scores, "seed_seconds": seed_seconds,
            "verdicts": {"skips vs plain": str(skip_verdict), "network vs classifier": str(network_verdict)},
            "pixel_classifier_heldout_iou": scores["pixel classifier"]["heldout_iou"]}
-Path(OUTPUT_DIR, "06_going_further.json").write_text(json.dumps(results, indent=1))
+Path(OUTPUT_DIR, "07_going_further.json").write_text(json.dumps(results, indent=1))
 {name: round(score["heldout_iou"], 3) for name, score in scores.items()}
 
 # %% [markdown]
@@ -362,9 +362,9 @@ Path(OUTPUT_DIR, "06_going_further.json").write_text(json.dumps(results, indent=
 # ## Exercises
 # 1. Add the pixel classifier's probability as a fourth input channel of the CAE. Does the combination beat both?
 #    Train it on probabilities the classifier gives frames it was **not** fitted on, and compare it with the same
-#    recipe on RGB alone. Check: `exercises.ex06_1(True or False, stacked_iou, rgb_iou, classifier_iou)`.
+#    recipe on RGB alone. Check: `exercises.ex07_1(True or False, stacked_iou, rgb_iou, classifier_iou)`.
 # 2. Score both approaches on the training frames too. Which one overfits more? Check:
-#    `exercises.ex06_2(name, training_scores, heldout_scores)` (dicts: name -> IoU).
+#    `exercises.ex07_2(name, training_scores, heldout_scores)` (dicts: name -> IoU).
 # 3. Remove the position features from `pixel_features`. How much does the baseline rely on where the dancer stands?
 #
 # Checks answer `right` or `not yet` with a hint, never the answer; exercise 3 is a measurement of your own run. The
@@ -413,7 +413,7 @@ for name, iou in stacking.items():
     print(f"{name:<30} per-frame mean held-out IoU {iou:.3f}")
 stacked, rgb, alone = stacking["RGB + classifier probability"], stacking["RGB"], stacking["pixel classifier"]
 beats_both = stacked > max(rgb, alone)
-print("self-check:", exercises.ex06_1(beats_both, stacked, rgb, alone))
+print("self-check:", exercises.ex07_1(beats_both, stacked, rgb, alone))
 display(Markdown(
     f"Trained the same way ({solution_epochs} epochs of a plain fit, seed {SEED}), the CAE scores {rgb:.3f} on RGB "
     f"alone and {stacked:.3f} with the out-of-fold classifier probability as a fourth channel; the classifier alone "
@@ -437,7 +437,7 @@ for name in training_scores:
           f"gap {training_scores[name] - heldout_scores[name]:+.3f}")
 gaps = {name: training_scores[name] - heldout_scores[name] for name in training_scores}
 most = max(gaps, key=gaps.get)
-print("self-check:", exercises.ex06_2(most, training_scores, heldout_scores))
+print("self-check:", exercises.ex07_2(most, training_scores, heldout_scores))
 display(Markdown(
     f"Per-frame mean IoU at the model's size, training frames minus held-out ones: "
     + ", ".join(f"{name} {gap:+.3f}" for name, gap in gaps.items()) + f". The **{most}** overfits most: it scores "

@@ -1,0 +1,510 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 5. The CPU recipe
+#
+# **What you will learn**
+# - the six tricks that turn notebook 4's plain run into the `cpu` preset: augmentation, a cosine learning-rate
+#   schedule, coordinate channels, progressive resizing, an extra weight on the outline, and the bfloat16 number
+#   format, each with what it changes (binary cross-entropy, the boundary-weighted focal term and the cosine
+#   schedule as equations);
+# - how to measure a trick honestly: added one at a time, each run repeated over several seeds, its gain in
+#   held-out IoU as a **paired difference** with its spread (a draw when the spread covers zero), and its cost in
+#   seconds;
+# - the `cpu` preset trained once at full size: the run that notebooks 6 and 7 read.
+
+# %% [markdown]
+# [Open in Colab](https://colab.research.google.com/github/OWNER/cae-tutorial/blob/main/notebooks/05_the_cpu_recipe.ipynb) · [Launch Binder](https://mybinder.org/v2/gh/OWNER/cae-tutorial/main?urlpath=lab/tree/notebooks/05_the_cpu_recipe.ipynb): run this notebook in the browser with nothing installed (on Colab, the first code cell installs the package).
+
+# %%
+# On Google Colab, install the course's package first; anywhere else it is installed already (`pip install -e .`).
+# --no-deps: Colab has TensorFlow, Keras and the rest; the package's `tensorflow-cpu` would replace its GPU build.
+try:
+    import google.colab  # noqa: F401  (importable on Colab only)
+except ImportError:
+    pass
+else:
+    get_ipython().run_line_magic("pip", 'install --quiet --no-deps "cae-tutorial @ git+https://github.com/OWNER/cae-tutorial@main"')
+
+# %% tags=["parameters"]
+PRESET = "cpu"  # the recipe the ladder of tricks ends at
+DATA = None  # None: the embedded record; "record-136": the real frames (downloaded once); or a folder
+RECORD = None
+IMAGE_HEIGHT = None  # the final run's frame size (None: the preset's, 256 x 144)
+IMAGE_WIDTH = None
+EPOCHS = None  # the final run's epochs (None: the preset's)
+SEED = 0  # the final run's seed
+TRICK_HEIGHT = 112  # the ladder's frame size (at most the final run's); halved for progressive resizing, so both
+TRICK_WIDTH = 64  # should divide by 16
+TRICK_EPOCHS = 40  # the ladder's epochs per run (at most the final run's)
+TRICK_SEEDS = 3  # runs per rung of the ladder, seeds 0, 1, ...: the paired differences' spread
+SNAPSHOT_EVERY = 4  # the final run: record predictions and score the held-out frames every N epochs
+OUTPUT_DIR = "outputs"
+PLAIN_RUN_DIR = "outputs/plain_run"  # notebook 4's run, read for comparison when it is there
+RUN_DIR = "outputs/run"  # where the final run is saved: notebooks 6 and 7 read it
+
+# %%
+# TensorFlow's C++ core prints start-up log lines (in red, here) while it loads: import it once with them discarded.
+from cae_tutorial.quiet import import_tensorflow
+
+import_tensorflow()
+
+import json
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import Markdown, display
+
+from cae_tutorial import exercises
+from cae_tutorial.callbacks import EpochLogs, EpochProgress, PredictionSnapshots, ScoreLastEpoch
+from cae_tutorial.data import load_record, seed_split
+from cae_tutorial.datasets import resolve_data
+from cae_tutorial.evaluation import evaluate
+from cae_tutorial.hardware import describe
+from cae_tutorial.losses import outline_band
+from cae_tutorial.model import CoordinateChannels
+from cae_tutorial.pipeline import frames_dataset
+from cae_tutorial.plots import augmentation_grid, loss_curves, scored_epochs
+from cae_tutorial.presets import get_preset
+from cae_tutorial.results import TrainingResult
+from cae_tutorial.training import (
+    build_model,
+    compile_settings,
+    make_optimizer,
+    steps_per_epoch,
+    training_dataset,
+    validation_dataset,
+)
+from cae_tutorial.verdicts import compare
+
+Path(OUTPUT_DIR).mkdir(exist_ok=True)
+
+# %% [markdown]
+# ## From the plain run to the recipe
+# Each trick is one or two fields of the preset. The **ladder** starts from notebook 4's plain recipe and switches
+# the tricks on one at a time, in the order below, each rung keeping the ones before it; the last rung is the `cpu`
+# preset itself.
+
+# %%
+cpu = get_preset(PRESET, height=IMAGE_HEIGHT, width=IMAGE_WIDTH, epochs=EPOCHS)
+TRICKS = {  # each trick: the preset fields it sets to the cpu preset's values
+    "augmentation": ("augment",),
+    "cosine schedule": ("schedule",),
+    "coordinate channels": ("coordinates",),
+    "progressive resizing": ("progressive_scale", "progressive_fraction"),
+    "boundary weight": ("boundary_weight",),
+    "bfloat16": ("dtype",),
+}
+small_cpu = cpu.with_(height=min(TRICK_HEIGHT, cpu.height), width=min(TRICK_WIDTH, cpu.width),
+                      epochs=min(TRICK_EPOCHS, cpu.epochs))
+plain = small_cpu.with_(name="plain", augment=False, schedule="constant", coordinates=False, progressive_scale=1,
+                        progressive_fraction=0.0, boundary_weight=0.0, dtype="float32")
+rungs, recipe = {"plain": plain}, plain
+for trick, names in TRICKS.items():
+    recipe = recipe.with_(**{name: getattr(small_cpu, name) for name in names})
+    rungs[trick] = recipe
+assert recipe.with_(name=small_cpu.name) == small_cpu, "the last rung is the cpu preset"
+for trick, names in TRICKS.items():
+    print(f"+ {trick:<21}" + ", ".join(f"{name} {getattr(plain, name)!r} -> {getattr(cpu, name)!r}" for name in names))
+print(f"ladder: {len(rungs)} rungs x {TRICK_SEEDS} seeds at {small_cpu.height} x {small_cpu.width}, "
+      f"{small_cpu.epochs} epochs each; final run: {cpu.height} x {cpu.width}, {cpu.epochs} epochs")
+
+# %%
+record = load_record(resolve_data(DATA), RECORD, size=cpu.size)  # the final run's frames
+split = seed_split(record)
+train_part = record.subset(split.train_ids)
+small_record = load_record(resolve_data(DATA), RECORD, size=small_cpu.size)  # the ladder's
+plain_run = TrainingResult.load(PLAIN_RUN_DIR) if (Path(PLAIN_RUN_DIR) / "model.keras").is_file() else None
+if plain_run is None:
+    print(f"{PLAIN_RUN_DIR} is missing (run notebook 4 first to see its plain run here); the ladder's first rung "
+          "trains the same recipe anyway")
+else:
+    plain_scores = plain_run.evaluate(load_record(resolve_data(DATA), RECORD, size=tuple(plain_run.config["size"])))
+    print(f"notebook 4's plain run: {plain_run.config['epochs']} epochs at {plain_run.config['size'][0]} x "
+          f"{plain_run.config['size'][1]} in {plain_run.config['train_seconds']:.0f} s, held-out IoU (per-frame "
+          f"mean) {plain_scores.mean('iou'):.3f} at {plain_scores.resolution}")
+
+# %% [markdown]
+# ## The six tricks
+# ### Augmentation
+# Three training frames are very little data. With `augment=True`, every batch is drawn afresh from them: flipped
+# left-right, shifted, zoomed, and colour-jittered (brightness, contrast, saturation, hue), the mask moved with its
+# frame so the pair stays true. The network never sees the same picture twice, which fights overfitting. This is
+# `cae_tutorial.pipeline.frames_dataset`, the pipeline `training_dataset` builds on; here is one batch.
+
+# %%
+full_size = cpu.with_(progressive_scale=1)  # at full size: with progressive resizing the first batches are smaller
+batch_images, batch_masks = next(iter(frames_dataset(train_part.images, train_part.masks, full_size, SEED)))
+print(f"augment={cpu.augment}: one batch of {len(batch_images)} from {len(train_part)} training frames")
+fig = augmentation_grid(train_part.images, train_part.masks, np.asarray(batch_images), np.asarray(batch_masks),
+                        train_part.ids)
+
+# %% [markdown]
+# ### The cosine learning-rate schedule
+# Adam takes steps scaled by the learning rate $\eta$. The plain recipe keeps it constant. With
+# `schedule="cosine"` (Keras' `CosineDecay`) it starts at $\eta_0$ and follows half a cosine down to a fraction
+# $\alpha = 0.05$ of it by the last of the run's $T$ steps ($T$ = steps per epoch $\times$ epochs):
+# $$\eta(t) = \eta_0 \left[\alpha + (1 - \alpha)\, \frac{1}{2}\left(1 + \cos \frac{\pi t}{T}\right)\right],
+# \qquad 0 \le t \le T$$
+# Big steps first, to learn fast; small ones last, so the last epochs settle instead of bouncing around. This is
+# the optimiser `compile_settings(preset, steps)` gives `model.compile`:
+
+# %%
+steps = steps_per_epoch(split, cpu)
+optimizer = make_optimizer(cpu, steps, cpu.epochs)
+step_numbers = np.arange(0, steps * cpu.epochs + 1, max(1, steps * cpu.epochs // 200))
+rates = []
+for step in step_numbers:
+    optimizer.iterations.assign(step)
+    rates.append(float(optimizer.learning_rate))
+fig, ax = plt.subplots(figsize=(7, 3.5))
+ax.plot(step_numbers / steps, rates)
+ax.set(xlabel="epoch", ylabel="learning rate", title=f"schedule={cpu.schedule!r}: {steps} steps per epoch")
+ax.grid(alpha=0.3)
+plt.show()
+print(f"learning rate: {rates[0]:.2e} at the start, {rates[len(rates) // 2]:.2e} half way, {rates[-1]:.2e} at the end "
+      f"({rates[-1] / rates[0]:.0%} of the start)")
+
+# %% [markdown]
+# ### Coordinate channels
+# A convolution sees a small window and not where that window is in the frame. With `coordinates=True` the model's
+# first layer, `CoordinateChannels`, appends two channels to the frame: each pixel's row and column, scaled to
+# [-1, 1]. The network can then learn *where* a person tends to be (the dancer stays near the middle of the video),
+# as notebook 7's per-pixel classifier does with its (y, x) features. The input is still the (H, W, 3) frame:
+
+# %%
+with_positions = CoordinateChannels()(np.zeros((1, *cpu.size, 3), np.float32))  # a blank frame, to see the channels
+print(f"frame {tuple(cpu.size) + (3,)} -> {tuple(with_positions.shape[1:])}: row channel from "
+      f"{float(with_positions[0, 0, 0, 3]):+.1f} (top) to {float(with_positions[0, -1, 0, 3]):+.1f} (bottom), column "
+      f"from {float(with_positions[0, 0, 0, 4]):+.1f} (left) to {float(with_positions[0, 0, -1, 4]):+.1f} (right)")
+
+# %% [markdown]
+# ### Progressive resizing
+# The CAE is fully convolutional: the same weights run on frames of any size divisible by 8. With
+# `progressive_scale` above 1, the first `progressive_fraction` of the epochs train on frames shrunk by that
+# factor (each such epoch costs a fraction of a full-size one), the last ones at full size, in the same `fit`: the
+# small epochs learn the coarse shape, the last ones the outline. The model is then built on
+# `keras.Input(shape=(None, None, 3))`, and `training_dataset(..., model=model)` switches the size.
+
+# %%
+for name, preset in (("the ladder", small_cpu), ("the final run", cpu)):
+    print(f"{name}: " + (f"the first {preset.small_epochs} of {preset.epochs} epochs at {preset.small_size[0]} x "
+                         f"{preset.small_size[1]}, the last {preset.epochs - preset.small_epochs} at {preset.height} x "
+                         f"{preset.width}" if preset.small_epochs else
+                         f"no small epochs at {preset.height} x {preset.width} (half of it does not divide by 8, or "
+                         "too few epochs): every epoch at full size"))
+
+# %% [markdown]
+# ### The outline counts more: binary cross-entropy, focal, boundary weight
+# Write $y_i \in \{0, 1\}$ for pixel $i$'s truth and $p_i$ for the predicted probability that it is person.
+# **Binary cross-entropy** is the mean of the log-loss of each pixel:
+# $$\mathcal{L}_\text{BCE} = -\frac{1}{N} \sum_i \big[\, y_i \log p_i + (1 - y_i) \log (1 - p_i) \,\big]
+# = \frac{1}{N} \sum_i -\log p_{t,i}$$
+# with $p_{t,i}$ the probability given to the pixel's true class ($p_i$ where $y_i = 1$, $1 - p_i$ where
+# $y_i = 0$). The **focal** term of notebook 4 multiplies each pixel's log-loss by $(1 - p_{t,i})^\gamma$,
+# $\gamma = 2$, to discount the pixels already right. The **boundary weight** $\beta$ (`boundary_weight`) counts
+# the pixels on a thin band $B$ along the true outline, where a 3 x 3 window holds both person and background,
+# $1 + \beta$ times, and divides by the total weight so that the term keeps its scale:
+# $$\mathcal{L}_\text{focal}^{\beta} = \frac{\sum_i w_i\, (1 - p_{t,i})^{\gamma} \left(-\log p_{t,i}\right)}
+# {\sum_i w_i}, \qquad w_i = 1 + \beta\, [\, i \in B \,]$$
+# ($\beta = 0$ gives the plain focal loss; the Dice term is unchanged.) The outline is where scores at full
+# resolution are won or lost: a mask drawn at the model's size is scaled up several times to the frame's, and few
+# pixels lie on the outline to learn it from. `cae_tutorial.losses.outline_band` finds the band with two
+# max-pools (the mask grown by a pixel, minus the mask shrunk by a pixel):
+
+# %%
+band = np.asarray(outline_band(train_part.masks[:1]))[0, ..., 0]
+shown_band = train_part.images[0] * 0.35
+shown_band[band > 0] = (1.0, 0.85, 0.0)
+fig, axes = plt.subplots(1, 2, figsize=(6, 5))
+for ax, picture, title in zip(axes, (train_part.masks[0, ..., 0], shown_band), ("true mask", "outline band")):
+    ax.imshow(picture, cmap="gray")
+    ax.set(title=f"{train_part.ids[0]}: {title}", xticks=[], yticks=[])
+fig.tight_layout()
+plt.show()
+weight = cpu.boundary_weight
+share = band.mean()
+display(Markdown(
+    f"The band is {share:.1%} of this frame's pixels at {cpu.height} x {cpu.width}. With "
+    f"`boundary_weight={weight:g}` its pixels carry {(1 + weight) * share / ((1 + weight) * share + 1 - share):.0%} "
+    "of the focal term's weight (the sum of $w_i$ over the band, over the sum of all $w_i$)."))
+
+# %% [markdown]
+# ### The number format
+# `dtype="auto"` picks the number format for this machine (`cae_tutorial.hardware`): bfloat16 on CPUs with
+# bfloat16 instructions (AVX512-BF16 or AMX), float16 on recent GPUs, float32 elsewhere. bfloat16 keeps float32's
+# range with 8 bits of precision instead of 24: half the bytes to move and, with those instructions, faster
+# arithmetic. The output layer and the loss stay float32.
+
+# %%
+machine = describe()
+print(f"dtype {cpu.dtype!r} -> {cpu.resolved_dtype} on this machine ({machine['cpu_model']}, "
+      f"{'with' if any('bf16' in f for f in machine['cpu_flags']) else 'without'} bfloat16 instructions)")
+
+# %% [markdown]
+# ## The ladder, measured
+# Each rung trains `TRICK_SEEDS` times, seeds 0, 1, ...: the seed sets the initial weights, the order of the
+# batches, the augmentation and the dropout. Runs of the same seed on two neighbouring rungs differ by one trick
+# only, so their difference is that trick's effect on that seed: a **paired difference**. Every run is scored the
+# same way, by the per-frame mean IoU of the held-out frames, at each frame's original size where the record has
+# its mask files (the model predicting at its own size, `input_scale=1`, for every rung alike). The cost is the
+# seconds `model.fit` took; the first seed's run of each rung also includes tracing the training step into a
+# graph (once per model), which the other seeds reuse, so each seed's time is compared with the same seed's on the
+# rung below. Short runs at a small size keep the ladder short; what they measure is each trick's effect *in such
+# runs*, not in the `cpu` preset's own (240 epochs at 256 x 144).
+
+# %%
+def ladder_runs(recipe, seeds):
+    """One rung of the ladder, a run per seed: [(held-out IoU, its resolution, model.fit's seconds), ...].
+
+    One model is compiled per rung and reset before each seed's run (the weights build_model(recipe, seed) gives,
+    the optimiser's variables as before its first step), so Keras traces the training step once per rung. The
+    dropout layers' random draws run on from one seed to the next: a run is paired, not identical to a fresh
+    model's.
+    """
+    model = build_model(recipe, seed=seeds[0])
+    model.compile(**compile_settings(recipe, steps_per_epoch(split, recipe)))
+    model.optimizer.build(model.trainable_variables)
+    before_training = [variable.numpy() for variable in model.optimizer.variables]
+    runs = []
+    for seed in seeds:
+        model.set_weights(build_model(recipe, seed=seed).get_weights())
+        for variable, value in zip(model.optimizer.variables, before_training):
+            variable.assign(value)  # step 0, Adam's moments at zero: the learning-rate schedule starts again
+        start = time.perf_counter()
+        model.fit(training_dataset(small_record, split, recipe, seed=seed, model=model), epochs=recipe.epochs,
+                  steps_per_epoch=steps_per_epoch(split, recipe), shuffle=False, verbose=0)
+        seconds = time.perf_counter() - start
+        table = evaluate(model, small_record, split=split, input_scale=1)
+        runs.append((table.mean("iou"), table.resolution, seconds))
+    return runs
+
+
+seeds = list(range(TRICK_SEEDS))
+iou, seconds = {}, {}
+for name, recipe in rungs.items():
+    runs = ladder_runs(recipe, seeds)
+    iou[name], seconds[name] = [run[0] for run in runs], [run[2] for run in runs]
+    resolution = runs[0][1]
+    print(f"{'' if name == 'plain' else '+ '}{name:<22} held-out IoU " + " ".join(f"{v:.3f}" for v in iou[name])
+          + "  | model.fit " + " ".join(f"{s:.1f}" for s in seconds[name]) + " s")
+print(f"held-out IoU: per-frame mean, scored at {resolution}")
+
+# %%
+names = list(rungs)
+gains = {above: compare(iou[above], iou[below], f"+ {above}", below) for below, above in zip(names, names[1:])}
+costs = {above: compare(seconds[above], seconds[below], f"+ {above}", below, unit="s")
+         for below, above in zip(names, names[1:])}
+whole = compare(iou[names[-1]], iou["plain"], f"the {cpu.name} recipe", "the plain one")
+
+
+def outcome(verdict):
+    """'gain', 'loss' or 'a draw', read from the paired differences' spread."""
+    return "a draw" if verdict.is_draw else "gain" if verdict.winner == verdict.name_a else "loss"
+
+
+rows = ["| trick added | held-out IoU (mean, range over seeds) | IoU gain (mean; paired range) | verdict | "
+        "model.fit s (mean) | extra s (mean; paired range) |", "|---|---|---|---|---|---|",
+        f"| plain (notebook 4's recipe) | {np.mean(iou['plain']):.3f} ({min(iou['plain']):.3f} to "
+        f"{max(iou['plain']):.3f}) | | | {np.mean(seconds['plain']):.1f} | |"]
+for trick in gains:
+    gain, cost = gains[trick], costs[trick]
+    rows.append(f"| + {trick} | {np.mean(iou[trick]):.3f} ({min(iou[trick]):.3f} to {max(iou[trick]):.3f}) | "
+                f"{gain.mean:+.3f}; {gain.low:+.3f} to {gain.high:+.3f} | {outcome(gain)} | "
+                f"{np.mean(seconds[trick]):.1f} | {cost.mean:+.1f}; {cost.low:+.1f} to {cost.high:+.1f} |")
+display(Markdown("\n".join(rows)))
+
+# %%
+fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+positions = np.arange(len(gains))[::-1]
+for y, trick in zip(positions, gains):
+    for ax, verdict in ((left, gains[trick]), (right, costs[trick])):
+        ax.plot([verdict.low, verdict.high], [y, y], color="0.6", lw=3, solid_capstyle="round")
+        ax.plot(verdict.differences, [y] * len(verdict.differences), "o", color="C0", ms=5)
+        ax.plot(verdict.mean, y, "|", color="k", ms=14, mew=2)
+for ax, title in ((left, "held-out IoU gain over the rung below"), (right, "extra seconds of model.fit")):
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set(title=title, yticks=positions, yticklabels=[f"+ {trick}" for trick in gains])
+    ax.grid(axis="x", alpha=0.3)
+left.set_xlabel("IoU, one dot per seed (paired); bar: their range; tick: mean")
+right.set_xlabel("seconds, one dot per seed (paired)")
+fig.suptitle(f"The ladder at {small_cpu.height} x {small_cpu.width}, {small_cpu.epochs} epochs, "
+             f"{TRICK_SEEDS} seeds", fontsize=11)
+fig.tight_layout()
+plt.show()
+
+# %%
+by_outcome = {kind: [trick for trick in gains if outcome(gains[trick]) == kind] for kind in ("gain", "a draw", "loss")}
+largest = max(gains, key=lambda trick: gains[trick].mean)
+cheapest = min(costs, key=lambda trick: costs[trick].mean)
+dearest = max(costs, key=lambda trick: costs[trick].mean)
+display(Markdown(
+    f"In runs of {small_cpu.epochs} epochs at {small_cpu.height} x {small_cpu.width}, over {TRICK_SEEDS} seeds: "
+    + (f"a gain on every seed for {', '.join(by_outcome['gain'])}; " if by_outcome["gain"] else
+       "no trick gains on every seed; ")
+    + (f"a draw (the paired differences on both sides of zero) for {', '.join(by_outcome['a draw'])}; "
+       if by_outcome["a draw"] else "")
+    + (f"a loss on every seed for {', '.join(by_outcome['loss'])}. " if by_outcome["loss"] else "no trick loses "
+       "on every seed. ")
+    + f"The largest mean gain is that of {largest} ({gains[largest].mean:+.3f}: {outcome(gains[largest])}). "
+    f"In time, {dearest} adds the most ({costs[dearest].mean:+.1f} s per run on average) and {cheapest} the least "
+    f"({costs[cheapest].mean:+.1f} s). All six together: {whole}."
+    + ("" if whole.winner == whole.name_a else " So in runs this short the recipe as a whole does not beat the plain "
+       "one: its settings were chosen for its own run, 240 epochs at 256 x 144 (benchmarks/README.md), measured "
+       "below.")
+    + (" A draw is not a proof that a trick does nothing: with this many seeds and epochs the runs differ from "
+       "seed to seed by more than the trick changes them." if by_outcome["a draw"] else "")))
+
+# %% [markdown]
+# ## The `cpu` preset at full size
+# The last rung is the `cpu` preset. Trained once more at its own size and number of epochs, it is the run the
+# next notebooks read (`RUN_DIR`): notebook 6 reloads its model, notebook 7 compares it with a CAE without skip
+# connections. The same Keras pieces as notebook 4, the held-out frames scored every `SNAPSHOT_EVERY` epochs with
+# the snapshots.
+
+# %%
+model = build_model(cpu, seed=SEED)
+model.compile(**compile_settings(cpu, steps))
+heldout_data = validation_dataset(record, split)
+logs, snapshots = EpochLogs(), PredictionSnapshots(record, every=SNAPSHOT_EVERY)
+model.fit(training_dataset(record, split, cpu, seed=SEED, model=model), epochs=cpu.epochs, steps_per_epoch=steps,
+          validation_data=heldout_data, validation_freq=SNAPSHOT_EVERY, shuffle=False, verbose=0,
+          callbacks=[ScoreLastEpoch(heldout_data), snapshots, logs, EpochProgress()])
+result = TrainingResult.from_fit(model, logs, split, snapshots, preset=cpu.resolved(), record=record, seed=SEED)
+result.save(RUN_DIR, overwrite=True)
+print(f"trained {result.config['epochs']} epochs in {result.config['train_seconds']:.0f} s (the whole model.fit, "
+      f"held-out scores and snapshots every {SNAPSHOT_EVERY} epochs included); saved to {RUN_DIR}")
+
+# %% [markdown]
+# With progressive resizing the training frames change size at the switch, and the held-out frames are always
+# scored at full size: before the switch the two curves measure the model at different scales, so only the
+# epochs after it compare like with like.
+
+# %%
+fig = loss_curves(result.history)
+loss, heldout_loss = np.array(result.history["loss"]), np.array(result.history["val_loss"])
+switch = cpu.small_epochs
+after = [e for e in scored_epochs(heldout_loss)[0] if e > switch]  # scored epochs at full size, from 1
+train_scores, heldout_scores = result.evaluate(record, split.train_ids), result.evaluate(record)
+gap = train_scores.mean("iou") - heldout_scores.mean("iou")
+display(Markdown(
+    (f"The training frames are {cpu.small_size[0]} x {cpu.small_size[1]} until epoch {switch}, then "
+     f"{cpu.height} x {cpu.width}: the training loss goes from {loss[switch - 1]:.3f} (epoch {switch}) to "
+     f"{loss[switch]:.3f} (epoch {switch + 1}) as the model meets full-size frames. " if switch else "")
+    + (f"At full size, the held-out loss is {heldout_loss[int(after[0]) - 1]:.3f} at epoch {int(after[0])} and "
+       f"{heldout_loss[-1]:.3f} at the end, the training loss {loss[int(after[0]) - 1]:.3f} and {loss[-1]:.3f}. "
+       if after else "")
+    + f"Scored the same way, at {heldout_scores.resolution}, the per-frame mean IoU is {train_scores.mean('iou'):.3f} on "
+    f"the training frames and {heldout_scores.mean('iou'):.3f} on the held-out ones: "
+    + (f"a generalisation gap of {gap:.3f}." if gap > 0 else f"no gap ({gap:+.3f}).")
+    + (f" Notebook 4's plain run scored {plain_scores.mean('iou'):.3f} on the held-out frames, at "
+       f"{plain_run.config['size'][0]} x {plain_run.config['size'][1]} for {plain_run.config['epochs']} epochs"
+       + (": the same size and number of epochs as this run, one seed each." if
+          plain_run.config["size"] == list(cpu.size) and plain_run.config["epochs"] == cpu.epochs else
+          ", not this run's size and number of epochs: the ladder above, not this pair, is the like-for-like "
+          "comparison.")
+       if plain_run is not None else "")))
+
+# %%
+results = {"epochs": result.config["epochs"], "train_seconds": result.config["train_seconds"],
+           # The course's table: the per-frame mean at the model's size, as notebook 6 reports it.
+           "heldout_iou": result.evaluate(record, resolution="model").mean("iou"),
+           "heldout_pooled_iou": result.final("val_iou"), "snapshots": int(len(result.snapshots.epochs)),
+           "train_frames_iou": train_scores.mean("iou"), "heldout_frames_iou": heldout_scores.mean("iou"),
+           "ladder": {"size": list(small_cpu.size), "epochs": small_cpu.epochs, "seeds": seeds,
+                      "resolution": resolution, "iou": iou, "seconds": seconds,
+                      "gains": {trick: {"mean": v.mean, "low": v.low, "high": v.high, "outcome": outcome(v)}
+                                for trick, v in gains.items()},
+                      "costs": {trick: {"mean": v.mean, "low": v.low, "high": v.high} for trick, v in costs.items()}}}
+Path(OUTPUT_DIR, "05_the_cpu_recipe.json").write_text(json.dumps(results, indent=1))
+{key: value for key, value in results.items() if key != "ladder"}
+
+# %% [markdown]
+# ## Summary
+# - The `cpu` preset is notebook 4's plain recipe plus six tricks, each one or two preset fields
+#   (`preset.with_(...)`): augmentation, the cosine schedule
+#   $\eta_0 [\alpha + (1 - \alpha) \frac{1}{2}(1 + \cos \frac{\pi t}{T})]$, coordinate channels, progressive
+#   resizing, the boundary weight $w_i = 1 + \beta [i \in B]$ on the focal term, and bfloat16 numbers.
+# - A trick is measured by adding it alone, over several seeds, as paired differences: it wins when every seed
+#   agrees, and is a draw when the spread covers zero (`cae_tutorial.verdicts.compare`). Its cost is measured the
+#   same way, in seconds.
+# - What a trick brings depends on the run: short runs at a small size, as here, are not the preset's 240 epochs;
+#   the full-size run is measured once, at the end, and saved for notebooks 6 and 7.
+#
+# ## Exercises
+# 1. Train the seed project's recipe, the `seed` preset, as one more rung of the ladder (its size, epochs and
+#    seeds: `ladder_runs`), and compare it with the last rung, the `cpu` preset. Which has the higher held-out IoU,
+#    and is it a win on every seed? Check: `exercises.ex05_1(name, scores)`, with `scores` a dict name -> the
+#    held-out IoU of each seed.
+# 2. Which trick has the largest mean gain in held-out IoU in the ladder, and is it a win on every seed or a
+#    draw? Check: `exercises.ex05_2(trick, gains)`.
+# 3. Compute, with the equation of the cosine schedule, the learning rate of the final run at the step where its
+#    frames switch to full size (epoch `cpu.small_epochs`; steps from 0). Check:
+#    `exercises.ex05_3(rate, cpu, steps, step)`, then compare with the optimiser's own.
+#
+# Each check answers `right` or `not yet` with a hint, never the answer. The worked solutions follow, collapsed:
+# open one after trying. Solution 1 trains `TRICK_SEEDS` short runs of the `seed` preset.
+
+# %% [markdown]
+# #### Solution 1
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+seed_recipe = get_preset("seed", height=small_cpu.height, width=small_cpu.width, epochs=small_cpu.epochs)
+scores = {"seed preset": [run[0] for run in ladder_runs(seed_recipe, seeds)], f"{cpu.name} preset": iou["bfloat16"]}
+verdict = compare(scores[f"{cpu.name} preset"], scores["seed preset"], f"the {cpu.name} preset", "the seed preset")
+better = max(scores, key=lambda name: np.mean(scores[name]))
+print("self-check:", exercises.ex05_1(better, scores))
+display(Markdown(
+    f"In {small_cpu.epochs} epochs at {small_cpu.height} x {small_cpu.width}, the held-out IoU (per-frame mean, at "
+    f"{resolution}) is " + " and ".join(f"{', '.join(f'{v:.3f}' for v in scores[name])} for the {name}"
+                                        for name in scores)
+    + f" (seeds {seeds}): the **{better}** is higher on average, and {verdict}. The seed preset takes one batch of "
+    f"its three frames per epoch ({steps_per_epoch(split, seed_recipe)} step), the cpu preset "
+    f"{steps_per_epoch(split, small_cpu)}: in as many epochs the seed preset also takes fewer steps."))
+
+# %% [markdown]
+# #### Solution 2
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+best_trick = max(gains, key=lambda trick: gains[trick].mean)
+print("self-check:", exercises.ex05_2(best_trick, gains))
+display(Markdown(
+    f"**{best_trick}** has the largest mean gain, {gains[best_trick].mean:+.3f} IoU, with paired differences from "
+    f"{gains[best_trick].low:+.3f} to {gains[best_trick].high:+.3f} over {TRICK_SEEDS} seeds: "
+    + ("a win on every seed." if outcome(gains[best_trick]) == "gain" else
+       "a draw: the spread covers zero, so the largest mean is not yet a reliable ranking." if
+       outcome(gains[best_trick]) == "a draw" else "a loss on every seed: every trick lost here.")))
+
+# %% [markdown]
+# #### Solution 3
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+step = steps * cpu.small_epochs  # the first step at full size
+total = steps * cpu.epochs
+by_hand = cpu.learning_rate * (0.05 + (1 - 0.05) * 0.5 * (1 + np.cos(np.pi * step / total)))
+if cpu.schedule != "cosine":
+    by_hand = cpu.learning_rate
+print("self-check:", exercises.ex05_3(by_hand, cpu, steps, step))
+schedule = make_optimizer(cpu, steps, cpu.epochs)
+schedule.iterations.assign(step)
+display(Markdown(
+    f"At step {step} of {total} (epoch {cpu.small_epochs} of {cpu.epochs}: {step / total:.0%} of the run) the "
+    f"equation gives {by_hand:.3e}, {by_hand / cpu.learning_rate:.0%} of the first rate; Keras' optimiser says "
+    f"{float(schedule.learning_rate):.3e}."
+    + (" So the epochs at full size start with a rate well below the first: the coarse shape is learnt with big "
+       "steps, the outline with small ones." if step and by_hand < 0.5 * cpu.learning_rate else "")))
