@@ -311,7 +311,7 @@ results = {"records": len(files.records), "frames": len(files), "train_records":
            "train_seconds_by_seed": run_seconds, "gap_differences": list(gap.differences), "gap_mean": gap.mean,
            "gap_verdict": "draw" if gap.is_draw else gap.winner,
            "pixel_difference": pixel_difference, "mask_difference": mask_difference}
-Path(OUTPUT_DIR, "07_full_dataset.json").write_text(json.dumps(results, indent=1))
+Path(OUTPUT_DIR, "08_full_dataset.json").write_text(json.dumps(results, indent=1))
 {k: round(v, 3) if isinstance(v, float) else v for k, v in results.items() if not k.endswith("_records")}
 
 # %% [markdown]
