@@ -193,10 +193,10 @@ def _once_per_test_run(folder: Path, build) -> tuple[list[str], str]:
     except FileExistsError:
         while not done.is_file():
             if failed.is_file():
-                pytest.fail(f"the course run in another worker failed: {failed.read_text()}")
+                pytest.fail(f"{folder.name}, built in another worker, failed: {failed.read_text()}")
             owner = next(iter(claim.iterdir()), None)
             if owner is not None and not _pid_alive(int(owner.name)):
-                pytest.fail(f"the worker running the course (pid {owner.name}) died before it finished")
+                pytest.fail(f"the worker building {folder.name} (pid {owner.name}) died before it finished")
             time.sleep(0.5)
         result = json.loads(done.read_text())
         return result["failures"], result["printed"]
