@@ -248,7 +248,7 @@ band_share = float(np.asarray(outline_band(record.masks)).mean())
 display(Markdown(
     f"At {record.size[0]} x {record.size[1]} the person covers {share:.2%} of the pixels, at {bigger.size[0]} x "
     f"{bigger.size[1]} {bigger_share:.2%}: a change of {abs(bigger_share - share):.2%} of the pixels. Resizing keeps "
-    f"the picture's proportions; only pixels along the outline, where the resized mask is thresholded at one half, "
+    f"each region's share of the picture, even where it stretches the frame's shape; only pixels along the outline, where the resized mask is thresholded at one half, "
     f"can change side, and the outline band is {band_share:.1%} of the pixels"
     + (", more than the change: so the share changes only slightly." if band_share > abs(bigger_share - share)
        else ", no more than the change here.")))

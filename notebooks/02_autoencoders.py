@@ -250,7 +250,8 @@ for ax in axes:
     ax.axis("off")
 plt.show()
 order = sorted(heldout_error)
-falling = all(heldout_error[a] > heldout_error[b] for a, b in zip(order, order[1:]))
+# "Falls" only when each wider bottleneck is at least 5 % better: smaller steps are within one run's noise.
+falling = all(heldout_error[b] < 0.95 * heldout_error[a] for a, b in zip(order, order[1:]))
 display(Markdown(
     f"After {solution_epochs} epochs each, the held-out error is "
     + ", ".join(f"{heldout_error[c]:.4f} with {c} channels" for c in order) + ": "

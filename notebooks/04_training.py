@@ -24,8 +24,8 @@
 #   both are scored the same way.
 #
 # This notebook trains the **plain** recipe: the `cpu` preset's model (lighter filters, skip connections, notebook 3)
-# with its six speed and quality tricks switched off, at one frame size. Notebook 5 adds the tricks one at a time and
-# measures what each brings.
+# with its six tricks switched off, at one frame size. Notebook 5 adds the tricks one at a time and measures what
+# each brings: whether it pays is a measurement, not a promise.
 
 # %% [markdown]
 # [Open in Colab](https://colab.research.google.com/github/OWNER/cae-tutorial/blob/main/notebooks/04_training.ipynb) · [Launch Binder](https://mybinder.org/v2/gh/OWNER/cae-tutorial/main?urlpath=lab/tree/notebooks/04_training.ipynb): run this notebook in the browser with nothing installed (on Colab, the first code cell installs the package).
@@ -276,8 +276,8 @@ display(Markdown(
        f"ones (+{rise:.3f} loss): it overfits. Keras' `EarlyStopping(monitor=\"val_loss\", "
        "restore_best_weights=True)` would have kept the weights of the best scored epoch (exercise 3)."
        if rise > 0.02 and loss[-1] < loss[best - 1] else
-       f"The held-out loss ends within 0.02 of its lowest: it has stopped falling, not started rising, so the "
-       f"losses show no overfitting yet; they do show a gap, the held-out loss {heldout_loss[-1] / loss[-1]:.1f} "
+       f"The held-out loss ends {rise:+.3f} from its lowest, within 0.02: it has flattened rather than turned "
+       f"clearly upward, so the losses show no clear overfitting yet; they do show a gap, the held-out loss {heldout_loss[-1] / loss[-1]:.1f} "
        "times the training loss at the end (the next section scores both kinds of frame the same way)."
        if rise <= 0.02 else
        "The training loss did not fall further either: the run ends where both stopped improving.")))
@@ -417,7 +417,8 @@ else:
     thin = truth & ~thick
     thick_found, thin_found = found[thick].mean(), found[thin].mean()
     display(Markdown(
-        f"The held-out IoU (pooled) first passes 0.5 at epoch **{first_pass}** (scored every {SNAPSHOT_EVERY}). At "
+        f"The held-out IoU (pooled) first passes 0.5 by epoch **{first_pass}**, the first scored epoch above it "
+        f"(scored every {SNAPSHOT_EVERY}, so the crossing itself lies in the {SNAPSHOT_EVERY} epochs up to it). At "
         f"epoch {shown} the model finds {thick_found:.0%} of the held-out dancers' thick parts (what is left of the "
         f"mask shrunk by 2 pixels: torso, head, thighs) and {thin_found:.0%} of the thin ones (arms, hands, feet and "
         "the outline): the " + ("thick parts appear first, the limbs later." if thick_found > thin_found else

@@ -248,8 +248,9 @@ display(Markdown(
 # ### The number format
 # `dtype="auto"` picks the number format for this machine (`cae_tutorial.hardware`): bfloat16 on CPUs with
 # bfloat16 instructions (AVX512-BF16 or AMX), float16 on recent GPUs, float32 elsewhere. bfloat16 keeps float32's
-# range with 8 bits of precision instead of 24: half the bytes to move and, with those instructions, faster
-# arithmetic. The output layer and the loss stay float32.
+# range with 8 bits of precision instead of 24: half the bytes to move, and arithmetic that can be faster where
+# those instructions are used (the ladder below measures whether it is, here). The output layer and the loss stay
+# float32.
 
 # %%
 machine = describe()
@@ -365,16 +366,16 @@ display(Markdown(
     f"In time, {dearest} adds the most ({costs[dearest].mean:+.1f} s per run on average) and {cheapest} the least "
     f"({costs[cheapest].mean:+.1f} s). All six together: {whole}."
     + ("" if whole.winner == whole.name_a else " So in runs this short the recipe as a whole does not beat the plain "
-       "one: its settings were chosen for its own run, 240 epochs at 256 x 144 (benchmarks/README.md), measured "
-       "below.")
+       "one. Its settings were chosen for its own run, 240 epochs at 256 x 144; the full-size run below shows "
+       "what that run reaches, not what each trick adds to it.")
     + (" A draw is not a proof that a trick does nothing: with this many seeds and epochs the runs differ from "
        "seed to seed by more than the trick changes them." if by_outcome["a draw"] else "")))
 
 # %% [markdown]
 # ## The `cpu` preset at full size
 # The last rung is the `cpu` preset. Trained once more at its own size and number of epochs, it is the run the
-# next notebooks read (`RUN_DIR`): notebook 6 reloads its model, notebook 7 compares it with a CAE without skip
-# connections. The same Keras pieces as notebook 4, the held-out frames scored every `SNAPSHOT_EVERY` epochs with
+# next notebooks read (`RUN_DIR`): notebook 6 reloads its model, notebook 7 sets it against a per-pixel
+# classifier. The same Keras pieces as notebook 4, the held-out frames scored every `SNAPSHOT_EVERY` epochs with
 # the snapshots.
 
 # %%

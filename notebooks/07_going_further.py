@@ -319,10 +319,18 @@ display(Markdown(
     + ", ".join(f"{n} is best on {wins[n]} of {len(heldout)}" for n in tables)
     + f"; the best edge-band accuracy is the {edge_best}'s ({scores[edge_best]['edge_accuracy']:.3f}). "
     + "A single run is what the paired seeds are for: "
-    + ("the ranking at the preset's size agrees with the paired verdict."
+    + ("the ranking at the preset's size agrees with the paired verdict. "
        if network_verdict.winner is not None
        and (ranked[0] == "pixel classifier") == (network_verdict.winner == "pixel classifier")
-       else "where the paired verdict is a draw or disagrees, the single run's order is not evidence.")))
+       else "where the paired verdict is a draw or disagrees, the single run's order is not evidence. ")
+    + (f"So by the rule below, on these frames the {network} has not earned its training time at "
+       f"{compare_size[0]} x {compare_size[1]}: the classifier, fitted in "
+       f"{np.median(seed_seconds['pixel classifier']):.1f} s, scores higher on every seed."
+       if network_verdict.winner == "pixel classifier" else
+       f"By the rule below, the {network} earns its training time here: it beats the classifier on every seed."
+       if network_verdict.winner == network else
+       "By the rule below, the network has not yet shown it is worth its training time: the paired runs are a "
+       "draw.")))
 
 # %% [markdown]
 # Whoever wins here, keep the baseline: a classifier that decides each pixel from its colour, position and
