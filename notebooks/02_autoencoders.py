@@ -256,8 +256,8 @@ display(Markdown(
     f"After {solution_epochs} epochs each, the held-out error is "
     + ", ".join(f"{heldout_error[c]:.4f} with {c} channels" for c in order) + ": "
     + ("it falls as the bottleneck widens, since more numbers let more detail through (compare the pictures)."
-       if falling else "not in the order of the widths here: with runs this short the training, not the "
-       "bottleneck, limits the detail (raise `SOLUTION_EPOCHS` to see the widths apart).")))
+       if falling else "no wider bottleneck is clearly better (each step under 5 %): with runs this short the "
+       "training, not the bottleneck, limits the detail (raise `SOLUTION_EPOCHS` to see the widths apart).")))
 
 # %% [markdown]
 # #### Solution 2
