@@ -11,6 +11,7 @@ compose with your own ``model.fit``::
     split = cae.seed_split(record)                        # or cae.split_by_ids(record, ["136_00090", ...])
     model = cae.build_model(preset, seed=0)
     model.compile(**cae.compile_settings(preset))         # or compile_settings(preset, loss=..., optimizer=...)
+    model.optimizer.build(model.trainable_variables)      # Adam's variables before fit: its step is traced once
     logs, snapshots = cae.EpochLogs(), cae.PredictionSnapshots(record)
     model.fit(cae.training_dataset(record, split, preset, seed=0, model=model), epochs=preset.epochs,
               steps_per_epoch=cae.steps_per_epoch(split, preset),

@@ -312,6 +312,9 @@ def run_train(args) -> int:
 
 def _train_and_save(args, work) -> int:
     """The run itself, inside its locked work folder: load, split, build, fit with a backup per epoch, save."""
+    from cae_tutorial.quiet import import_tensorflow
+
+    import_tensorflow()  # quietly, before the first module that imports it (pipeline)
     from cae_tutorial.data import load_record, seed_split, split_by_ids
     from cae_tutorial.datasets import resolve_data
     from cae_tutorial.pipeline import list_record_files, split_by_records
@@ -433,6 +436,9 @@ def run_predict(args) -> int:
     import numpy as np
     from PIL import Image
 
+    from cae_tutorial.quiet import import_tensorflow
+
+    import_tensorflow()  # quietly, before the first module that imports it (callbacks)
     from cae_tutorial.callbacks import to_uint8
     from cae_tutorial.data import check_size, read_frames, read_image
     from cae_tutorial.evaluation import model_size, predict_masks
@@ -571,8 +577,9 @@ def main(argv=None) -> int:
 
     The package's own errors (CaeTutorialError: a bad option, data, model or preset) and an OSError on a file
     are one line on stderr and exit status 2; Ctrl-C is 130; any other exception is a bug in the package and
-    propagates with its traceback (exit status 1). TensorFlow's C++ start-up lines are kept out of the terminal
-    for the duration of the command only (quiet.quiet_tensorflow).
+    propagates with its traceback (exit status 1). TensorFlow's C++ start-up lines are kept out of the terminal:
+    train and predict import it through quiet.import_tensorflow; quiet.quiet_tensorflow sets its log level for the
+    duration of the command only.
     """
     from cae_tutorial.quiet import quiet_tensorflow
 

@@ -7,8 +7,8 @@ descriptor 2 pointed at /dev/null. Python-level errors still raise as usual.
 
 Only what asks for it is quietened: the `cae-tutorial` command (cli.main, for the duration of the command), the
 course's notebook kernels (course.py) and the notebooks themselves (their first lines call import_tensorflow).
-``import cae_tutorial`` changes nothing: a user's own process keeps TensorFlow's log lines, error lines included,
-and its import machinery as it was.
+``import cae_tutorial`` changes nothing: a user's own process keeps TensorFlow's log lines, error lines included.
+Nothing here hooks Python's import machinery: a command that needs TensorFlow imports it through import_tensorflow.
 """
 
 from __future__ import annotations
@@ -51,52 +51,19 @@ def import_tensorflow():
     return tensorflow
 
 
-class _QuietTensorFlowFinder:
-    """A meta-path finder that makes the first `import tensorflow` (also through keras) go through stderr_silenced.
-
-    Used by quiet_tensorflow(): a command stays fast (TensorFlow loads only when a step needs it) and still keeps
-    the C++ start-up lines out of the terminal, however TensorFlow is first imported.
-    """
-
-    def find_spec(self, name, path=None, target=None):
-        """Wrap the loader of the top-level tensorflow package, once; leave every other import alone."""
-        if name != "tensorflow":
-            return None
-        import importlib.machinery
-
-        sys.meta_path.remove(self)
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            return spec
-        exec_module = spec.loader.exec_module
-
-        def quiet_exec_module(module):
-            """Run TensorFlow's own import with fd 2 silenced, then quieten its Python logger."""
-            with stderr_silenced():
-                exec_module(module)
-            module.get_logger().setLevel("ERROR")
-
-        spec.loader.exec_module = quiet_exec_module
-        return spec
-
-
 @contextlib.contextmanager
 def quiet_tensorflow():
-    """For the duration: the first TensorFlow import, whenever it happens, is quiet; then all is as it was.
+    """For the duration of a command (cli.main): TF_CPP_MIN_LOG_LEVEL=3 unless the caller chose a level; restored.
 
-    For a command the package runs (cli.main): sets TF_CPP_MIN_LOG_LEVEL=3 unless the caller chose a level, and
-    puts a finder in sys.meta_path until TensorFlow is imported; both are undone on exit.
+    The level alone does not silence TensorFlow's first lines (see above): a command that needs TensorFlow calls
+    import_tensorflow() where it first does, so a command that never does (a download, --help) stays quick.
+    Nothing here hooks Python's import machinery.
     """
     saved_level = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    finder = None if "tensorflow" in sys.modules else _QuietTensorFlowFinder()
-    if finder is not None:
-        sys.meta_path.insert(0, finder)
     try:
         yield
     finally:
-        if finder is not None and finder in sys.meta_path:
-            sys.meta_path.remove(finder)
         if saved_level is None:
             os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
         else:

@@ -2,6 +2,7 @@
 
     model = build_model(preset)                                   # or your own model (see contract.py)
     model.compile(**compile_settings(preset))                     # or yours: compile_settings(preset, loss=...)
+    model.optimizer.build(model.trainable_variables)              # Adam's variables now: fit traces its step once
     logs, snapshots = EpochLogs(), PredictionSnapshots(record)    # cae_tutorial.callbacks
     model.fit(training_dataset(record, split, preset, model=model, seed=0), epochs=preset.epochs,
               steps_per_epoch=steps_per_epoch(split, preset), validation_data=validation_dataset(record, split),
@@ -303,9 +304,13 @@ def train(model: keras.Model, record: Record | RecordFiles, split: Split, preset
     compiled_by = "model.compile" if getattr(model, "compiled", False) else "package"
     from_logits = resolve_from_logits(model, probe, model.loss if compiled_by == "model.compile" else None,
                                       options.from_logits)
-    if compiled_by == "package":
-        with (options.strategy or tf.distribute.get_strategy()).scope():
+    with (options.strategy or tf.distribute.get_strategy()).scope():
+        if compiled_by == "package":
             model.compile(**compile_settings(preset, steps, from_logits=from_logits))
+        if model.optimizer is not None and not model.optimizer.built:
+            # Built here, Adam's variables exist before fit traces its step; built inside the first step (Keras's
+            # default without a strategy), TensorFlow traces that step twice, which doubles a short run's start.
+            model.optimizer.build(model.trainable_variables)
     snapshot_options = {"every": options.snapshot_every, "epochs": options.snapshot_epochs,
                         "from_logits": from_logits}
     first = [ScoreLastEpoch(validation)] if validation is not None and options.validate_every > 1 else []

@@ -184,6 +184,9 @@ model = build_model(plain, seed=SEED)
 steps = steps_per_epoch(split, plain)
 settings = compile_settings(plain, steps)
 model.compile(**settings)
+# Adam's variables (its moments) are made now, not inside the first training step: made there, TensorFlow
+# traces that step twice, which doubles the start of a short run.
+model.optimizer.build(model.trainable_variables)
 print(f"{model.name}: {model.count_params():,} parameters, input {model.input_shape[1:]}")
 print(f"loss {type(settings['loss']).__name__}, optimizer {type(settings['optimizer']).__name__} "
       f"(learning rate {float(settings['optimizer'].learning_rate):g}), metrics "
@@ -370,6 +373,7 @@ dice_only = build_model(plain, seed=SEED)
 # One change only, the loss: the same recipe, data, seed and scoring as the run above,
 # whose first epochs it is compared with.
 dice_only.compile(**compile_settings(plain, steps, loss=dice_focal_loss(1, 0)))
+dice_only.optimizer.build(dice_only.trainable_variables)
 dice_run = EpochLogs()
 dice_only.fit(training_dataset(record, split, plain, seed=SEED, model=dice_only), epochs=first_epochs,
               steps_per_epoch=steps, validation_data=heldout_data, validation_freq=SNAPSHOT_EVERY, shuffle=False,

@@ -381,6 +381,7 @@ display(Markdown(
 # %%
 model = build_model(cpu, seed=SEED)
 model.compile(**compile_settings(cpu, steps))
+model.optimizer.build(model.trainable_variables)  # as in notebook 4: the training step is traced once
 heldout_data = validation_dataset(record, split)
 logs, snapshots = EpochLogs(), PredictionSnapshots(record, every=SNAPSHOT_EVERY)
 model.fit(training_dataset(record, split, cpu, seed=SEED, model=model), epochs=cpu.epochs, steps_per_epoch=steps,

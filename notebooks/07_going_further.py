@@ -411,6 +411,7 @@ def same_recipe(train_x, heldout_x):
     net = build_cae((*preset.size, train_x.shape[-1]), preset.filters, skip_connections=preset.skip_connections,
                     coordinates=preset.coordinates)
     net.compile(**compile_settings(preset.with_(epochs=solution_epochs), steps=1))
+    net.optimizer.build(net.trainable_variables)
     net.fit(train_x, train_part.masks, epochs=solution_epochs, batch_size=len(train_x), verbose=0)
     return float(iou_score(heldout.masks, predict(net, heldout_x)).mean())
 

@@ -62,21 +62,45 @@ def test_the_cli_prints_no_tensorflow_log_lines(tmp_path):
     assert not NOISE.search(run.stderr), run.stderr[-2000:]
 
 
-def test_quiet_tensorflow_undoes_itself():
-    """cli.main's quiet start-up: the hook and the variable are gone when the command ends."""
+def test_quiet_tensorflow_undoes_itself_and_hooks_no_import():
+    """cli.main's quiet start-up: the log level for the command only, nothing in sys.meta_path, no import."""
     code = ("import os, sys; hooks, env = list(sys.meta_path), dict(os.environ)\n"
             "from cae_tutorial.quiet import quiet_tensorflow\n"
             "with quiet_tensorflow():\n"
-            "    inside = (len(sys.meta_path) == len(hooks) + 1, os.environ['TF_CPP_MIN_LOG_LEVEL'])\n"
+            "    inside = (sys.meta_path == hooks, os.environ['TF_CPP_MIN_LOG_LEVEL'], 'tensorflow' in sys.modules)\n"
             "print(inside, sys.meta_path == hooks, dict(os.environ) == env)")
     run = _python(code)
-    assert run.returncode == 0 and run.stdout.strip() == "(True, '3') True True", run.stdout + run.stderr[-2000:]
+    assert run.returncode == 0 and run.stdout.strip() == "(True, '3', False) True True", run.stdout + run.stderr[-2000:]
+
+
+def test_only_train_and_predict_import_tensorflow():
+    """The other commands never load it (quick, and nothing to silence); train and predict import it themselves."""
+    code = ("import sys\nimport cae_tutorial.app, cae_tutorial.course, cae_tutorial.datasets, cae_tutorial.site\n"
+            "import cae_tutorial.cli, cae_tutorial.data, cae_tutorial.folders, cae_tutorial.memory, "
+            "cae_tutorial.resume\nprint('tensorflow' in sys.modules)")
+    run = _python(code)
+    assert run.returncode == 0 and run.stdout.strip() == "False", run.stdout + run.stderr[-2000:]
+    source = (REPO / "cae_tutorial" / "cli.py").read_text()
+    for command in ("_train_and_save", "run_predict"):
+        body = source[source.index(f"def {command}("):]
+        assert body.index("import_tensorflow()") < body.index("from cae_tutorial.pipeline import" if
+                                                              command == "_train_and_save" else
+                                                              "from cae_tutorial.callbacks import"), command
+
+
+@pytest.mark.slow  # a fresh interpreter imports TensorFlow and trains one tiny epoch
+def test_cli_train_prints_no_tensorflow_log_lines(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "cae_tutorial.cli", "train", "--epochs", "1", "--height", "16",
+                          "--width", "8", "--output", str(tmp_path / "run")],
+                         env=_env(), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and (tmp_path / "run").is_dir(), run.stdout + run.stderr[-2000:]
+    assert not NOISE.search(run.stderr), run.stderr[-2000:]
 
 
 @pytest.mark.slow  # a fresh interpreter imports TensorFlow
 def test_stderr_is_restored_after_the_quiet_import():
-    code = ("import os\nfrom cae_tutorial.quiet import quiet_tensorflow\n"
-            "with quiet_tensorflow():\n    import tensorflow\nos.write(2, b'still here')")
+    code = ("import os\nfrom cae_tutorial.quiet import import_tensorflow, quiet_tensorflow\n"
+            "with quiet_tensorflow():\n    import_tensorflow()\nos.write(2, b'still here')")
     run = _python(code)
     assert run.returncode == 0 and "still here" in run.stderr, run.stderr[-2000:]
     assert not NOISE.search(run.stderr), run.stderr[-2000:]
