@@ -161,6 +161,9 @@ def _parser() -> argparse.ArgumentParser:
 
     site = commands.add_parser("site", help="build the course's static website from the committed notebooks")
     site.add_argument("--output", type=Path, default=Path("build/site"), help="folder of the site (default build/site)")
+    site.add_argument("--repository", metavar="URL",
+                      help="the course's GitHub repository (https://github.com/OWNER/NAME): a repository button and "
+                           "each page's Colab and Binder links (default: none)")
 
     download = commands.add_parser("download", help="fetch a named record into the cache, checked by SHA-256")
     download.add_argument("name", help="the record to fetch: record-136")
@@ -528,8 +531,8 @@ def run_site(args) -> int:
     from cae_tutorial.site import build_site
 
     try:
-        site = build_site(args.output)
-    except (ModuleNotFoundError, RuntimeError) as error:
+        site = build_site(args.output, repository=args.repository)
+    except (ModuleNotFoundError, RuntimeError, ValueError) as error:
         print(f"cae-tutorial site: error: {error}", file=sys.stderr)
         return 2
     for warning in site.warnings:

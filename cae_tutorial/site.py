@@ -1,8 +1,8 @@
-"""The course as a static website: `cae-tutorial site`, and the Colab / Binder links of each notebook.
+"""The course as a static website: `cae-tutorial site`, with Colab / Binder links when given a repository.
 
 The site is built with Sphinx, MyST-NB and sphinx-book-theme (the `site` extra) from the committed notebooks,
 never re-executed, into a folder that opens with no network: MathJax, scripts, styles and fonts are copied in.
-Only the Colab, Binder and repository links point outside.
+Only the Colab, Binder and repository links (`--repository`) point outside.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# PLACEHOLDER: no public repository of this course is recorded (no git remote, no URL in the README). Put the real
-# one here and in pyproject.toml's [project.urls], then run `python -m cae_tutorial.site --update-notebooks` to
-# rewrite each notebook's launch links and Colab install cell (a test checks that they agree with this constant).
-REPOSITORY = "https://github.com/OWNER/cae-tutorial"
+#: The course's public repository: none is recorded, so the notebooks carry no launch links. `cae-tutorial site
+#: --repository https://github.com/OWNER/NAME` gives the site its repository button and each page Colab and Binder
+#: links to that repository.
+REPOSITORY: str | None = None
 #: The branch that the launch links open.
 BRANCH = "main"
 #: The file that marks a folder as a site written by build_site, so that a rebuild may replace it.
@@ -41,93 +41,42 @@ _WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 _STATIC_MIME = ("image/png", "image/jpeg", "image/gif", "image/svg+xml", "text/html")
 
 
-def github_path() -> str:
-    """'owner/name' of REPOSITORY, as Colab and Binder address a GitHub repository."""
-    match = re.fullmatch(r"https://github\.com/([^/]+/[^/]+?)(?:\.git)?/?", REPOSITORY)
+def github_path(repository: str) -> str:
+    """'owner/name' of a GitHub repository URL, as Colab and Binder address it."""
+    match = re.fullmatch(r"https://github\.com/([^/]+/[^/]+?)(?:\.git)?/?", repository or "")
     if not match:
-        raise ValueError(f"cae_tutorial.site.REPOSITORY must be https://github.com/OWNER/NAME, got {REPOSITORY!r}")
+        raise ValueError(f"--repository must be https://github.com/OWNER/NAME, got {repository!r}")
     return match.group(1)
 
 
-def colab_url(notebook: str) -> str:
-    """The URL that opens notebooks/<notebook>.ipynb of this repository in Google Colab."""
-    return f"https://colab.research.google.com/github/{github_path()}/blob/{BRANCH}/notebooks/{_stem(notebook)}.ipynb"
+def colab_url(notebook: str, repository: str) -> str:
+    """The URL that opens notebooks/<notebook>.ipynb of the repository in Google Colab."""
+    path = github_path(repository)
+    return f"https://colab.research.google.com/github/{path}/blob/{BRANCH}/notebooks/{_stem(notebook)}.ipynb"
 
 
-def binder_url(notebook: str) -> str:
-    """The URL that builds this repository on mybinder.org and opens notebooks/<notebook>.ipynb in JupyterLab."""
-    return f"https://mybinder.org/v2/gh/{github_path()}/{BRANCH}?urlpath=lab/tree/notebooks/{_stem(notebook)}.ipynb"
+def binder_url(notebook: str, repository: str) -> str:
+    """The URL that builds the repository on mybinder.org and opens notebooks/<notebook>.ipynb in JupyterLab."""
+    path = github_path(repository)
+    return f"https://mybinder.org/v2/gh/{path}/{BRANCH}?urlpath=lab/tree/notebooks/{_stem(notebook)}.ipynb"
 
 
-def install_source() -> str:
-    """What the Colab cell hands to pip: this repository's package, without its dependencies."""
-    return f"cae-tutorial @ git+{REPOSITORY}@{BRANCH}"
+def install_source(repository: str) -> str:
+    """What pip installs on Colab: the repository's package, without its dependencies."""
+    return f"cae-tutorial @ git+https://github.com/{github_path(repository)}@{BRANCH}"
 
 
-def launch_cell(notebook: str) -> str:
-    """The markdown cell near the top of each notebook: its Colab and Binder links."""
-    return (f"[Open in Colab]({colab_url(notebook)}) · [Launch Binder]({binder_url(notebook)}): run this notebook "
-            "in the browser with nothing installed (on Colab, the first code cell installs the package).")
-
-
-def install_cell() -> str:
-    """The first code cell of each notebook: installs the package when the notebook runs on Colab, nothing elsewhere."""
-    return ("# On Google Colab, install the course's package first; anywhere else it is installed already "
-            "(`pip install -e .`).\n"
-            "# --no-deps: Colab has TensorFlow, Keras and the rest; the package's `tensorflow-cpu` would replace its "
-            "GPU build.\n"
-            "try:\n"
-            "    import google.colab  # noqa: F401  (importable on Colab only)\n"
-            "except ImportError:\n"
-            "    pass\n"
-            "else:\n"
-            f'    get_ipython().run_line_magic("pip", \'install --quiet --no-deps "{install_source()}"\')')
+def launch_cell(notebook: str, repository: str) -> str:
+    """The markdown cell the site puts under each notebook's title: Colab and Binder links, and Colab's install."""
+    return (f"[Open in Colab]({colab_url(notebook, repository)}) · [Launch Binder]({binder_url(notebook, repository)})"
+            ": run this notebook in the browser with nothing installed. On Colab, first run "
+            f"`%pip install --quiet --no-deps \"{install_source(repository)}\"` in a new cell "
+            "(`--no-deps`: Colab's TensorFlow stays); Binder builds `environment.yml`.")
 
 
 def _stem(notebook) -> str:
     """'04_training' from a name, a .py or an .ipynb path."""
     return Path(str(notebook)).name.split(".")[0]
-
-
-# --- the notebooks' own cells ---------------------------------------------------------------------------------------
-
-def _percent_cell(kind: str, source: str) -> str:
-    """One py:percent cell: a markdown cell is commented line by line, a code cell is kept as it is."""
-    if kind == "markdown":
-        return "# %% [markdown]\n" + "\n".join(f"# {line}".rstrip() for line in source.splitlines()) + "\n\n"
-    return "# %%\n" + source + "\n\n"
-
-
-def update_notebook_sources(notebooks_dir: str | Path | None = None, sync: bool = True) -> list[Path]:
-    """Write (or rewrite) the launch-links cell and the Colab install cell at the top of every notebook's .py.
-
-    They go between the title cell and the `parameters` cell; nothing else in the file changes. With sync=True the
-    paired .ipynb is updated by jupytext (`--update`), which keeps every other cell's outputs. Returns the .py files.
-    """
-    from cae_tutorial.course import notebooks_dir as default_dir
-
-    folder = Path(notebooks_dir) if notebooks_dir else default_dir()
-    written = []
-    for script in sorted(folder.glob("[0-9][0-9]_*.py")):
-        text = script.read_text()
-        parameters = text.find('# %% tags=["parameters"]')
-        if parameters < 0:
-            raise ValueError(f"{script}: no cell tagged parameters; the launch cells go just before it")
-        start = text.find("# %% [markdown]")  # the title cell
-        after_title = text.find("\n# %%", start + 1) + 1
-        top = _percent_cell("markdown", launch_cell(script.stem)) + _percent_cell("code", install_cell())
-        between = text[after_title:parameters]
-        if between and not between.startswith("# %% [markdown]\n# [Open in Colab]("):
-            raise ValueError(f"{script}: cells other than the launch cells sit between the title and the parameters "
-                             "cell; move them below the parameters cell first")
-        updated = text[:after_title] + top + text[parameters:]
-        if updated != text:
-            script.write_text(updated)
-        if sync:
-            subprocess.run([sys.executable, "-m", "jupytext", "--quiet", "--update", "--to", "ipynb", str(script)],
-                           check=True)
-        written.append(script)
-    return written
 
 
 # --- the site ---------------------------------------------------------------------------------------------------------
@@ -155,8 +104,10 @@ def site_requirements() -> list[str]:
     return [name for module, name in needed.items() if importlib.util.find_spec(module) is None]
 
 
-def prepare_notebook(notebook):
+def prepare_notebook(notebook, repository: str | None = None, name: str | None = None):
     """A copy of a committed notebook as the site shows it.
+
+    - with a repository (and the notebook's name), Colab and Binder links under the title (launch_cell);
 
     - a widget view, which needs a kernel, gives way to the static image or HTML of the same output (the
       scrubber's output carries its evolution as a PNG); one with none says it needs a kernel;
@@ -166,6 +117,12 @@ def prepare_notebook(notebook):
     """
     notebook = copy.deepcopy(notebook)
     notebook.metadata.pop("widgets", None)
+    if repository is not None:
+        import nbformat
+
+        if name is None:
+            raise ValueError("prepare_notebook(repository=...) needs the notebook's name for its links")
+        notebook.cells.insert(1, nbformat.v4.new_markdown_cell(launch_cell(name, repository)))
     for cell in notebook.cells:
         tags = cell.metadata.get("tags", [])
         if cell.cell_type == "code" and SOLUTION_TAG in tags and "hide-cell" not in tags:
@@ -296,7 +253,7 @@ html_theme_options = {{
     "repository_url": {repository!r},
     "repository_branch": {branch!r},
     "path_to_docs": "",
-    "use_repository_button": True,
+    "use_repository_button": {button!r},
     "use_download_button": True,
     "show_toc_level": 2,
     "navigation_with_keys": False,
@@ -330,13 +287,15 @@ def _check_output(output: Path) -> None:
 
 
 def build_site(output: str | Path = "build/site", notebooks_dir: str | Path | None = None,
-               readme: str | Path | None = None, jobs: int | None = None, log=None) -> Site:
+               readme: str | Path | None = None, jobs: int | None = None, log=None,
+               repository: str | None = REPOSITORY) -> Site:
     """Build the course's website into `output` from the committed notebooks (no cell is executed).
 
     Pages: the README as home page, one page per notebook in order, the library reference (autodoc) and search.
     The site is built beside `output` and moved into place at the end, so `output` holds a complete site or the one
     it had. A folder that holds anything but an earlier site is refused. `log`: where Sphinx's messages go (a file
-    object; default: discarded, warnings are returned in Site.warnings).
+    object; default: discarded, warnings are returned in Site.warnings). `repository`: the course's GitHub URL,
+    for a repository button and each page's Colab and Binder links (default REPOSITORY: none, no links).
     """
     from cae_tutorial.course import notebooks_dir as default_dir, read
 
@@ -345,6 +304,8 @@ def build_site(output: str | Path = "build/site", notebooks_dir: str | Path | No
         raise ModuleNotFoundError(f"building the site needs {', '.join(missing)}: pip install -e '.[site]'")
     output = Path(output)
     _check_output(output)
+    if repository is not None:
+        github_path(repository)  # a wrong URL is one line now, not a site of broken links
     folder = Path(notebooks_dir) if notebooks_dir else default_dir()
     notebooks = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
     if not notebooks:
@@ -362,12 +323,13 @@ def build_site(output: str | Path = "build/site", notebooks_dir: str | Path | No
         import nbformat
 
         for path in notebooks:
-            nbformat.write(prepare_notebook(read(path)), str(source / "notebooks" / path.name))
+            nbformat.write(prepare_notebook(read(path), repository, path.stem), str(source / "notebooks" / path.name))
         (source / "index.md").write_text(_home_page(readme.read_text(), notebooks))
         (source / "reference.md").write_text(_reference_page())
         (source / "_static" / "cae-site.css").write_text(_CSS)
         root = str(Path(__file__).resolve().parent.parent)
-        (source / "conf.py").write_text(_CONF.format(root=root, repository=REPOSITORY, branch=BRANCH))
+        (source / "conf.py").write_text(_CONF.format(root=root, repository=repository or "",
+                                                     button=repository is not None, branch=BRANCH))
         warnings_file = Path(work) / "warnings.txt"
         jobs = jobs or min(2, os.cpu_count() or 1)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
@@ -405,23 +367,3 @@ def _replace(staging: Path, output: Path) -> None:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def main(argv=None) -> int:
-    """`python -m cae_tutorial.site --update-notebooks`: rewrite the notebooks' launch and install cells."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m cae_tutorial.site", description=main.__doc__)
-    parser.add_argument("--update-notebooks", action="store_true",
-                        help="rewrite the launch links and the Colab install cell of every notebook from REPOSITORY")
-    args = parser.parse_args(argv)
-    if args.update_notebooks:
-        for script in update_notebook_sources():
-            print(f"updated {script} and its .ipynb")
-        return 0
-    parser.print_help()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

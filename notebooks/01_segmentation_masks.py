@@ -36,19 +36,6 @@
 #
 # Every number in the text of this course is computed by the cell beside it, so it holds on whatever data you run.
 
-# %% [markdown]
-# [Open in Colab](https://colab.research.google.com/github/OWNER/cae-tutorial/blob/main/notebooks/01_segmentation_masks.ipynb) · [Launch Binder](https://mybinder.org/v2/gh/OWNER/cae-tutorial/main?urlpath=lab/tree/notebooks/01_segmentation_masks.ipynb): run this notebook in the browser with nothing installed (on Colab, the first code cell installs the package).
-
-# %%
-# On Google Colab, install the course's package first; anywhere else it is installed already (`pip install -e .`).
-# --no-deps: Colab has TensorFlow, Keras and the rest; the package's `tensorflow-cpu` would replace its GPU build.
-try:
-    import google.colab  # noqa: F401  (importable on Colab only)
-except ImportError:
-    pass
-else:
-    get_ipython().run_line_magic("pip", 'install --quiet --no-deps "cae-tutorial @ git+https://github.com/OWNER/cae-tutorial@main"')
-
 # %% tags=["parameters"]
 DATA = None  # None: the embedded record; "record-136": the real frames (downloaded once); or a folder
 RECORD = None  # record prefix such as "136"; None: every frame in the folder
@@ -110,8 +97,7 @@ for folder in ("images", "masks"):
 # stay 0/1) and returns float32 arrays: frames in [0, 1] with shape (N, H, W, 3), masks in {0, 1} with shape
 # (N, H, W, 1). Sizes are written (height, width).
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 record = load_record(resolve_data(DATA), RECORD, size=(IMAGE_HEIGHT, IMAGE_WIDTH))
 print(record)
 print("images", record.images.shape, record.images.dtype, "masks", record.masks.shape, record.masks.dtype)
@@ -119,8 +105,7 @@ print("images", record.images.shape, record.images.dtype, "masks", record.masks.
 # %% [markdown]
 # The seed project trained on 3 frames and predicted the others. Its split is by frame id (the seed split):
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 split = seed_split(record)
 print("train:   ", split.train_ids)
 print("held out:", split.heldout_ids)

@@ -23,19 +23,6 @@
 # - how the same shape of network becomes a segmentation model once its target is the mask instead of the frame;
 # - what the "latent space" of this course's segmentation CAE is, and what it is not.
 
-# %% [markdown]
-# [Open in Colab](https://colab.research.google.com/github/OWNER/cae-tutorial/blob/main/notebooks/02_autoencoders.ipynb) · [Launch Binder](https://mybinder.org/v2/gh/OWNER/cae-tutorial/main?urlpath=lab/tree/notebooks/02_autoencoders.ipynb): run this notebook in the browser with nothing installed (on Colab, the first code cell installs the package).
-
-# %%
-# On Google Colab, install the course's package first; anywhere else it is installed already (`pip install -e .`).
-# --no-deps: Colab has TensorFlow, Keras and the rest; the package's `tensorflow-cpu` would replace its GPU build.
-try:
-    import google.colab  # noqa: F401  (importable on Colab only)
-except ImportError:
-    pass
-else:
-    get_ipython().run_line_magic("pip", 'install --quiet --no-deps "cae-tutorial @ git+https://github.com/OWNER/cae-tutorial@main"')
-
 # %% tags=["parameters"]
 DATA = None  # None: the embedded record; "record-136": the real frames (downloaded once); or a folder
 RECORD = None

@@ -26,19 +26,6 @@
 #
 # Everything defined here lives in `cae_tutorial/model.py` under the same names; later notebooks import it.
 
-# %% [markdown]
-# [Open in Colab](https://colab.research.google.com/github/OWNER/cae-tutorial/blob/main/notebooks/03_building_the_cae.ipynb) · [Launch Binder](https://mybinder.org/v2/gh/OWNER/cae-tutorial/main?urlpath=lab/tree/notebooks/03_building_the_cae.ipynb): run this notebook in the browser with nothing installed (on Colab, the first code cell installs the package).
-
-# %%
-# On Google Colab, install the course's package first; anywhere else it is installed already (`pip install -e .`).
-# --no-deps: Colab has TensorFlow, Keras and the rest; the package's `tensorflow-cpu` would replace its GPU build.
-try:
-    import google.colab  # noqa: F401  (importable on Colab only)
-except ImportError:
-    pass
-else:
-    get_ipython().run_line_magic("pip", 'install --quiet --no-deps "cae-tutorial @ git+https://github.com/OWNER/cae-tutorial@main"')
-
 # %% tags=["parameters"]
 IMAGE_HEIGHT = 256
 IMAGE_WIDTH = 128
@@ -201,8 +188,7 @@ model.summary(line_length=90)
 # Convolution weights do not depend on the image size (the same 3x3 kernels slide everywhere), so the model has the
 # same number of parameters at 256 x 128 as at the seed's 1024 x 512.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 seed_model = build_cae((1024, 512, 3))
 print(f"parameters at 1024 x 512: {seed_model.count_params():,}")
 print(f"parameters at {IMAGE_HEIGHT} x {IMAGE_WIDTH}: {model.count_params():,}")
@@ -211,8 +197,7 @@ print(f"parameters at {IMAGE_HEIGHT} x {IMAGE_WIDTH}: {model.count_params():,}")
 # Where they sit: a $k \times k$ convolution from $c_{in}$ to $c_{out}$ channels has
 # $k^2 \, c_{in} \, c_{out}$ weights and $c_{out}$ biases, so the cost grows with the *product* of the channels.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 per_block = {}
 for layer in seed_model.layers:
     block = layer.name.split("_")[0]
@@ -239,8 +224,7 @@ display(Markdown(
 # %% [markdown]
 # The library's `cae_tutorial.model.build_cae` is the same function; from now on the course imports it.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 from cae_tutorial.model import build_cae as library_build_cae
 
 library_model = library_build_cae((1024, 512, 3))

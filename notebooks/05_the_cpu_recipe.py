@@ -26,19 +26,6 @@
 #   seconds;
 # - the `cpu` preset trained once at full size: the run that notebooks 6 and 7 read.
 
-# %% [markdown]
-# [Open in Colab](https://colab.research.google.com/github/OWNER/cae-tutorial/blob/main/notebooks/05_the_cpu_recipe.ipynb) · [Launch Binder](https://mybinder.org/v2/gh/OWNER/cae-tutorial/main?urlpath=lab/tree/notebooks/05_the_cpu_recipe.ipynb): run this notebook in the browser with nothing installed (on Colab, the first code cell installs the package).
-
-# %%
-# On Google Colab, install the course's package first; anywhere else it is installed already (`pip install -e .`).
-# --no-deps: Colab has TensorFlow, Keras and the rest; the package's `tensorflow-cpu` would replace its GPU build.
-try:
-    import google.colab  # noqa: F401  (importable on Colab only)
-except ImportError:
-    pass
-else:
-    get_ipython().run_line_magic("pip", 'install --quiet --no-deps "cae-tutorial @ git+https://github.com/OWNER/cae-tutorial@main"')
-
 # %% tags=["parameters"]
 PRESET = "cpu"  # the recipe the ladder of tricks ends at
 DATA = None  # None: the embedded record; "record-136": the real frames (downloaded once); or a folder

@@ -26,19 +26,6 @@
 # This notebook runs on generated dancers (several records, each with its own dancer, room and colours), so it
 # needs no download; point `DATA_DIR` at the unzipped Kaggle dataset to run it on the real thing.
 
-# %% [markdown]
-# [Open in Colab](https://colab.research.google.com/github/OWNER/cae-tutorial/blob/main/notebooks/08_full_dataset.ipynb) · [Launch Binder](https://mybinder.org/v2/gh/OWNER/cae-tutorial/main?urlpath=lab/tree/notebooks/08_full_dataset.ipynb): run this notebook in the browser with nothing installed (on Colab, the first code cell installs the package).
-
-# %%
-# On Google Colab, install the course's package first; anywhere else it is installed already (`pip install -e .`).
-# --no-deps: Colab has TensorFlow, Keras and the rest; the package's `tensorflow-cpu` would replace its GPU build.
-try:
-    import google.colab  # noqa: F401  (importable on Colab only)
-except ImportError:
-    pass
-else:
-    get_ipython().run_line_magic("pip", 'install --quiet --no-deps "cae-tutorial @ git+https://github.com/OWNER/cae-tutorial@main"')
-
 # %% tags=["parameters"]
 PRESET = "cpu"
 DATA_DIR = None  # None: generate dancers; else a Kaggle-layout folder with several records

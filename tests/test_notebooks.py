@@ -289,15 +289,29 @@ def test_course_parameters():
 
 
 def test_nbval_deterministic_cells(tmp_path):
-    """`pytest --nbval-lax` over the notebooks whose default run is quick; NBVAL_CHECK_OUTPUT cells must match."""
+    """`pytest --nbval-lax` over the quick notebooks: cells tagged nbval-check-output must reproduce their output.
+
+    A copy of notebook 1 whose tagged output was changed runs beside them and must fail, on that cell only: the
+    tags are what nbval reads."""
+    import nbformat
+
     quick = [p for p in NOTEBOOKS if p.stem in ("01_segmentation_masks", "03_building_the_cae")]
     for path in quick:
         shutil.copy(path, tmp_path / path.name)
+    altered = nbformat.read(quick[0], as_version=4)
+    tagged = [i for i, c in enumerate(altered.cells) if "nbval-check-output" in c.metadata.get("tags", [])]
+    assert len(tagged) >= 2, "notebook 1 checks its record and split outputs"
+    code_cells = [i for i, c in enumerate(altered.cells) if c.cell_type == "code"]
+    stream = next(o for o in altered.cells[tagged[-1]].outputs if o.output_type == "stream")
+    stream.text = stream.text.replace("train:", "trained:")
+    nbformat.write(altered, tmp_path / "altered_01.ipynb")
     env = {**os.environ, "MPLBACKEND": "Agg"}
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-                          *[p.name for p in quick]], cwd=tmp_path, capture_output=True, text=True, env=env)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
-    assert "passed" in run.stdout
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "-rf",
+                          *[p.name for p in quick], "altered_01.ipynb"], cwd=tmp_path, capture_output=True, text=True,
+                         env=env)
+    failed = re.findall(r"^FAILED (\S+ \d+)", run.stdout, re.M)
+    assert failed == [f"altered_01.ipynb::Cell {code_cells.index(tagged[-1])}"], run.stdout[-3000:] + run.stderr[-2000:]
+    assert re.search(r"\b\d+ passed", run.stdout), run.stdout[-3000:]
 
 
 @pytest.mark.real_data

@@ -1,7 +1,7 @@
-"""`cae-tutorial site`: the launch links' form and the Colab guard, then the built site in a real browser.
+"""`cae-tutorial site`: the launch links' form (only with --repository), then the built site in a real browser.
 
 The site is built once per session (no notebook is executed) and served by http.server on 127.0.0.1; headless
-Chromium opens every page. Only the links' form and the guard can be checked here: nothing reaches Colab or Binder.
+Chromium opens every page. Only the links' form can be checked here: nothing reaches Colab or Binder.
 Screenshots of every page are kept in the test's temporary folder (printed).
 """
 
@@ -11,9 +11,7 @@ import functools
 import html
 import http.server
 import re
-import sys
 import threading
-import types
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -31,69 +29,55 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 
 
-# --- the links and the guard ----------------------------------------------------------------------------------------
+# --- the links ----------------------------------------------------------------------------------------------------
+
+REPOSITORY = "https://github.com/someone/some-course"
+
 
 def test_launch_links_have_the_documented_forms(monkeypatch):
-    monkeypatch.setattr(site, "REPOSITORY", "https://github.com/someone/some-course")
     monkeypatch.setattr(site, "BRANCH", "main")
-    assert site.colab_url("04_training") == \
+    assert site.colab_url("04_training", REPOSITORY) == \
         "https://colab.research.google.com/github/someone/some-course/blob/main/notebooks/04_training.ipynb"
-    assert site.binder_url("notebooks/04_training.ipynb") == \
+    assert site.binder_url("notebooks/04_training.ipynb", REPOSITORY + ".git") == \
         "https://mybinder.org/v2/gh/someone/some-course/main?urlpath=lab/tree/notebooks/04_training.ipynb"
-    assert site.install_source() == "cae-tutorial @ git+https://github.com/someone/some-course@main"
-    monkeypatch.setattr(site, "REPOSITORY", "https://gitlab.com/someone/some-course")
-    with pytest.raises(ValueError, match="REPOSITORY must be https://github.com/OWNER/NAME"):
-        site.colab_url("04_training")
+    assert site.install_source(REPOSITORY + "/") == "cae-tutorial @ git+https://github.com/someone/some-course@main"
+    for wrong in ("https://gitlab.com/someone/some-course", "github.com/someone/some-course", None):
+        with pytest.raises(ValueError, match="--repository must be https://github.com/OWNER/NAME"):
+            site.colab_url("04_training", wrong)
 
 
-def test_repository_is_recorded_once():
+def test_no_repository_is_recorded_and_no_notebook_links_to_a_placeholder():
+    """No public repository exists yet: nothing may point at one (a link to github.com/OWNER/... is broken)."""
+    assert site.REPOSITORY is None
     tomllib = pytest.importorskip("tomllib")
-    urls = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["urls"]
-    assert urls["Repository"] == site.REPOSITORY
+    assert "urls" not in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    for path in [*NOTEBOOKS, *(p.with_suffix(".py") for p in NOTEBOOKS), REPO / "README.md"]:
+        text = path.read_text()
+        assert "OWNER/" not in text.replace("https://github.com/OWNER/NAME", "") and "google.colab" not in text, path
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
-def test_notebook_opens_with_its_launch_links_and_the_colab_install(path):
-    cells = nbformat.read(path, as_version=4).cells
-    assert cells[1].cell_type == "markdown" and cells[1].source == site.launch_cell(path.stem), \
-        f"{path.name}: run `python -m cae_tutorial.site --update-notebooks`"
-    assert site.colab_url(path.stem) in cells[1].source and site.binder_url(path.stem) in cells[1].source
-    first_code = next(c for c in cells if c.cell_type == "code")
-    assert first_code.source == site.install_cell(), f"{path.name}: run `python -m cae_tutorial.site --update-notebooks`"
+def test_the_site_adds_launch_links_only_when_given_a_repository():
+    notebook = nbformat.read(NOTEBOOKS[3], as_version=4)
+    plain = site.prepare_notebook(notebook)
+    assert [c.source for c in plain.cells] == [c.source for c in notebook.cells]
+    linked = site.prepare_notebook(notebook, REPOSITORY, NOTEBOOKS[3].stem)
+    assert linked.cells[0].source == notebook.cells[0].source  # the title stays first
+    launch = linked.cells[1].source
+    assert launch == site.launch_cell(NOTEBOOKS[3].stem, REPOSITORY)
+    assert f"]({site.colab_url(NOTEBOOKS[3].stem, REPOSITORY)})" in launch and \
+        f"]({site.binder_url(NOTEBOOKS[3].stem, REPOSITORY)})" in launch
+    assert f'%pip install --quiet --no-deps "{site.install_source(REPOSITORY)}"' in launch
+    assert [c.source for c in linked.cells[2:]] == [c.source for c in notebook.cells[1:]]
 
 
-def _run_install_cell(monkeypatch, on_colab: bool) -> list[tuple]:
-    """Execute the install cell with a recording get_ipython; returns the magics it ran."""
-    calls = []
-    shell = types.SimpleNamespace(run_line_magic=lambda *args: calls.append(args))
-    if on_colab:  # what Colab's kernel has: google.colab importable
-        monkeypatch.setitem(sys.modules, "google", sys.modules.get("google") or types.ModuleType("google"))
-        monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
-    else:  # None in sys.modules: `import google.colab` raises ImportError, as anywhere but on Colab
-        monkeypatch.setitem(sys.modules, "google.colab", None)
-    exec(compile(site.install_cell(), "install-cell", "exec"), {"get_ipython": lambda: shell})
-    return calls
+def test_a_wrong_repository_is_one_line_before_any_build(tmp_path, capsys):
+    from cae_tutorial.cli import main
 
-
-def test_install_cell_does_nothing_off_colab(monkeypatch):
-    assert _run_install_cell(monkeypatch, on_colab=False) == []
-
-
-def test_install_cell_pip_installs_this_repository_on_colab(monkeypatch):
-    (magic, line), = _run_install_cell(monkeypatch, on_colab=True)
-    assert magic == "pip" and line.startswith("install ")
-    assert f'"cae-tutorial @ git+{site.REPOSITORY}@{site.BRANCH}"' in line and "--no-deps" in line
-
-
-def test_update_notebook_sources_is_idempotent_and_keeps_other_cells(tmp_path):
-    for path in NOTEBOOKS[:1]:
-        (tmp_path / path.name).write_bytes(path.read_bytes())
-        (tmp_path / path.with_suffix(".py").name).write_bytes(path.with_suffix(".py").read_bytes())
-    before = nbformat.read(tmp_path / NOTEBOOKS[0].name, as_version=4)
-    site.update_notebook_sources(tmp_path)
-    after = nbformat.read(tmp_path / NOTEBOOKS[0].name, as_version=4)
-    assert (tmp_path / NOTEBOOKS[0].with_suffix(".py").name).read_text() == NOTEBOOKS[0].with_suffix(".py").read_text()
-    assert [(c.source, c.get("outputs")) for c in after.cells] == [(c.source, c.get("outputs")) for c in before.cells]
+    assert main(["site", "--output", str(tmp_path / "site"), "--repository", "https://gitlab.com/a/b"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("cae-tutorial site: error: --repository must be https://github.com/OWNER/NAME") and \
+        "\n" not in err
+    assert not (tmp_path / "site").exists()
 
 
 def test_binder_environment_installs_the_package():
@@ -162,7 +146,7 @@ def built_site(tmp_path_factory):
         nbformat.write(notebook, books / path.name)
     (books / "README.md").write_text((REPO / "README.md").read_text())
     built = site.build_site(tmp_path_factory.mktemp("site") / "site", notebooks_dir=books,
-                            readme=books / "README.md")
+                            readme=books / "README.md", repository=REPOSITORY)
     print(built)
     return built
 
@@ -184,8 +168,9 @@ def test_site_has_every_page_and_no_network_reference(built_site):
         assert not resources, f"{path.relative_to(root)} loads {resources[:3]}"
     for name in NAMES:
         text = (root / "notebooks" / f"{name}.html").read_text()
-        assert f'href="{html.escape(site.colab_url(name))}"' in text and \
-            f'href="{html.escape(site.binder_url(name))}"' in text
+        assert f'href="{html.escape(site.colab_url(name, REPOSITORY))}"' in text and \
+            f'href="{html.escape(site.binder_url(name, REPOSITORY))}"' in text
+    assert f'href="{REPOSITORY}"' in (root / "index.html").read_text()  # the theme's repository button
 
 
 @pytest.fixture(scope="session")
