@@ -248,7 +248,7 @@ def gray_guided_filter(guide: np.ndarray, source: np.ndarray, radius: int, eps: 
 # The package's `guided_upsample` is the same filter with the frame's three colour channels (a 3 x 3 covariance in
 # place of the variance) and the fast variant (He and Sun, 2015): $a$ and $b$ are fitted on the frame shrunk 4
 # times, then resized to full size, so only the last line runs on every pixel. Its radius, $\varepsilon$ and
-# colour guide were chosen by cross-validation on the real frames (`benchmarks/upsampling_bench.py`). `evaluate`,
+# colour guide were chosen by cross-validation on the real frames of record 136. `evaluate`,
 # `TrainingResult.evaluate` and `cae-tutorial predict` use it by default (`upsampling="bilinear"` turns it off).
 # The names above are the library's, checked equal by a test:
 

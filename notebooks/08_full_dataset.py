@@ -303,7 +303,7 @@ display(Markdown(
 # - **Several machines** (`MultiWorkerMirroredStrategy`) with Keras 3 `fit` has known breakage: not supported.
 # - **Resuming**: every epoch, `TrainOptions(backup_dir=...)` writes one whole backup (`cae_tutorial.resume.RunBackup`:
 #   weights, optimiser state, random states, epoch logs and snapshots of the same epoch); a resumed run on a CPU
-#   gives exactly the weights and history of an uninterrupted one (`tests/test_scale.py`, `tests/test_safety.py`).
+#   gives exactly the weights and history of an uninterrupted one.
 
 # %%
 results = {"records": len(files.records), "frames": len(files), "train_records": records["train"],
@@ -324,13 +324,13 @@ Path(OUTPUT_DIR, "08_full_dataset.json").write_text(json.dumps(results, indent=1
 # %% [markdown]
 # ## Summary
 # - On the full dataset, stream frames from their files (`list_record_files` + `streaming_dataset`, or
-#   `train(model, files, ...)`): memory stays flat as frames are added, and the pipeline keeps up with training
-#   (`benchmarks/pipeline_bench.py`).
+#   `train(model, files, ...)`): memory holds the batches being prepared, and the decoded frames only when they
+#   fit the cache's budget (`cache="auto"`, the default).
 # - Split by record to measure what matters: a dancer the model has never seen. Whether held-out frames of seen
 #   dancers flatter the model is a measurement, not a given: pair the two scores over several seeds
 #   (`cae_tutorial.verdicts.compare`) and call it a draw when the spread covers zero.
 # - Dancers it has not seen are a question of variety: this notebook trains on many dancers of a few frames each;
-#   Solution 1 measures what half as many do, `benchmarks/full_dataset_bench.py` the recipe's other choices.
+#   Solution 1 measures what half as many do.
 # - One GPU needs nothing; several on one machine use `MirroredStrategy` (`--devices`); long runs back up every
 #   epoch and resume with `--resume`.
 #
