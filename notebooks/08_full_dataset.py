@@ -24,7 +24,7 @@
 # - how to train on one GPU or several (`MirroredStrategy`), and how to resume a long run after an interruption.
 #
 # This notebook runs on generated dancers (several records, each with its own dancer, room and colours), so it
-# needs no download; point `DATA_DIR` at the unzipped Kaggle dataset to run it on the real thing.
+# needs no download; set `DATA` to the unzipped Kaggle dataset's folder (or `"kaggle"`) to run it on the real thing.
 
 # %% [markdown]
 # [Open in Colab](https://colab.research.google.com/github/OWNER/cae-tutorial/blob/main/notebooks/08_full_dataset.ipynb) · [Launch Binder](https://mybinder.org/v2/gh/OWNER/cae-tutorial/main?urlpath=lab/tree/notebooks/08_full_dataset.ipynb): run this notebook in the browser with nothing installed (on Colab, the first code cell installs the package).
@@ -41,7 +41,7 @@ else:
 
 # %% tags=["parameters"]
 PRESET = "cpu"
-DATA_DIR = None  # None: generate dancers; else a Kaggle-layout folder with several records
+DATA = None  # None: generate dancers; "kaggle" (downloaded once) or a folder: the Kaggle dataset, several records
 N_RECORDS = 48  # generated dancers: the variety of dancers is what teaches the model people it has not seen
 FRAMES_PER_RECORD = 2  # the last frame of each training dancer is held out ("seen dancers' held-out frames")
 GENERATED_HEIGHT = 256  # size the generated frames are drawn at (the real ones are 960 x 540)
@@ -72,6 +72,7 @@ from IPython.display import Markdown, display
 
 from cae_tutorial import exercises
 from cae_tutorial.data import Split
+from cae_tutorial.datasets import resolve_data
 from cae_tutorial.distribute import choose_strategy, global_batch_size
 from cae_tutorial.pipeline import (
     decoded_dataset,
@@ -111,7 +112,8 @@ for height, width in ((128, 64), (256, 128), (1024, 512)):
 # dancer's video.
 
 # %%
-data_dir = Path(DATA_DIR) if DATA_DIR else None
+# DATA as in the other notebooks (resolve_data: a name or a folder), except None, which here generates dancers.
+data_dir = resolve_data(DATA) if DATA is not None else None
 if data_dir is not None and len(list_record_files(data_dir, size=preset.size).records) < 2:
     print(f"{data_dir} holds a single record: a split by dancer needs several, so this run uses generated dancers")
     data_dir = None
