@@ -81,8 +81,8 @@ def course_parameters(data=None, record=None, epochs=None, size=None, height=Non
                       fast=False, data_dir=None) -> dict:
     """Notebook parameters (uppercase names) from the command-line options; unset options keep the defaults.
 
-    data (a name such as "record-136", or a folder; data_dir: its old name, deprecated) becomes DATA, and DATA_DIR the
-    folder it stands for where that is known without downloading, for notebooks that read DATA_DIR.
+    data (a name such as "record-136", or a folder; data_dir: its old name, deprecated) becomes DATA, which every
+    notebook reads with cae_tutorial.datasets.resolve_data.
     """
     parameters = dict(FAST) if fast else {}
     if size is not None:
@@ -108,21 +108,12 @@ def course_parameters(data=None, record=None, epochs=None, size=None, height=Non
 
 
 def _data_parameters(data) -> dict:
-    """DATA and DATA_DIR for a data name or folder; folders become absolute (notebooks run in another folder)."""
-    from cae_tutorial.data import DataError
-    from cae_tutorial.datasets import EMBEDDED_NAMES, find_record_folder, known_names, record_cache_path
+    """DATA for a data name or folder; folders become absolute (notebooks run in another folder)."""
+    from cae_tutorial.datasets import EMBEDDED_NAMES, known_names
 
-    if isinstance(data, str) and data in EMBEDDED_NAMES:
+    if isinstance(data, str) and (data in EMBEDDED_NAMES or data in known_names()):
         return {"DATA": data}
-    if isinstance(data, str) and data in known_names():
-        folder = record_cache_path(data) if data.startswith("record-") else None
-        return {"DATA": data, **({"DATA_DIR": str(folder)} if folder else {})}
-    folder = Path(data).expanduser().resolve()
-    try:
-        inner = find_record_folder(folder)
-    except DataError:  # the notebook reports it, naming the folder
-        inner = folder
-    return {"DATA": str(folder), "DATA_DIR": str(inner)}
+    return {"DATA": str(Path(data).expanduser().resolve())}
 
 
 def declared_parameters(notebook: Path) -> set[str]:

@@ -318,14 +318,14 @@ def ex07_1(beats_both, stacked: float, network: float, classifier: float) -> Ver
                                                                                "each of the other two")
 
 
-def ex07_2(overfits_more: str, training: dict, heldout: dict) -> Verdict:
-    """Exercise 7.2: the approach (a key of both dicts: name -> IoU) whose training score exceeds its held-out score
-    the most."""
-    if overfits_more not in training or set(training) != set(heldout):
+def ex07_2(larger_gap: str, training: dict, heldout: dict) -> Verdict:
+    """Exercise 7.2: the approach (a key of both dicts: name -> IoU) with the larger generalisation gap, its training
+    score minus its held-out score."""
+    if larger_gap not in training or set(training) != set(heldout):
         return _verdict(False, f"answer with one of {sorted(training)}, with both scores for each")
     gaps = {name: training[name] - heldout[name] for name in training}
-    return _verdict(gaps[overfits_more] == max(gaps.values()), "overfitting is the gap, training minus held-out, "
-                                                               "not the training score alone")
+    return _verdict(gaps[larger_gap] == max(gaps.values()), "the generalisation gap is the training score minus "
+                                                            "the held-out one, not the training score alone")
 
 
 # Notebook 8: the full dataset.

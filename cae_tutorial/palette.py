@@ -1,4 +1,5 @@
-"""The error map's colours and the contrast check behind them (numpy-free, so the scrub page stays light).
+"""The course's colours (Okabe-Ito, and a near-white) and the contrast check behind them; numpy-free, so the scrub
+page stays light.
 
 Correct, false and missed person pixels are drawn over the frame dimmed to dark grey. Each colour reaches 3:1
 contrast (WCAG 2.1, non-text graphics) against the brightest the dimmed frame can be, and the three stay apart under
@@ -12,6 +13,11 @@ ERROR_COLOURS = {"correct person": (0.96, 0.96, 0.96), "false person": (0.90, 0.
                  "missed person": (0.34, 0.71, 0.91)}
 #: The error colours in words, for text that names them.
 COLOUR_NAMES = {"correct person": "near-white", "false person": "orange", "missed person": "sky blue"}
+#: RGB in [0, 1] of the outlines drawn over a frame (notebook 6's zoom): Okabe-Ito bluish green and vermillion,
+#: apart under every common colour-vision deficiency; the predicted outline is also dashed, so it tells without colour.
+OUTLINE_COLOURS = {"true outline": (0.0, 0.62, 0.45), "predicted outline": (0.84, 0.37, 0.0)}
+#: The outline colours in words, for text that names them.
+OUTLINE_NAMES = {"true outline": "bluish green", "predicted outline": "vermillion"}
 #: How bright the dimmed frame stays under an error map (grey level = this x the frame's mean colour): at most
 #: 0.3 x 255 = 77, dark enough that every error colour keeps 3:1 against it, light enough to see the dancer.
 ERROR_BACKGROUND = 0.3

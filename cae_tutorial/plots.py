@@ -152,7 +152,7 @@ def scored_epochs(values) -> tuple[np.ndarray, np.ndarray]:
 
 
 def loss_curves(history) -> plt.Figure:
-    """Training and held-out loss per epoch (of a history or a TrainingResult); a widening gap means overfitting."""
+    """Training and held-out loss per epoch (history or TrainingResult); overfitting: held-out rises, training falls."""
     loss = getattr(history, "config", {}).get("compile", {}).get("loss", "dice_focal")
     history = getattr(history, "history", history)
     fig, ax = plt.subplots(figsize=(7, 4))

@@ -436,10 +436,11 @@ Path(OUTPUT_DIR, "05_the_cpu_recipe.json").write_text(json.dumps(results, indent
 #   the full-size run is measured once, at the end, and saved for notebooks 6 and 7.
 #
 # ## Exercises
-# 1. Train the seed project's recipe, the `seed` preset, as one more rung of the ladder (its size, epochs and
-#    seeds: `ladder_runs`), and compare it with the last rung, the `cpu` preset. Which has the higher held-out IoU,
-#    and is it a win on every seed? Check: `exercises.ex05_1(name, scores)`, with `scores` a dict name -> the
-#    held-out IoU of each seed.
+# 1. Train the seed project's recipe, the `seed` preset, as one more rung of the ladder (its size and seeds:
+#    `ladder_runs`), and compare it with the last rung, the `cpu` preset, at equal optimizer steps: the seed preset
+#    takes one step per epoch, the `cpu` preset `steps_per_epoch(split, small_cpu)`, so give the seed preset as
+#    many more epochs. Which has the higher held-out IoU, and is it a win on every seed? Check:
+#    `exercises.ex05_1(name, scores)`, with `scores` a dict name -> the held-out IoU of each seed.
 # 2. Which trick has the largest mean gain in held-out IoU in the ladder, and is it a win on every seed or a
 #    draw? Check: `exercises.ex05_2(trick, gains)`.
 # 3. Compute, with the equation of the cosine schedule, the learning rate of the final run at the step where its
@@ -453,18 +454,30 @@ Path(OUTPUT_DIR, "05_the_cpu_recipe.json").write_text(json.dumps(results, indent
 # #### Solution 1
 
 # %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
-seed_recipe = get_preset("seed", height=small_cpu.height, width=small_cpu.width, epochs=small_cpu.epochs)
+# Equal optimizer steps, so that neither recipe wins by training longer: the seed preset takes one batch of its
+# three frames per epoch, the cpu preset steps_per_epoch of them, so the seed preset gets as many more epochs.
+seed_base = get_preset("seed", height=small_cpu.height, width=small_cpu.width)
+cpu_steps = small_cpu.epochs * steps_per_epoch(split, small_cpu)  # the last rung's steps per run
+seed_recipe = seed_base.with_(epochs=-(-cpu_steps // steps_per_epoch(split, seed_base)))  # rounded up to an epoch
+seed_steps = seed_recipe.epochs * steps_per_epoch(split, seed_recipe)
+print(f"optimizer steps per run: seed preset {seed_recipe.epochs} epochs x {steps_per_epoch(split, seed_recipe)} = "
+      f"{seed_steps}, {cpu.name} preset {small_cpu.epochs} epochs x {steps_per_epoch(split, small_cpu)} = {cpu_steps}")
 scores = {"seed preset": [run[0] for run in ladder_runs(seed_recipe, seeds)], f"{cpu.name} preset": iou["bfloat16"]}
 verdict = compare(scores[f"{cpu.name} preset"], scores["seed preset"], f"the {cpu.name} preset", "the seed preset")
 better = max(scores, key=lambda name: np.mean(scores[name]))
 print("self-check:", exercises.ex05_1(better, scores))
 display(Markdown(
-    f"In {small_cpu.epochs} epochs at {small_cpu.height} x {small_cpu.width}, the held-out IoU (per-frame mean, at "
-    f"{resolution}) is " + " and ".join(f"{', '.join(f'{v:.3f}' for v in scores[name])} for the {name}"
-                                        for name in scores)
-    + f" (seeds {seeds}): the **{better}** is higher on average, and {verdict}. The seed preset takes one batch of "
-    f"its three frames per epoch ({steps_per_epoch(split, seed_recipe)} step), the cpu preset "
-    f"{steps_per_epoch(split, small_cpu)}: in as many epochs the seed preset also takes fewer steps."))
+    f"Compared at equal optimizer steps, so that neither wins by training longer: the seed preset for "
+    f"{seed_recipe.epochs} epochs of {steps_per_epoch(split, seed_recipe)} ({seed_steps} steps) and the "
+    f"{cpu.name} preset (the ladder's last rung) for {small_cpu.epochs} epochs of {steps_per_epoch(split, small_cpu)} "
+    f"({cpu_steps} steps), both at {small_cpu.height} x {small_cpu.width}, seeds {seeds}. The held-out IoU "
+    f"(per-frame mean, at {resolution}) is "
+    + " and ".join(f"{', '.join(f'{v:.3f}' for v in scores[name])} for the {name}" for name in scores)
+    + f": the **{better}** is higher on average ({np.mean(scores[better]):.3f} against "
+    f"{min(np.mean(v) for v in scores.values()):.3f}). "
+    + (f"Paired by seed, the difference's spread covers zero: **a draw** ({verdict.spread_text()}), so these runs "
+       "do not rank the two recipes." if verdict.is_draw else
+       f"Paired by seed, {verdict}: a win on every seed.")))
 
 # %% [markdown]
 # #### Solution 2

@@ -48,12 +48,14 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from cae_tutorial import exercises
 from cae_tutorial.data import embedded_record_path, load_record, resize_probabilities, seed_split
 from cae_tutorial.datasets import resolve_data
 from cae_tutorial.losses import dice_score, iou_score, outline_band, per_frame_metrics
+from cae_tutorial.palette import OUTLINE_COLOURS, OUTLINE_NAMES
 from cae_tutorial.plots import (COLOUR_NAMES, ERROR_COLOURS, error_map, frame_title, iou_bars, overlays,
                                 threshold_grid)
 from cae_tutorial.presets import get_preset
@@ -233,7 +235,7 @@ def gray_guided_filter(guide: np.ndarray, source: np.ndarray, radius: int, eps: 
 # The package's `guided_upsample` is the same filter with the frame's three colour channels (a 3 x 3 covariance in
 # place of the variance) and the fast variant (He and Sun, 2015): $a$ and $b$ are fitted on the frame shrunk 4
 # times, then resized to full size, so only the last line runs on every pixel. Its radius, $\varepsilon$ and
-# colour guide were chosen by cross-validation on the real frames (`benchmarks/upsampling_bench.py`). `evaluate`,
+# colour guide were chosen by cross-validation on the real frames of record 136. `evaluate`,
 # `TrainingResult.evaluate` and `cae-tutorial predict` use it by default (`upsampling="bilinear"` turns it off).
 # The names above are the library's, checked equal by a test:
 
@@ -258,8 +260,9 @@ else:
 
 # %% [markdown]
 # One frame's outline before and after, on the frame where guiding gained most, zoomed on the stretch of outline
-# where the two masks disagree most: the true outline in green, the threshold-0.5 outline of the bilinear resize
-# (left) and of the guided one (right) in red.
+# where the two masks disagree most: the true outline solid, the threshold-0.5 outline of the bilinear resize
+# (left) and of the guided one (right) dashed, in the course's Okabe-Ito outline colours (`palette.OUTLINE_COLOURS`,
+# told apart with every common colour-vision deficiency, and by their line style without colour).
 
 # %%
 if full_masks is not None and full_frames is not None:
@@ -278,12 +281,19 @@ if full_masks is not None and full_frames is not None:
     for ax, probability, name, row in zip(axes, (plain_full, guided_full), ("bilinear", "guided"),
                                           (bilinear_table[shown_frame], guided_table[shown_frame])):
         ax.imshow(frame_full[window])
-        ax.contour(truth_full[window].astype(float), levels=[0.5], colors="lime", linewidths=1.5)
-        ax.contour(probability[window], levels=[0.5], colors="red", linewidths=1.2)
+        ax.contour(truth_full[window].astype(float), levels=[0.5], colors=[OUTLINE_COLOURS["true outline"]],
+                   linewidths=1.8)
+        ax.contour(probability[window], levels=[0.5], colors=[OUTLINE_COLOURS["predicted outline"]],
+                   linewidths=1.5, linestyles="dashed")
         ax.set_title(f"{name}: IoU {row.iou:.4f} on the whole frame", fontsize=10)
         ax.axis("off")
+    fig.legend(handles=[Line2D([], [], color=OUTLINE_COLOURS[name], linestyle=style, lw=1.8,
+                               label=f"{name} ({OUTLINE_NAMES[name]})")
+                        for name, style in (("true outline", "solid"), ("predicted outline", "dashed"))],
+               loc="lower center", ncol=2, fontsize=9, frameon=False)
     fig.suptitle(f"{heldout.ids[shown_frame]}, rows {top} to {top + 2 * half}, columns {left} to {left + 2 * half}"
                  " of the full-size frame", fontsize=10)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))  # room for the legend below
     plt.show()
     wrong_before = int(((plain_full >= 0.5) != truth_full).sum())
     wrong_after = int(((guided_full >= 0.5) != truth_full).sum())

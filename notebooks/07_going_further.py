@@ -358,8 +358,11 @@ Path(OUTPUT_DIR, "07_going_further.json").write_text(json.dumps(results, indent=
 # 1. Add the pixel classifier's probability as a fourth input channel of the CAE. Does the combination beat both?
 #    Train it on probabilities the classifier gives frames it was **not** fitted on, and compare it with the same
 #    recipe on RGB alone. Check: `exercises.ex07_1(True or False, stacked_iou, rgb_iou, classifier_iou)`.
-# 2. Score both approaches on the training frames too. Which one overfits more? Check:
-#    `exercises.ex07_2(name, training_scores, heldout_scores)` (dicts: name -> IoU).
+# 2. Score both approaches on the training frames too. Which one has the larger **generalisation gap**, its
+#    training IoU minus its held-out IoU? Check: `exercises.ex07_2(name, training_scores, heldout_scores)` (dicts:
+#    name -> IoU). A gap alone is not overfitting: does either one overfit, its held-out loss rising while its
+#    training loss keeps falling? (The network's run has its loss curves; the classifier's `staged_predict_proba`
+#    gives its probabilities after each boosting iteration.)
 # 3. Remove the position features from `pixel_features`. How much does the baseline rely on where the dancer stands?
 #
 # Checks answer `right` or `not yet` with a hint, never the answer; exercise 3 is a measurement of your own run. The
@@ -391,7 +394,7 @@ inputs = {"RGB": (train_part.images, heldout.images),
 
 
 def same_recipe(train_x, heldout_x):
-    """The preset's CAE on these inputs, one plain fit on the arrays, seeded: the same recipe for every input.
+    """The preset's CAE on these inputs, one plain fit on the arrays, seeded: the held-out frames' IoUs, per frame.
 
     (A plain fit: the augmentation of `train` jitters colours, which would corrupt a probability channel.)"""
     keras.utils.set_random_seed(SEED)
@@ -400,22 +403,32 @@ def same_recipe(train_x, heldout_x):
     net.compile(**compile_settings(preset.with_(epochs=solution_epochs), steps=1))
     net.optimizer.build(net.trainable_variables)
     net.fit(train_x, train_part.masks, epochs=solution_epochs, batch_size=len(train_x), verbose=0)
-    return float(iou_score(heldout.masks, predict(net, heldout_x)).mean())
+    return iou_score(heldout.masks, predict(net, heldout_x))
 
 
-stacking = {name: same_recipe(*pair) for name, pair in inputs.items()}
-stacking["pixel classifier"] = scores["pixel classifier"]["heldout_iou"]
+per_frame = {name: same_recipe(*pair) for name, pair in inputs.items()}
+per_frame["pixel classifier"] = iou_score(heldout.masks, probabilities["pixel classifier"])
+stacking = {name: float(ious.mean()) for name, ious in per_frame.items()}
 for name, iou in stacking.items():
     print(f"{name:<30} per-frame mean held-out IoU {iou:.3f}")
 stacked, rgb, alone = stacking["RGB + classifier probability"], stacking["RGB"], stacking["pixel classifier"]
 beats_both = stacked > max(rgb, alone)
 print("self-check:", exercises.ex07_1(beats_both, stacked, rgb, alone))
+# The ranking that matters: the stacked CAE against the better of the other two, paired over the held-out frames.
+rival = "RGB" if rgb >= alone else "pixel classifier"
+rival_name = {"RGB": "the CAE on RGB", "pixel classifier": "the pixel classifier"}[rival]
+stack_verdict = compare(per_frame["RGB + classifier probability"], per_frame[rival], "the stacked CAE", rival_name,
+                        over="held-out frames")
 display(Markdown(
-    f"Trained the same way ({solution_epochs} epochs of a plain fit, seed {SEED}), the CAE scores {rgb:.3f} on RGB "
-    f"alone and {stacked:.3f} with the out-of-fold classifier probability as a fourth channel; the classifier alone "
-    f"{alone:.3f}. So the combination **" + ("beats both" if beats_both else "does not beat both") + "**"
-    + (f" (by {stacked - max(rgb, alone):.3f} over the better)." if beats_both else
-       f" (the better of the other two: {max(rgb, alone):.3f}).") + " One seed, few frames: a hint, not a verdict."))
+    f"Compared on the {len(heldout)} held-out frames at {preset.height} x {preset.width}: the preset's CAE on RGB "
+    f"alone, the same CAE with the classifier's probability as a fourth channel (out of fold on the training "
+    f"frames), both trained the same way ({solution_epochs} epochs of a plain fit, seed {SEED}), and the pixel "
+    f"classifier alone. Per-frame mean IoU: {rgb:.3f} on RGB, {stacked:.3f} stacked, {alone:.3f} for the "
+    f"classifier, so on average the combination **" + ("beats both" if beats_both else "does not beat both")
+    + f"**. Against the better of the other two, {rival_name}, frame by frame: "
+    + (f"the difference's spread covers zero, **a draw** ({stack_verdict.spread_text()})."
+       if stack_verdict.is_draw else f"{stack_verdict}.")
+    + " One seed, few frames: a hint, not a verdict."))
 
 # %% [markdown]
 # #### Solution 2
@@ -432,12 +445,57 @@ for name in training_scores:
     print(f"{name:<18} training frames {training_scores[name]:.3f}   held out {heldout_scores[name]:.3f}   "
           f"gap {training_scores[name] - heldout_scores[name]:+.3f}")
 gaps = {name: training_scores[name] - heldout_scores[name] for name in training_scores}
-most = max(gaps, key=gaps.get)
-print("self-check:", exercises.ex07_2(most, training_scores, heldout_scores))
+larger = max(gaps, key=gaps.get)
+print("self-check:", exercises.ex07_2(larger, training_scores, heldout_scores))
+
+
+def classifier_log_losses(fitted, images, masks):
+    """The classifier's mean per-pixel log-loss on these frames after each of its boosting iterations."""
+    truth = masks.reshape(-1) > 0.5
+    losses = []
+    for proba in fitted.staged_predict_proba(pixel_features(images)):
+        p = np.clip(proba[:, 1], 1e-7, 1 - 1e-7)
+        losses.append(float(-np.mean(np.where(truth, np.log(p), np.log(1 - p)))))
+    return np.array(losses)
+
+
+def overfitting_reading(steps, train_losses, heldout_losses, unit):
+    """Whether the held-out loss rises (over 5 % above its lowest) while the training loss keeps falling, in words."""
+    if len(steps) < 2:
+        return f"its held-out loss is scored at one {unit} only, so its curves cannot show it"
+    best = int(np.argmin(heldout_losses))
+    rise = heldout_losses[-1] / heldout_losses[best] - 1
+    fell = train_losses[-1] < train_losses[best]
+    text = (f"its held-out loss is lowest at {unit} {steps[best]} ({heldout_losses[best]:.4f}) and ends at "
+            f"{heldout_losses[-1]:.4f} ({rise:+.0%}), while its training loss goes from {train_losses[best]:.4f} to "
+            f"{train_losses[-1]:.4f}")
+    if rise > 0.05 and fell:
+        return text + ": the held-out loss rises while the training loss keeps falling, so it **overfits**"
+    if rise > 0.05:
+        return text + ": both got worse, which is not overfitting"
+    return text + ": the held-out loss has not risen by more than 5 % of its lowest, so it **does not overfit**"
+
+
+# The network: its loss curves at full size only (with progressive resizing, the epochs after the switch).
+history = runs[full_name].history
+switch = runs[full_name].preset.small_epochs
+epochs_at = [int(e) for e in scored_epochs(history["val_loss"])[0] if e > switch]
+network_reading = overfitting_reading(epochs_at, [history["loss"][e - 1] for e in epochs_at],
+                                      [history["val_loss"][e - 1] for e in epochs_at], "epoch")
+# The classifier: its log-loss on all the training pixels (it fitted a sample of them) and on the held-out ones.
+train_curve = classifier_log_losses(classifier, train_part.images, train_part.masks)
+heldout_curve = classifier_log_losses(classifier, heldout.images, heldout.masks)
+classifier_reading = overfitting_reading(list(range(1, len(heldout_curve) + 1)), train_curve, heldout_curve,
+                                         "iteration")
 display(Markdown(
-    f"Per-frame mean IoU at the model's size, training frames minus held-out ones: "
-    + ", ".join(f"{name} {gap:+.3f}" for name, gap in gaps.items()) + f". The **{most}** overfits most: it scores "
-    f"{training_scores[most]:.3f} on the frames it learned from and {heldout_scores[most]:.3f} on the others."))
+    f"Per-frame mean IoU at the model's size, training frames minus held-out ones (the generalisation gap): "
+    + ", ".join(f"{name} {gap:+.3f}" for name, gap in gaps.items()) + f". The **{larger}** has the larger gap: it "
+    f"scores {training_scores[larger]:.3f} on the frames it learned from and {heldout_scores[larger]:.3f} on the "
+    "others. A gap alone is not overfitting; overfitting is the held-out loss rising while the training loss keeps "
+    f"falling. The {full_name}" + (f", over its scored epochs at full size (after epoch {switch})" if switch else "")
+    + f": {network_reading}. The pixel classifier, over its {classifier.n_iter_} boosting iterations"
+    + (" (scikit-learn stopped it early, when its own validation pixels stopped improving)"
+       if classifier.n_iter_ < classifier.max_iter else "") + f": {classifier_reading}."))
 
 # %% [markdown]
 # #### Solution 3

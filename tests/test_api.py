@@ -265,6 +265,15 @@ def test_error_map_colours_correct_false_and_missed_person():
     assert len(set(colours)) == 3 and tuple(out[0, 3]) not in colours
 
 
+def test_outline_colours_are_okabe_ito_and_named():
+    from cae_tutorial.palette import OUTLINE_COLOURS, OUTLINE_NAMES
+
+    okabe_ito = {(0.90, 0.62, 0.0), (0.34, 0.71, 0.91), (0.0, 0.62, 0.45), (0.94, 0.89, 0.26), (0.0, 0.45, 0.70),
+                 (0.84, 0.37, 0.0), (0.80, 0.47, 0.65), (0.0, 0.0, 0.0)}
+    assert set(OUTLINE_COLOURS.values()) <= okabe_ito and len(set(OUTLINE_COLOURS.values())) == len(OUTLINE_COLOURS)
+    assert set(OUTLINE_NAMES) == set(OUTLINE_COLOURS)
+
+
 def test_show_results_marks_training_and_heldout_frames(tiny_result, tiny_record):
     figure = plots.show_results(tiny_result, tiny_record)
     assert isinstance(figure, matplotlib.figure.Figure)
