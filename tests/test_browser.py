@@ -58,6 +58,14 @@ def _need_chromium() -> None:
     pytest.importorskip("playwright.sync_api", reason="pip install playwright (the dev extra has it)")
 
 
+def _as_in_a_terminal():
+    """In the server's process before it starts: Ctrl-C (SIGINT) as a terminal's foreground command gets it.
+
+    A test run started from a non-interactive shell in the background (`pytest &`, `nohup`) inherits SIGINT
+    ignored, and Python then never raises KeyboardInterrupt: the Ctrl-C this test sends would be lost."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def _scrub(run: Path, *options: str):
     """`cae-tutorial scrub run` on a free port with options: yields (url, process, log); stopped afterwards, and
@@ -67,7 +75,8 @@ def _scrub(run: Path, *options: str):
 
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "cae_tutorial.cli", "scrub", str(run), "--port", str(port),
-                                "--no-browser", *options], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                "--no-browser", *options], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=_as_in_a_terminal)
     lines: queue.Queue[str] = queue.Queue()
     log: list[str] = []
 
