@@ -25,6 +25,15 @@ def _python(code: str, timeout=180) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True, timeout=timeout)
 
 
+def _quiet_cli(*args: str) -> subprocess.CompletedProcess:
+    """`cae-tutorial ARGS` in a fresh interpreter with no TF_* variables; it must succeed and print no TF lines."""
+    run = subprocess.run([sys.executable, "-m", "cae_tutorial.cli", *args], env=_env(), capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr[-2000:]
+    assert not NOISE.search(run.stderr), run.stderr[-2000:]
+    return run
+
+
 def test_importing_the_package_changes_no_global_state():
     code = ("import os, sys; hooks, env = list(sys.meta_path), dict(os.environ)\n"
             "import cae_tutorial, cae_tutorial.presets, cae_tutorial.errors, cae_tutorial.metric_names\n"
@@ -55,11 +64,9 @@ def test_the_cli_prints_no_tensorflow_log_lines(tmp_path):
     from cae_tutorial.data import embedded_record_path
 
     frame = embedded_record_path() / "images" / "dance_00060.png"
-    run = subprocess.run([sys.executable, "-m", "cae_tutorial.cli", "predict", "--model", str(tmp_path / "model.keras"),
-                          "--input", str(frame), "--output", str(tmp_path / "pred")],
-                         env=_env(), capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0 and "% person" in run.stdout, run.stdout + run.stderr[-2000:]
-    assert not NOISE.search(run.stderr), run.stderr[-2000:]
+    run = _quiet_cli("predict", "--model", str(tmp_path / "model.keras"), "--input", str(frame),
+                     "--output", str(tmp_path / "pred"))
+    assert "% person" in run.stdout, run.stdout
 
 
 def test_quiet_tensorflow_undoes_itself_and_hooks_no_import():
@@ -90,11 +97,8 @@ def test_only_train_and_predict_import_tensorflow():
 
 @pytest.mark.slow  # a fresh interpreter imports TensorFlow and trains one tiny epoch
 def test_cli_train_prints_no_tensorflow_log_lines(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "cae_tutorial.cli", "train", "--epochs", "1", "--height", "16",
-                          "--width", "8", "--output", str(tmp_path / "run")],
-                         env=_env(), capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0 and (tmp_path / "run").is_dir(), run.stdout + run.stderr[-2000:]
-    assert not NOISE.search(run.stderr), run.stderr[-2000:]
+    _quiet_cli("train", "--epochs", "1", "--height", "16", "--width", "8", "--output", str(tmp_path / "run"))
+    assert (tmp_path / "run").is_dir()
 
 
 @pytest.mark.slow  # a fresh interpreter imports TensorFlow
