@@ -333,9 +333,8 @@ def _train_and_save(args, work) -> int:
         split = split_by_records(record, args.holdout, args.seed)
     else:
         split = split_by_ids(record, args.train_ids) if args.train_ids else seed_split(record)
-    from cae_tutorial.distribute import (
-        choose_strategy,  # TensorFlow only once the data is known to be good
-    )
+    # Imported here, once the data has passed its checks: a bad folder or option fails before any model is built.
+    from cae_tutorial.distribute import choose_strategy
     from cae_tutorial.folders import check_free_space
     from cae_tutorial.resume import RunBackup, instant
     from cae_tutorial.training import TrainOptions, build_model, train
@@ -473,7 +472,8 @@ def run_predict(args) -> int:
         except DiskFullError:
             needed = sum(map(len, pictures.values())) * (len(frames.ids) - done)  # this frame's size for the rest
             raise disk_full(args.output, needed, kept=f" (the {done} frames predicted before are written whole)")
-        print(f"{frame_id}: {mask.mean() / 2.55:.1f} % person, {frame_size[1]} x {frame_size[0]} -> "
+        # Height x width, as every size the package prints.
+        print(f"{frame_id}: {mask.mean() / 2.55:.1f} % person, {frame_size[0]} x {frame_size[1]} -> "
               f"{args.output / (frame_id + '_mask.png')}")
     return 0
 

@@ -1,6 +1,6 @@
 """The embedded default record: a synthetic "dance clip" drawn with NumPy, and synthetic multi-dancer datasets.
 
-The clip imitates record 136 of the Kaggle TikTok dataset (a dancer in a room, 540 x 960 portrait
+The clip imitates record 136 of the Kaggle TikTok dataset (a dancer in a room, 960 x 540 (height x width) portrait
 frames) closely enough that the course's comparisons come out as on the real frames: the room is
 textured and holds regions painted in the dancer's own skin and clothing colours, the light drifts
 and the dancer casts a soft shadow, the camera moves a little, fast limbs are motion-blurred, and

@@ -304,7 +304,10 @@ def train(model: keras.Model, record: Record | RecordFiles, split: Split, preset
     compiled_by = "model.compile" if getattr(model, "compiled", False) else "package"
     from_logits = resolve_from_logits(model, probe, model.loss if compiled_by == "model.compile" else None,
                                       options.from_logits)
-    with (options.strategy or tf.distribute.get_strategy()).scope():
+    # The strategy the model was built under (tf.distribute's default one when none is given): compile, the
+    # optimizer's variables and a restored backup all belong in its scope.
+    strategy = options.strategy or tf.distribute.get_strategy()
+    with strategy.scope():
         if compiled_by == "package":
             model.compile(**compile_settings(preset, steps, from_logits=from_logits))
         if model.optimizer is not None and not model.optimizer.built:
@@ -327,7 +330,7 @@ def train(model: keras.Model, record: Record | RecordFiles, split: Split, preset
             {"preset": preset.to_dict(), "seed": seed, "split": split.to_dict(), "steps_per_epoch": steps,
              "global_batch_size": batch, "size": list(record.size), "snapshot_frames": list(shown.ids),
              "validate_every": options.validate_every}))
-        with (options.strategy or tf.distribute.get_strategy()).scope():
+        with strategy.scope():
             done = backup.restore(model)
         data = data.skip(done * steps)
         pieces.append(backup)
