@@ -210,6 +210,15 @@ def _once_per_test_run(folder: Path, build) -> tuple[list[str], str]:
     return failures, printed
 
 
+def _built_once(tmp_path_factory, worker_id, name: str, build) -> tuple[Path, tuple[list[str], str]]:
+    """(folder, build(folder)): built here with -n 0, else once per test run by _once_per_test_run."""
+    if worker_id == "master":
+        folder = tmp_path_factory.mktemp(name)
+        return folder, build(folder)
+    folder = tmp_path_factory.getbasetemp().parent / name
+    return folder, _once_per_test_run(folder, build)
+
+
 @pytest.fixture(scope="session", params=[COURSE_ID])  # the parameter only marks its readers' ids (see COURSE_ID)
 def fast_course(tmp_path_factory, worker_id):
     """The whole course run once per test run, headless, through run_course (what `cae-tutorial course --fast`
@@ -218,12 +227,7 @@ def fast_course(tmp_path_factory, worker_id):
 
     With pytest-xdist the first worker that asks runs it and the others read its results (the scheduler sends
     all the course's readers to one worker anyway); with -n 0 it runs here."""
-    if worker_id == "master":
-        folder = tmp_path_factory.mktemp("course")
-        failures, printed = _run_fast_course(folder)
-    else:
-        folder = tmp_path_factory.getbasetemp().parent / "fast-course"
-        failures, printed = _once_per_test_run(folder, _run_fast_course)
+    folder, (failures, printed) = _built_once(tmp_path_factory, worker_id, "fast-course", _run_fast_course)
     return folder / "out", failures, printed
 
 
@@ -252,10 +256,5 @@ def tiny_cli_run(tmp_path_factory, worker_id):
     write into it: the CLI test predicts from it and the full-disk test compares a resumed run with it.
 
     With pytest-xdist the first worker that asks trains it and the other reads it (as fast_course)."""
-    if worker_id == "master":
-        folder = tmp_path_factory.mktemp("cli-run")
-        _, printed = _train_tiny_cli_run(folder)
-    else:
-        folder = tmp_path_factory.getbasetemp().parent / "tiny-cli-run"
-        _, printed = _once_per_test_run(folder, _train_tiny_cli_run)
+    folder, (_, printed) = _built_once(tmp_path_factory, worker_id, "tiny-cli-run", _train_tiny_cli_run)
     return folder / "run", printed

@@ -212,6 +212,7 @@ def test_tensorboard_folder_that_cannot_be_written_fails_before_loading(tmp_path
     one_line(capsys, "--tensorboard folder", "permission denied")
 
 
+@pytest.mark.slow  # a fresh interpreter imports TensorFlow (three of them)
 @pytest.mark.parametrize("delay", [0.3, 1.0, 2.5])
 def test_ctrl_c_during_start_up_is_one_line_and_130(tmp_path, delay):
     process = subprocess.Popen([sys.executable, "-m", "cae_tutorial.cli", "train", "--epochs", "1", "--height", "64",
@@ -427,6 +428,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
+@pytest.mark.slow  # a training onto a full disk, its --resume and a predict (about 12 s): as the kill tests
 def test_a_full_disk_is_one_line_keeps_the_last_backup_and_resumes(small_disk, tiny_cli_run, capsys):
     from conftest import TINY_CLI_RUN
 

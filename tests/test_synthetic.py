@@ -92,6 +92,7 @@ def test_embedded_record_is_as_hard_as_the_real_one():
     assert scores["seed"] + 0.05 < scores["cpu"], scores
 
 
+@pytest.mark.slow  # fresh interpreters, one rendering two full-size clip frames (about 4.4 s)
 def test_the_module_s_command_line_prints_help_and_refuses_to_overwrite(tmp_path):
     """`python -m cae_tutorial.synthetic --help` prints help; it never writes a folder named --help."""
     import os
