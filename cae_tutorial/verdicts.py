@@ -90,3 +90,49 @@ def compare(scores_a, scores_b, name_a: str = "A", name_b: str = "B", *, over: s
         raise VerdictError(f"compare: a score of {name_a} or {name_b} is not finite (NaN: a frame with no person "
                            "in truth and prediction?); score each run on frames that have a person")
     return Verdict(name_a, name_b, tuple(float(d) for d in a - b), over=over, unit=unit)
+
+
+#: The course's one overfitting rule: the held-out loss ends more than this share above its lowest scored value ...
+RISE = 0.05
+#: ... by more than this many times its own jitter (the median change between consecutive scored values) ...
+JITTER_TIMES = 2
+# ... while the training loss keeps falling.
+
+
+@dataclass(frozen=True)
+class Overfitting:
+    """What one run's loss curves say about overfitting, read by the course's one rule (RISE, JITTER_TIMES)."""
+
+    lowest: int  # index (into the scored values) of the lowest held-out loss
+    lowest_loss: float
+    last_loss: float
+    jitter: float  # median absolute change between consecutive scored held-out losses (0 with two values)
+    training_fell: bool  # the training loss ends below its value at the held-out loss's lowest
+
+    @property
+    def rise(self) -> float:
+        """How far the last held-out loss ends above its lowest, as a share of the lowest (0.09: 9 %)."""
+        return self.last_loss / self.lowest_loss - 1
+
+    @property
+    def verdict(self) -> str:
+        """'overfits', 'within its jitter', 'both got worse' or 'does not overfit'."""
+        if self.rise <= RISE:
+            return "does not overfit"
+        if not self.training_fell:
+            return "both got worse"
+        if self.last_loss - self.lowest_loss <= JITTER_TIMES * self.jitter:
+            return "within its jitter"
+        return "overfits"
+
+
+def read_overfitting(training_losses, heldout_losses) -> Overfitting:
+    """Read overfitting from the losses at the scored epochs (same length, in order; NaN epochs left out)."""
+    train = np.asarray(training_losses, dtype=float).ravel()
+    held = np.asarray(heldout_losses, dtype=float).ravel()
+    if train.shape != held.shape or held.size < 2 or not (np.isfinite(train).all() and np.isfinite(held).all()):
+        raise VerdictError(f"read_overfitting: give the training and held-out losses of the same {held.size} scored "
+                           "epochs (at least 2, finite: leave out the epochs whose held-out loss is NaN)")
+    lowest = int(np.argmin(held))
+    jitter = float(np.median(np.abs(np.diff(held)))) if held.size > 2 else 0.0
+    return Overfitting(lowest, float(held[lowest]), float(held[-1]), jitter, bool(train[-1] < train[lowest]))

@@ -34,7 +34,8 @@
 # drawn so that its mask is exact. Set `DATA = "record-136"` to download the real frames of record 136, or give a
 # folder holding a Kaggle-layout record.
 #
-# Every number in the text of this course is computed by the cell beside it, so it holds on whatever data you run.
+# Every number in the text of this course is computed by the cell beside it, so it holds on whatever data you run;
+# the few facts it cannot compute (about the Kaggle dataset, or the library's defaults) say where they come from.
 
 # %% tags=["parameters"]
 DATA = None  # None: the embedded record; "record-136": the real frames (downloaded once); or a folder

@@ -248,7 +248,8 @@ display(Markdown(
     + ("it falls by at least 5 % at every step as the bottleneck widens, since more numbers let more detail through "
        "(compare the pictures)." if len(clear) == len(cuts) else
        ("only " + " and ".join(f"{a} to {b} channels" for a, b in clear) + " cuts the error by 5 % or more; the "
-        "other steps are within one run's noise." if clear else
+        "other steps are smaller than the 5 % this solution asks of a step (one run per width, so no step's "
+        "noise is measured)." if clear else
         "no step cuts the error by 5 % or more, so no wider bottleneck is clearly better here.")
        + " With runs this short the training, not the bottleneck, limits the detail (raise `SOLUTION_EPOCHS` to "
        "see the widths apart).")))

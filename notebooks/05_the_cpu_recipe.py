@@ -119,7 +119,7 @@ small_record = load_record(resolve_data(DATA), RECORD, size=small_cpu.size)  # t
 plain_run = TrainingResult.load(PLAIN_RUN_DIR) if (Path(PLAIN_RUN_DIR) / "model.keras").is_file() else None
 if plain_run is None:
     print(f"{PLAIN_RUN_DIR} is missing (run notebook 4 first to see its plain run here); the ladder's first rung "
-          "trains the same recipe anyway")
+          "trains the same recipe, for fewer epochs")
 else:
     plain_scores = plain_run.evaluate(load_record(resolve_data(DATA), RECORD, size=tuple(plain_run.config["size"])))
     print(f"notebook 4's plain run: {plain_run.config['epochs']} epochs at {plain_run.config['size'][0]} x "
@@ -131,7 +131,8 @@ else:
 # ### Augmentation
 # Three training frames are very little data. With `augment=True`, every batch is drawn afresh from them: flipped
 # left-right, shifted, zoomed, and colour-jittered (brightness, contrast, saturation, hue), the mask moved with its
-# frame so the pair stays true. The network never sees the same picture twice, which fights overfitting. This is
+# frame so the pair stays true. The network never sees the same picture twice, which is meant to fight overfitting
+# (the ladder below measures whether it does here). This is
 # `cae_tutorial.pipeline.frames_dataset`, the pipeline `training_dataset` builds on; here is one batch.
 
 # %%
@@ -148,7 +149,8 @@ fig = augmentation_grid(train_part.images, train_part.masks, np.asarray(batch_im
 # $\alpha = 0.05$ of it by the last of the run's $T$ steps ($T$ = steps per epoch $\times$ epochs):
 # $$\eta(t) = \eta_0 \left[\alpha + (1 - \alpha)\, \frac{1}{2}\left(1 + \cos \frac{\pi t}{T}\right)\right],
 # \qquad 0 \le t \le T$$
-# Big steps first, to learn fast; small ones last, so the last epochs settle instead of bouncing around. This is
+# Big steps first, to learn fast; small ones last, so the last epochs settle instead of bouncing around: that is
+# the intent, and the ladder below measures what it gives in short runs. This is
 # the optimiser `compile_settings(preset, steps)` gives `model.compile`:
 
 # %%
@@ -171,7 +173,7 @@ print(f"learning rate: {rates[0]:.2e} at the start, {rates[len(rates) // 2]:.2e}
 # ### Coordinate channels
 # A convolution sees a small window and not where that window is in the frame. With `coordinates=True` the model's
 # first layer, `CoordinateChannels`, appends two channels to the frame: each pixel's row and column, scaled to
-# [-1, 1]. The network can then learn *where* a person tends to be (the dancer stays near the middle of the video),
+# [-1, 1]. The network can then learn *where* a person tends to be (a dancer filmed on a phone tends to stay in one part of the frame),
 # as notebook 7's per-pixel classifier does with its (y, x) features. The input is still the (H, W, 3) frame:
 
 # %%
@@ -185,7 +187,8 @@ print(f"frame {tuple(cpu.size) + (3,)} -> {tuple(with_positions.shape[1:])}: row
 # The CAE is fully convolutional: the same weights run on frames of any size divisible by 8. With
 # `progressive_scale` above 1, the first `progressive_fraction` of the epochs train on frames shrunk by that
 # factor (each such epoch costs a fraction of a full-size one), the last ones at full size, in the same `fit`: the
-# small epochs learn the coarse shape, the last ones the outline. The model is then built on
+# small epochs can only learn the coarse shape (the outline is a pixel or two wide at half size), the last ones
+# refine it. The model is then built on
 # `keras.Input(shape=(None, None, 3))`, and `training_dataset(..., model=model)` switches the size.
 
 # %%
@@ -209,8 +212,8 @@ for name, preset in (("the ladder", small_cpu), ("the final run", cpu)):
 # $1 + \beta$ times, and divides by the total weight so that the term keeps its scale:
 # $$\mathcal{L}_\text{focal}^{\beta} = \frac{\sum_i w_i\, (1 - p_{t,i})^{\gamma} \left(-\log p_{t,i}\right)}
 # {\sum_i w_i}, \qquad w_i = 1 + \beta\, [\, i \in B \,]$$
-# ($\beta = 0$ gives the plain focal loss; the Dice term is unchanged.) The outline is where scores at full
-# resolution are won or lost: a mask drawn at the model's size is scaled up several times to the frame's, and few
+# ($\beta = 0$ gives the plain focal loss; the Dice term is unchanged.) The idea: most wrong pixels lie along the
+# outline (notebook 6 counts them), a mask drawn at the model's size is scaled up several times to the frame's, and few
 # pixels lie on the outline to learn it from. `cae_tutorial.losses.outline_band` finds the band with two
 # max-pools (the mask grown by a pixel, minus the mask shrunk by a pixel):
 
@@ -442,7 +445,8 @@ Path(OUTPUT_DIR, "05_the_cpu_recipe.json").write_text(json.dumps(results, indent
 #   (`preset.with_(...)`): augmentation, the cosine schedule
 #   $\eta_0 [\alpha + (1 - \alpha) \frac{1}{2}(1 + \cos \frac{\pi t}{T})]$, coordinate channels, progressive
 #   resizing, the boundary weight $w_i = 1 + \beta [i \in B]$ on the focal term, and bfloat16 numbers.
-# - A trick is measured by adding it alone, over several seeds, as paired differences: it wins when every seed
+# - A trick is measured by adding it to the rungs below it (each rung keeps the tricks before it), over several
+#   seeds, as paired differences: it wins when every seed
 #   agrees, and is a draw when the spread covers zero (`cae_tutorial.verdicts.compare`). Its cost is measured the
 #   same way, in seconds.
 # - What a trick brings depends on the run: short runs at a small size, as here, are not the preset's 240 epochs;
@@ -521,5 +525,5 @@ display(Markdown(
     f"At step {step} of {total} (epoch {cpu.small_epochs} of {cpu.epochs}: {step / total:.0%} of the run) the "
     f"equation gives {by_hand:.3e}, {by_hand / cpu.learning_rate:.0%} of the first rate; Keras' optimiser says "
     f"{float(schedule.learning_rate):.3e}."
-    + (" So the epochs at full size start with a rate well below the first: the coarse shape is learnt with big "
-       "steps, the outline with small ones." if step and by_hand < 0.5 * cpu.learning_rate else "")))
+    + (" So the epochs at full size start with a rate well below the first: the small-size epochs take the big "
+       "steps, the full-size ones the small steps." if step and by_hand < 0.5 * cpu.learning_rate else "")))

@@ -184,10 +184,9 @@ display(Markdown(
        "its errors are mostly **false alarms** (background taken for person). " if false_alarm > 1.5 * missed else
        "misses and false alarms come in about equal numbers. ")
     + f"Over all held-out frames, {edge_share:.0%} of the wrong pixels lie within 2 pixels of the true outline"
-    + (": most of the error lies along the outline, the hardest place for any model. At "
+    + (": most of the error lies along the outline. At "
        f"{heldout.images.shape[1]} x {heldout.images.shape[2]} a forearm or a hand is only a few pixels wide, so "
-       f"a thin part missed whole would count here too (look for one in {COLOUR_NAMES['missed person']} above); "
-       "on the real frames the truth itself is least certain there too (the masks were drawn at another resolution and resized)."
+       f"a thin part missed whole would count here too (look for one in {COLOUR_NAMES['missed person']} above)."
        if edge_share > 0.5 else ": most of the error is away from the edges, whole regions missed or invented.")
     + f" Missed person pixels make up {missed_all / max(1, wrong.sum()):.0%} of all the wrong ones."))
 
@@ -350,7 +349,8 @@ if full_masks is not None and full_frames is not None:
         + ("Here the larger input gains on every frame: pass `input_scale` for footage like this, after checking it "
            "on frames of your own." if scale_verdict.winner == scale_verdict.name_a else
            "Here it loses on every frame: the default stays at the training size." if scale_verdict.winner else
-           "A draw: nothing here says the larger input is worth its extra time, so the default stays at the "
+           f"A draw: nothing here says the larger input is worth its {LARGER_INPUT ** 2:.2f} times the pixels to "
+           "predict, so the default stays at the "
            "training size.")))
 
 # %%

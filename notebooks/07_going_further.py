@@ -65,7 +65,7 @@ from cae_tutorial.presets import get_preset
 from cae_tutorial.evaluation import predict
 from cae_tutorial.results import TrainingResult
 from cae_tutorial.training import TrainOptions, build_model, train
-from cae_tutorial.verdicts import compare
+from cae_tutorial.verdicts import compare, read_overfitting
 
 BLUR_RADII = (2, 8)  # as in cae_tutorial.baseline
 
@@ -464,28 +464,23 @@ def classifier_log_losses(fitted, images, masks):
 
 
 def overfitting_reading(steps, train_losses, heldout_losses, unit):
-    """Whether the held-out loss rises (over 5 % above its lowest, and past its own noise) while the training
-    loss keeps falling, in words."""
+    """The course's one overfitting rule (`read_overfitting`, as in notebook 4) on these losses, in words."""
     if len(steps) < 2:
         return f"its held-out loss is scored at one {unit} only, so its curves cannot show it"
-    best = int(np.argmin(heldout_losses))
-    rise = heldout_losses[-1] / heldout_losses[best] - 1
-    fell = train_losses[-1] < train_losses[best]
-    # One run's held-out loss jitters from one scored point to the next; a rise no larger than twice its typical
-    # jump could be that jitter, whatever its percentage.
-    jitter = float(np.median(np.abs(np.diff(heldout_losses)))) if len(heldout_losses) > 2 else 0.0
-    text = (f"its held-out loss is lowest at {unit} {steps[best]} ({heldout_losses[best]:.4f}) and ends at "
-            f"{heldout_losses[-1]:.4f} ({rise:+.1%}), while its training loss goes from {train_losses[best]:.4f} "
+    reading = read_overfitting(train_losses, heldout_losses)
+    best = reading.lowest
+    text = (f"its held-out loss is lowest at {unit} {steps[best]} ({reading.lowest_loss:.4f}) and ends at "
+            f"{reading.last_loss:.4f} ({reading.rise:+.1%}), while its training loss goes from {train_losses[best]:.4f} "
             f"to {train_losses[-1]:.4f}")
-    if rise > 0.05 and fell and heldout_losses[-1] - heldout_losses[best] <= 2 * jitter:
-        return (text + f": the rise passes the 5 % rule, but from one scored {unit} to the next this held-out loss "
-                f"moves by {jitter:.4f} (median), and the rise ({heldout_losses[-1] - heldout_losses[best]:.4f}) is "
-                "within twice that: one run cannot tell overfitting from its own jitter here")
-    if rise > 0.05 and fell:
-        return text + ": the held-out loss rises while the training loss keeps falling, so it **overfits**"
-    if rise > 0.05:
-        return text + ": both got worse, which is not overfitting"
-    return text + ": the held-out loss has not risen by more than 5 % of its lowest, so it **does not overfit**"
+    return text + {
+        "overfits": ": the held-out loss rises while the training loss keeps falling, so it **overfits**",
+        "within its jitter": (f": the rise passes 5 %, but from one scored {unit} to the next this held-out loss moves "
+                              f"by {reading.jitter:.4f} (median), and the rise "
+                              f"({reading.last_loss - reading.lowest_loss:.4f}) is within twice that: one run cannot "
+                              "tell overfitting from its own jitter here"),
+        "both got worse": ": both got worse, which is not overfitting",
+        "does not overfit": ": the held-out loss has not risen by more than 5 % of its lowest, so it **does not "
+                            "overfit**"}[reading.verdict]
 
 
 # The network: its loss curves at full size only (with progressive resizing, the epochs after the switch).
@@ -526,5 +521,5 @@ without, with_position = float(iou_score(heldout.masks, guess).mean()), scores["
 display(Markdown(
     f"Without its position features the classifier scores a per-frame mean held-out IoU of {without:.3f}; with "
     f"them, {with_position:.3f}. Where the dancer stands is worth {with_position - without:+.3f} IoU to it"
-    + (": it leans on the dancer staying near the middle of the frame." if with_position - without > 0.01 else
+    + (": it leans on where the dancer tends to be in these frames." if with_position - without > 0.01 else
        ": colour and neighbourhood carry it almost alone.")))

@@ -143,7 +143,8 @@ plt.show()
 # %% [markdown]
 # ## Split by dancer
 # Frames of one video are near-copies of each other: the same dancer, clothes, room and light. Hold out frames
-# of a video the model trained on, and the test mostly asks "can you recognise this dancer again?". Hold out
+# of a video the model trained on, and the test can reward recognising this dancer again (whether it does here is
+# measured below). Hold out
 # **whole records**, and it asks what we care about: "can you find a person you have never seen?".
 #
 # `split_by_records(files, holdout, seed)` holds out whole records, seeded. To see the difference, we also keep

@@ -37,3 +37,17 @@ def test_scores_that_cannot_be_paired_say_why(a, b, words):
 
 def test_compare_is_a_top_level_name():
     assert cae.compare is compare
+
+
+def test_the_overfitting_rule_needs_a_rise_past_5_percent_and_past_its_jitter_while_training_falls():
+    from cae_tutorial.verdicts import read_overfitting
+
+    falling = [1.0, 0.8, 0.6, 0.5, 0.4]
+    clear = read_overfitting(falling, [0.50, 0.40, 0.41, 0.42, 0.60])  # +50 %, jitter 0.015
+    assert clear.lowest == 1 and clear.rise == pytest.approx(0.5) and clear.verdict == "overfits"
+    jittery = read_overfitting(falling, [0.40, 0.50, 0.40, 0.50, 0.43])  # +7.5 %, but it jumps by 0.1 each time
+    assert jittery.jitter == pytest.approx(0.1) and jittery.verdict == "within its jitter"
+    assert read_overfitting(falling, [0.50, 0.40, 0.41, 0.41, 0.41]).verdict == "does not overfit"  # +2.5 %
+    assert read_overfitting([1.0, 0.5, 0.6, 0.7, 0.8], [0.5, 0.4, 0.5, 0.6, 0.7]).verdict == "both got worse"
+    with pytest.raises(VerdictError, match="same"):
+        read_overfitting([1.0, 0.5], [0.5, float("nan")])
