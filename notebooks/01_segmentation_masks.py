@@ -226,18 +226,19 @@ results
 from cae_tutorial.losses import outline_band
 
 bigger = load_record(resolve_data(DATA), RECORD, size=(2 * IMAGE_HEIGHT, 2 * IMAGE_WIDTH))
-share, bigger_share = float(record.masks.mean()), float(bigger.masks.mean())
-print(f"{record.size}: {share:.4f} person; {bigger.size}: {bigger_share:.4f} person")
-print("self-check:", exercises.ex01_1(bigger_share, record, bigger.size))
+share_before, share = float(record.masks.mean()), float(bigger.masks.mean())
+print(f"{record.size}: {share_before:.4f} person; {bigger.size}: {share:.4f} person")
+print("self-check:", exercises.ex01_1(share, record, bigger.size))
 # The pixels that can change side when the mask is resized: those on its outline (a 3 x 3 window holds both).
 band_share = float(np.asarray(outline_band(record.masks)).mean())
 display(Markdown(
-    f"At {record.size[0]} x {record.size[1]} the person covers {share:.2%} of the pixels, at {bigger.size[0]} x "
-    f"{bigger.size[1]} {bigger_share:.2%}: a change of {abs(bigger_share - share):.2%} of the pixels. Resizing keeps "
+    f"At {record.size[0]} x {record.size[1]} the person covers {share_before:.2%} of the pixels, at {bigger.size[0]} x "
+    f"{bigger.size[1]} {share:.2%}: a change of {abs(share - share_before):.2%} of the pixels. Resizing keeps "
     f"each region's share of the picture, even where it stretches the frame's shape; only pixels along the outline, where the resized mask is thresholded at one half, "
-    f"can change side, and the outline band is {band_share:.1%} of the pixels"
-    + (", more than the change: so the share changes only slightly." if band_share > abs(bigger_share - share)
-       else ", no more than the change here.")))
+    f"can change side, and the outline band is {band_share:.1%} of the pixels, roughly the most the change could be"
+    + (f". It is far smaller because along the outline about as many pixels turn person as turn background, so the share moves by "
+       f"{abs(share - share_before):.2%}, not by up to {band_share:.1%}." if abs(share - share_before) < 0.25 * band_share
+       else ", and here the band's pixels mostly went one way.")))
 
 # %% [markdown]
 # #### Solution 2

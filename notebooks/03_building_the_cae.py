@@ -274,7 +274,7 @@ display(Markdown(
 results = {"parameters_seed_size": seed_model.count_params(), "parameters": model.count_params(),
            "wide_convolutions": [l.name for l in wide], "wide_share": wide_params / seed_model.count_params(),
            "latent_vs_input": latent_numbers / input_numbers,
-           "latent_shape": list(seed_model.get_layer("encoder3_drop2").output.shape[1:]),
+           "latent_shape_seed_size": list(seed_model.get_layer("encoder3_drop2").output.shape[1:]),
            "parameters_per_block": per_block, "skip_parameters": skip_model.count_params(),
            "cpu_preset_parameters": trained.count_params()}
 Path(OUTPUT_DIR, "03_building_the_cae.json").write_text(json.dumps(results, indent=1))
@@ -346,11 +346,13 @@ try:
     build_cae((100, 50, 3))
 except ValueError as error:
     print(error)
-nearest = (8 * round(100 / 8), 8 * round(50 / 8))
+below, above = (8 * (100 // 8), 8 * (50 // 8)), (8 * (100 // 8 + 1), 8 * (50 // 8 + 1))
+nearest = below  # 100 and 50 lie halfway between two multiples of 8: take the size below, inside the frame
 fits = build_cae((*nearest, 3))
 print("self-check:", exercises.ex03_3(*nearest))
 display(Markdown(
     f"Three stride-2 blocks halve the size three times and the decoder doubles it three times: only sizes that "
-    f"divide by 2 x 2 x 2 = 8 come back to the same size, so that the mask lines up with the frame. The nearest "
-    f"such size, {nearest[0]} x {nearest[1]}, builds: frames {fits.input_shape[1:3]} give masks "
-    f"{fits.output_shape[1:3]}."))
+    f"divide by 2 x 2 x 2 = 8 come back to the same size, so that the mask lines up with the frame. 100 x 50 lies "
+    f"halfway between {below[0]} x {below[1]} and {above[0]} x {above[1]} (4 pixels and 2 pixels either way), so "
+    f"both are as near; {nearest[0]} x {nearest[1]}, the one that fits inside the frame, builds: frames "
+    f"{fits.input_shape[1:3]} give masks {fits.output_shape[1:3]} ({above[0]} x {above[1]} would too)."))

@@ -173,7 +173,7 @@ print(f"learning rate: {rates[0]:.2e} at the start, {rates[len(rates) // 2]:.2e}
 # ### Coordinate channels
 # A convolution sees a small window and not where that window is in the frame. With `coordinates=True` the model's
 # first layer, `CoordinateChannels`, appends two channels to the frame: each pixel's row and column, scaled to
-# [-1, 1]. The network can then learn *where* a person tends to be (a dancer filmed on a phone tends to stay in one part of the frame),
+# [-1, 1]. The network can then learn *where* a person tends to be (if the dancer tends to stay in one part of the frame),
 # as notebook 7's per-pixel classifier does with its (y, x) features. The input is still the (H, W, 3) frame:
 
 # %%

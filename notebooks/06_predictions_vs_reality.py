@@ -428,7 +428,8 @@ print("self-check:", exercises.ex06_2(predictions_dir, frames))
 with Image.open(frames[0]) as original:
     shape = f"{original.height} x {original.width}, height x width"
 display(Markdown(
-    f"`cae-tutorial predict` wrote {len(written)} files for {len(frames)} frames: a mask and an overlay per frame, "
+    f"`cae-tutorial predict` wrote {len(written)} files for {len(frames)} frames (two of the record's frames "
+    "standing in for frames of your own: pass your files to `--input` the same way): a mask and an overlay per frame, "
     f"at the frame's own size ({shape} here), the probabilities resized with the frame as guide, then thresholded."))
 
 # %% [markdown]

@@ -289,7 +289,7 @@ display(Markdown(
 #   the global batch (the preset's batch x GPUs) across the GPUs and averages their gradients. The loss is a
 #   mean over the batch, so a larger batch gives a less noisy gradient, not a larger one, and neither Adam's step
 #   nor SGD's grows with it; what changes is that an epoch takes N times fewer steps. The linear scaling rule
-#   (learning rate x N, with a warm-up) makes up for the fewer steps with plain SGD; for Adam there is no rule as
+#   (learning rate x N, with a warm-up; Goyal et al., 2017, "Accurate, Large Minibatch SGD") makes up for the fewer steps with plain SGD; for Adam there is no rule as
 #   well established. We keep the preset's per-step learning rate, so a run on N GPUs trains like a one-device run
 #   of the same global batch (`cae_tutorial.distribute`; `strategy_preset(..., scale_learning_rate=True)` scales
 #   it linearly anyway).

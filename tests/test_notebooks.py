@@ -129,7 +129,7 @@ def test_notebook_results(fast_course):
     r2 = results_of(out, "02_autoencoders")
     assert r2["compression"] > 10 and 0 < r2["heldout_mse"] < 1
     r3 = results_of(out, "03_building_the_cae")
-    assert r3["parameters_seed_size"] == 1_939_233 and r3["latent_shape"] == [128, 64, 256]
+    assert r3["parameters_seed_size"] == 1_939_233 and r3["latent_shape_seed_size"] == [128, 64, 256]
     r4 = results_of(out, "04_training")
     every = 4  # notebooks 4 and 5's SNAPSHOT_EVERY: epoch 0, every 4th epoch and the last
     snapshots = len({0, FAST["EPOCHS"], *range(every, FAST["EPOCHS"] + 1, every)})
