@@ -126,23 +126,22 @@ def test_real_record_beats_the_all_background_guess():
     assert table.mean("accuracy") > 0.93
 
 
-def test_validate_every_scores_held_out_frames_every_n_epochs_and_at_the_end(tiny_record, tiny_preset):
+def test_validate_every_scores_held_out_frames_every_n_epochs_and_at_the_end(tiny_cli_run):
     import math
 
-    from cae_tutorial.data import seed_split
     from cae_tutorial.plots import loss_curves, metric_curves
-    from cae_tutorial.training import build_model, train
 
-    result = train(build_model(tiny_preset, seed=0), tiny_record, seed_split(tiny_record),
-                   tiny_preset.with_(epochs=5), seed=0, progress=False,
-                   options=TrainOptions(validate_every=2, snapshot_epochs=()))
+    # The shared CLI run (conftest's TINY_CLI_RUN: 3 epochs, --validate-every 2, through train's TrainOptions),
+    # read back as a user reads a saved run: epoch 1 unscored, epoch 2 scored as the second, epoch 3 as the last.
+    run_dir, _ = tiny_cli_run
+    result = TrainingResult.load(run_dir, load_model=False)
     scored = [not math.isnan(v) for v in result.history["val_iou"]]
-    assert scored == [False, True, False, True, True]  # epochs 2 and 4, and the last one always
-    assert all(len(values) == 5 for values in result.history.values())
+    assert scored == [False, True, True]  # epoch 2 (every second), and the last one always
+    assert all(len(values) == 3 for values in result.history.values())
     assert not math.isnan(result.final("iou")) and not math.isnan(result.final("loss"))
     lines = metric_curves(result).axes[0].get_lines()
-    assert [len(line.get_xdata()) for line in lines] == [5, 3] * 3  # training every epoch, held-out when scored
-    assert len(loss_curves(result).axes[0].get_lines()[1].get_xdata()) == 3
+    assert [len(line.get_xdata()) for line in lines] == [3, 2] * 3  # training every epoch, held-out when scored
+    assert len(loss_curves(result).axes[0].get_lines()[1].get_xdata()) == 2
     for bad in (0, 1.5, True):
         with pytest.raises(TypeError, match="validate_every"):
             TrainOptions(validate_every=bad)
