@@ -100,9 +100,13 @@ def fcn(outputs: int = 1, activation=None, input_shape=(None, None, 3), down: in
     return keras.Model(inputs, keras.layers.Conv2D(outputs, 1, activation=activation)(x), name="fcn")
 
 
-def test_size_agnostic_logits_model_trains_and_predicts_probabilities(tiny_record, tiny_preset):
+def test_size_agnostic_logits_model_trains_and_predicts_probabilities_and_its_live_scrubber_too(tiny_record,
+                                                                                              tiny_preset):
+    from cae_tutorial.widgets import EpochScrubber
+
     keras.utils.set_random_seed(0)
-    result = quick(tiny_record, tiny_preset, fcn())
+    scrubber = EpochScrubber.live(tiny_record, seed_split(tiny_record))
+    result = quick(tiny_record, tiny_preset, fcn(), callbacks=[scrubber.callback])
     assert result.config["compile"]["from_logits"] is True
     assert result.model.loss.from_logits
     probabilities = predict(result.model, tiny_record.images)
@@ -113,14 +117,7 @@ def test_size_agnostic_logits_model_trains_and_predicts_probabilities(tiny_recor
     assert np.abs(result.snapshots.at(1).astype(int) - expected).max() <= 1
     table = result.evaluate(tiny_record)
     assert 0.0 <= table.mean("iou") <= 1.0
-
-
-def test_live_scrubber_of_a_logits_model_shows_probabilities(tiny_record, tiny_preset):
-    from cae_tutorial.widgets import EpochScrubber
-
-    keras.utils.set_random_seed(0)
-    scrubber = EpochScrubber.live(tiny_record, seed_split(tiny_record))
-    result = quick(tiny_record, tiny_preset, fcn(), callbacks=[scrubber.callback])
+    # The live scrubber of the same run shows probabilities too: the sigmoid of the logits, as the snapshots.
     assert scrubber.callback.from_logits is True
     assert np.array_equal(scrubber.callback.stacked(), result.snapshots.predictions)
 
