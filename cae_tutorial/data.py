@@ -291,8 +291,9 @@ def load_record(root: str | Path | None = None, record: str | None = None,
     for frame_id in ids:
         frame, mask = read_pair(images[frame_id], masks[frame_id], size, read)
         if frames and frame.shape != frames[0].shape:
-            raise DataError(f"{images[frame_id]} is {frame.shape[1]} x {frame.shape[0]} but {images[ids[0]]} is "
-                            f"{frames[0].shape[1]} x {frames[0].shape[0]}; pass size=(height, width) to resize all")
+            raise DataError(f"{images[frame_id]} is {frame.shape[0]} x {frame.shape[1]} (height x width) but "
+                            f"{images[ids[0]]} is {frames[0].shape[0]} x {frames[0].shape[1]}; pass "
+                            "size=(height, width) to resize all")
         frames.append(frame)
         truths.append(mask)
     notes = skipped_notes + summarise(read, READ_NOTES)

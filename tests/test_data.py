@@ -106,6 +106,15 @@ def test_mask_of_another_size_is_named(tmp_path):
             load_record(root, "7", size=size)
 
 
+def test_frames_of_different_sizes_are_named_height_by_width(tmp_path):
+    root = write_record(tmp_path, ids=("7_00001",), size=(16, 8))
+    write_record(tmp_path, ids=("7_00002",), size=(24, 8))  # taller, as wide
+    with pytest.raises(DataError, match=r"7_00002\.png is 24 x 8 \(height x width\) but .*7_00001\.png is "
+                                        r"16 x 8; pass size=\(height, width\)"):
+        load_record(root, "7")
+    assert load_record(root, "7", size=(16, 8)).images.shape == (2, 16, 8, 3)  # the fix the line names works
+
+
 @pytest.mark.parametrize("size", [(100, 50), (64, 30), (0, 8), (-8, 8)])
 def test_size_not_divisible_by_8(size):
     with pytest.raises(DataError, match="positive multiple of 8"):
