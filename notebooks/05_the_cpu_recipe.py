@@ -295,6 +295,16 @@ for name, recipe in rungs.items():
     print(f"{'' if name == 'plain' else '+ '}{name:<22} held-out IoU " + " ".join(f"{v:.3f}" for v in iou[name])
           + "  | model.fit " + " ".join(f"{s:.1f}" for s in seconds[name]) + " s")
 print(f"held-out IoU: per-frame mean, scored at {resolution}")
+if plain_run is not None:  # notebook 4's run: the plain rung's recipe, trained longer
+    same_recipe = plain_run.preset == plain.with_(epochs=plain_run.preset.epochs).resolved()
+    if same_recipe and plain_run.config["seed"] in seeds:
+        seed_iou = iou["plain"][seeds.index(plain_run.config["seed"])]
+        print(f"notebook 4's plain run is this rung's recipe and seed {plain_run.config['seed']}, trained "
+              f"{plain_run.preset.epochs} epochs instead of {plain.epochs}: {plain_scores.mean('iou'):.3f} against "
+              f"{seed_iou:.3f} here ({plain_scores.mean('iou') - seed_iou:+.3f}); the ladder compares runs of "
+              f"{plain.epochs} epochs only")
+    else:
+        print("notebook 4's plain run is not this rung's recipe and seed: the ladder does not compare with it")
 
 # %%
 names = list(rungs)
