@@ -39,7 +39,7 @@ EPOCHS = 200
 BATCH_SIZE = 8  # frames per batch (the cpu preset's 3 suits its 3 training frames; here dozens train)
 HOLDOUT = 0.34  # share of dancers held out
 SEEDS = 3  # runs, each with its own held-out dancers, weights and data order: the spread of the gap
-SOLUTION_EPOCHS = 20  # epochs of each short run the worked solutions train (at most EPOCHS)
+SOLUTION_EPOCHS = 20  # epochs of Solution 2's two short runs (at most EPOCHS)
 SEED = 0  # the first run's seed; the others are SEED + 1, SEED + 2, ...
 OUTPUT_DIR = "outputs"
 
@@ -327,7 +327,7 @@ Path(OUTPUT_DIR, "08_full_dataset.json").write_text(json.dumps(results, indent=1
 #   dancers flatter the model is a measurement, not a given: pair the two scores over several seeds
 #   (`cae_tutorial.verdicts.compare`) and call it a draw when the spread covers zero.
 # - Whether more dancers help on people the model has never seen is a measurement too: Solution 1 trains on half
-#   as many dancers (one seed, short runs: a hint, not a verdict).
+#   as many dancers (one seed, as long as the notebook's run: a hint, not a verdict).
 # - One GPU needs nothing; several on one machine use `MirroredStrategy` (`--devices`); long runs back up every
 #   epoch and resume with `--resume`.
 #
@@ -342,38 +342,36 @@ Path(OUTPUT_DIR, "08_full_dataset.json").write_text(json.dumps(results, indent=1
 #    `exercises.ex08_3(cache_bytes, files.subset(split.train_ids))`. When is it worth its memory?
 #
 # Checks answer `right` or `not yet` with a hint, never the answer; exercise 1 is a measurement of your own runs.
-# The worked solutions follow, collapsed: open one after trying. They train short runs of `SOLUTION_EPOCHS` epochs
-# (at most `EPOCHS`).
+# The worked solutions follow, collapsed: open one after trying. Solution 1 trains one run as long as the
+# notebook's (`EPOCHS`); Solutions 2 and 3 train short runs (`SOLUTION_EPOCHS` epochs, and a few epochs).
 
 # %% [markdown]
 # #### Solution 1
 
 # %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
-solution_epochs = min(EPOCHS, SOLUTION_EPOCHS)
-short = preset.with_(epochs=solution_epochs)
-quiet = TrainOptions(snapshot_epochs=(), validate_every=solution_epochs)  # held-out scores at the end only
-
-
-def unseen_dancer_iou(held):
-    """Train `short` on a split's training frames and return the per-frame mean IoU of its held-out frames."""
-    run = train(build_model(short, SEED), files, held, short, seed=SEED, progress=False, options=quiet)
-    return run.evaluate(files.load(held.heldout_ids)).mean("iou")
-
-
 dancers = records["train"]
 half = set(dancers[: max(1, len(dancers) // 2)])
 halved = Split(tuple(i for i in by_dancer.train_ids if record_of(i) in half), by_dancer.heldout_ids)
-unseen = {len(dancers): unseen_dancer_iou(by_dancer), len(half): unseen_dancer_iou(halved)}
+# The notebook's seed-SEED run trained on every training dancer: train the same recipe, seed and epochs on half.
+half_run = train(build_model(preset, SEED), files, halved, preset, seed=SEED, progress=False,
+                 options=TrainOptions(snapshot_epochs=(), validate_every=preset.epochs))
+unseen = {len(dancers): scores["held-out dancers"], len(half): scores_of(half_run, {"u": unseen_heldout})["u"]}
+frames_trained = {len(dancers): len(split.train_ids), len(half): len(halved.train_ids)}
 for n_dancers, iou in unseen.items():
-    print(f"{n_dancers} training dancers: unseen-dancer IoU {iou:.3f} after {solution_epochs} epochs")
+    print(f"{n_dancers} training dancers ({frames_trained[n_dancers]} frames): unseen-dancer IoU {iou:.3f} "
+          f"after {preset.epochs} epochs")
 change = unseen[len(dancers)] - unseen[len(half)]
 display(Markdown(
-    f"Trained {solution_epochs} epochs each on the same unseen dancers, {len(dancers)} training dancers score "
-    f"{unseen[len(dancers)]:.3f} and {len(half)} score {unseen[len(half)]:.3f} ({change:+.3f} for all of them): "
+    f"Trained {preset.epochs} epochs each, seed {SEED}, scored on the same {len(unseen_heldout)} unseen dancers: "
+    f"{len(dancers)} training dancers score {unseen[len(dancers)]:.3f} and {len(half)} score "
+    f"{unseen[len(half)]:.3f} ({change:+.3f} for all of them): "
     + ("more dancers help the model find people it has never seen." if change > 0.01 else
        "half the dancers do better here." if change < -0.01 else "a difference within 0.01, no change here.")
-    + f" Both runs take as many steps of {short.batch_size} frames, so the difference is the dancers, not the "
-    "training time. One seed and short runs: a hint, not a verdict (the notebook's own runs are longer)."))
+    + f" Both runs take as many steps of {preset.batch_size} frames"
+    + (f" from as many frames ({frames_trained[len(half)]}: one frame of each of {len(dancers)} dancers, or every "
+       f"frame of {len(half)})" if frames_trained[len(half)] == frames_trained[len(dancers)] else "")
+    + ", so the difference is the dancers, not the training. One seed: a hint, not a verdict; the gap between "
+    "seeds above shows how far one run can move."))
 
 # %% [markdown]
 # #### Solution 2
@@ -385,11 +383,15 @@ for record_name in files.records:
     ids = [i for i in files.ids if record_of(i) == record_name]
     by_frame_train += list(rng.choice(ids, size=max(1, len(ids) // 2), replace=False))
 by_frame = Split(tuple(sorted(by_frame_train)), tuple(i for i in files.ids if i not in by_frame_train))
+solution_epochs = min(EPOCHS, SOLUTION_EPOCHS)
+short = preset.with_(epochs=solution_epochs)
+quiet = TrainOptions(snapshot_epochs=(), validate_every=solution_epochs)  # held-out scores at the end only
 frame_run = train(build_model(short, SEED), files, by_frame, short, seed=SEED, progress=False, options=quiet)
 by_frame_iou = frame_run.evaluate(files.load(by_frame.heldout_ids)).mean("iou")
 print(f"split by frame:  held-out IoU {by_frame_iou:.3f} after {solution_epochs} epochs")
-by_dancer_iou = unseen[len(dancers)]  # Solution 1's run on every training dancer
-print(f"split by dancer: held-out IoU {by_dancer_iou:.3f} after {solution_epochs} epochs (Solution 1's run)")
+dancer_run = train(build_model(short, SEED), files, by_dancer, short, seed=SEED, progress=False, options=quiet)
+by_dancer_iou = dancer_run.evaluate(files.load(by_dancer.heldout_ids)).mean("iou")
+print(f"split by dancer: held-out IoU {by_dancer_iou:.3f} after {solution_epochs} epochs")
 print("self-check:", exercises.ex08_2("by dancer"))
 display(Markdown(
     f"Trained as long, the split by frame scores {by_frame_iou:.3f} on its held-out frames and the split by dancer "
