@@ -153,13 +153,17 @@ def scored_epochs(values) -> tuple[np.ndarray, np.ndarray]:
 
 def loss_curves(history) -> plt.Figure:
     """Training and held-out loss per epoch (history or TrainingResult); overfitting: held-out rises, training falls."""
-    loss = getattr(history, "config", {}).get("compile", {}).get("loss", "dice_focal")
+    config = getattr(history, "config", {})
+    loss = config.get("compile", {}).get("loss", "dice_focal")
+    # A run whose preset weights the outline trains on another quantity than plain Dice + focal: say which.
+    weighted = (config.get("preset") or {}).get("boundary_weight", 0) > 0
     history = getattr(history, "history", history)
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(*scored_epochs(history["loss"]), label="training")
     if "val_loss" in history:
         ax.plot(*scored_epochs(history["val_loss"]), label="held-out")
-    ax.set(xlabel="epoch", ylabel="Dice + focal loss" if loss == "dice_focal" else f"loss ({loss})", title="Loss")
+    ax.set(xlabel="epoch", ylabel=(("Dice + boundary-weighted focal loss" if weighted else "Dice + focal loss")
+                                    if loss == "dice_focal" else f"loss ({loss})"), title="Loss")
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -136,3 +136,23 @@ def read_overfitting(training_losses, heldout_losses) -> Overfitting:
     lowest = int(np.argmin(held))
     jitter = float(np.median(np.abs(np.diff(held)))) if held.size > 2 else 0.0
     return Overfitting(lowest, float(held[lowest]), float(held[-1]), jitter, bool(train[-1] < train[lowest]))
+
+
+def describe_overfitting(steps, training_losses, heldout_losses, unit: str = "epoch") -> str:
+    """The course's overfitting rule read on these scored steps, as a clause: "its held-out loss is lowest at ..."."""
+    if len(steps) < 2:
+        return f"its held-out loss is scored at one {unit} only, so its curves cannot show it"
+    reading = read_overfitting(training_losses, heldout_losses)
+    best = reading.lowest
+    text = (f"its held-out loss is lowest at {unit} {steps[best]} ({reading.lowest_loss:.4f}) and ends at "
+            f"{reading.last_loss:.4f} ({reading.rise:+.1%}), while its training loss goes from "
+            f"{float(training_losses[best]):.4f} to {float(training_losses[-1]):.4f}")
+    return text + {
+        "overfits": ": the held-out loss rises while the training loss keeps falling, so it **overfits**",
+        "within its jitter": (f": the rise passes {RISE:.0%}, but from one scored {unit} to the next this held-out "
+                              f"loss moves by {reading.jitter:.4f} (median), and the rise "
+                              f"({reading.last_loss - reading.lowest_loss:.4f}) is within {JITTER_TIMES} times that: "
+                              "one run cannot tell overfitting from its own jitter here"),
+        "both got worse": ": both got worse, which is not overfitting",
+        "does not overfit": (f": the held-out loss has not risen by more than {RISE:.0%} of its lowest, so it **does "
+                             "not overfit**")}[reading.verdict]

@@ -65,7 +65,7 @@ from cae_tutorial.presets import get_preset
 from cae_tutorial.evaluation import predict
 from cae_tutorial.results import TrainingResult
 from cae_tutorial.training import TrainOptions, build_model, train
-from cae_tutorial.verdicts import compare, read_overfitting
+from cae_tutorial.verdicts import compare, describe_overfitting
 
 BLUR_RADII = (2, 8)  # as in cae_tutorial.baseline
 
@@ -463,36 +463,16 @@ def classifier_log_losses(fitted, images, masks):
     return np.array(losses)
 
 
-def overfitting_reading(steps, train_losses, heldout_losses, unit):
-    """The course's one overfitting rule (`read_overfitting`, as in notebook 4) on these losses, in words."""
-    if len(steps) < 2:
-        return f"its held-out loss is scored at one {unit} only, so its curves cannot show it"
-    reading = read_overfitting(train_losses, heldout_losses)
-    best = reading.lowest
-    text = (f"its held-out loss is lowest at {unit} {steps[best]} ({reading.lowest_loss:.4f}) and ends at "
-            f"{reading.last_loss:.4f} ({reading.rise:+.1%}), while its training loss goes from {train_losses[best]:.4f} "
-            f"to {train_losses[-1]:.4f}")
-    return text + {
-        "overfits": ": the held-out loss rises while the training loss keeps falling, so it **overfits**",
-        "within its jitter": (f": the rise passes 5 %, but from one scored {unit} to the next this held-out loss moves "
-                              f"by {reading.jitter:.4f} (median), and the rise "
-                              f"({reading.last_loss - reading.lowest_loss:.4f}) is within twice that: one run cannot "
-                              "tell overfitting from its own jitter here"),
-        "both got worse": ": both got worse, which is not overfitting",
-        "does not overfit": ": the held-out loss has not risen by more than 5 % of its lowest, so it **does not "
-                            "overfit**"}[reading.verdict]
-
-
 # The network: its loss curves at full size only (with progressive resizing, the epochs after the switch).
 history = runs[full_name].history
 switch = runs[full_name].preset.small_epochs
 epochs_at = [int(e) for e in scored_epochs(history["val_loss"])[0] if e > switch]
-network_reading = overfitting_reading(epochs_at, [history["loss"][e - 1] for e in epochs_at],
+network_reading = describe_overfitting(epochs_at, [history["loss"][e - 1] for e in epochs_at],
                                       [history["val_loss"][e - 1] for e in epochs_at], "epoch")
 # The classifier: its log-loss on all the training pixels (it fitted a sample of them) and on the held-out ones.
 train_curve = classifier_log_losses(classifier, train_part.images, train_part.masks)
 heldout_curve = classifier_log_losses(classifier, heldout.images, heldout.masks)
-classifier_reading = overfitting_reading(list(range(1, len(heldout_curve) + 1)), train_curve, heldout_curve,
+classifier_reading = describe_overfitting(list(range(1, len(heldout_curve) + 1)), train_curve, heldout_curve,
                                          "iteration")
 display(Markdown(
     f"Per-frame mean IoU at the model's size, training frames minus held-out ones (the generalisation gap): "

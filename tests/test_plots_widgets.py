@@ -99,3 +99,14 @@ def test_evolution_grid_columns_are_recorded_epochs_spread_evenly(tiny_result):
     with pytest.raises(ValueError, match="not recorded"):
         plots.evolution_grid(every_fourth, epochs=[0, 2])
     matplotlib.pyplot.close("all")
+
+
+def test_loss_curves_name_the_boundary_weighted_loss():
+    class Run:  # what loss_curves reads of a TrainingResult
+        history = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.6]}
+        config = {"compile": {"loss": "dice_focal"}, "preset": {"boundary_weight": 5.0}}
+
+    assert plots.loss_curves(Run()).axes[0].get_ylabel() == "Dice + boundary-weighted focal loss"
+    Run.config = {"compile": {"loss": "dice_focal"}, "preset": {"boundary_weight": 0.0}}
+    assert plots.loss_curves(Run()).axes[0].get_ylabel() == "Dice + focal loss"
+    assert plots.loss_curves(Run.history).axes[0].get_ylabel() == "Dice + focal loss"  # a plain History dict

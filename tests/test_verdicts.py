@@ -51,3 +51,17 @@ def test_the_overfitting_rule_needs_a_rise_past_5_percent_and_past_its_jitter_wh
     assert read_overfitting([1.0, 0.5, 0.6, 0.7, 0.8], [0.5, 0.4, 0.5, 0.6, 0.7]).verdict == "both got worse"
     with pytest.raises(VerdictError, match="same"):
         read_overfitting([1.0, 0.5], [0.5, float("nan")])
+
+
+def test_the_overfitting_rule_in_words_names_the_steps_and_the_verdict():
+    from cae_tutorial.verdicts import describe_overfitting
+
+    falling = [1.0, 0.8, 0.6, 0.5, 0.4]
+    text = describe_overfitting([184, 188, 192, 196, 200], falling, [0.50, 0.40, 0.41, 0.42, 0.60])
+    assert text.startswith("its held-out loss is lowest at epoch 188 (0.4000) and ends at 0.6000 (+50.0%)")
+    assert "from 0.8000 to 0.4000" in text and text.endswith("so it **overfits**")
+    jittery = describe_overfitting([1, 2, 3, 4, 5], falling, [0.40, 0.50, 0.40, 0.50, 0.43], unit="iteration")
+    assert "from one scored iteration to the next" in jittery and "within 2 times that" in jittery
+    assert describe_overfitting([1, 2, 3, 4, 5], falling, [0.50, 0.40, 0.41, 0.41, 0.41]).endswith("**does not overfit**")
+    assert describe_overfitting([7], [0.5], [0.6]) == ("its held-out loss is scored at one epoch only, so its curves "
+                                                        "cannot show it")
