@@ -173,8 +173,8 @@ display(Markdown(
     f"{seed_ratio:.2f} times the input, " + ("so nothing forces it to compress. " if seed_ratio >= 1 else
                                             "only a mild squeeze. ") +
     f"The `cpu` preset's holds {latent[cpu_name]:,} ({latent[cpu_name] / input_size:.2f} x the input)"
-    + (", and its skip connections (notebook 3) hand the decoder the encoder's full-resolution features anyway, "
-       "around the latent space." if cpu.skip_connections else ".")))
+    + (", and its skip connections (notebook 3) hand the decoder the encoder's finer feature maps (1/2 and 1/4 of "
+       "the frame) and the frame itself anyway, around the latent space." if cpu.skip_connections else ".")))
 
 # %% [markdown]
 # So in this course "latent space" names a **place** in the network (the coarsest, 1/8-resolution feature map),
@@ -237,8 +237,8 @@ for ax in axes:
     ax.axis("off")
 plt.show()
 order = sorted(heldout_error)
-# A wider bottleneck is "clearly better" only when it cuts the error by at least 5 %: smaller steps are within one
-# run's noise.
+# A wider bottleneck is "clearly better" only when it cuts the error by at least 5 %: one run per width measures no
+# noise, so this solution asks a step for more than a small difference.
 cuts = {(a, b): 1 - heldout_error[b] / heldout_error[a] for a, b in zip(order, order[1:])}
 clear = [pair for pair, cut in cuts.items() if cut >= 0.05]
 steps_text = "; ".join(f"{a} to {b} channels {-cut:+.1%}" for (a, b), cut in cuts.items())
@@ -251,8 +251,9 @@ display(Markdown(
         "other steps are smaller than the 5 % this solution asks of a step (one run per width, so no step's "
         "noise is measured)." if clear else
         "no step cuts the error by 5 % or more, so no wider bottleneck is clearly better here.")
-       + " With runs this short the training, not the bottleneck, limits the detail (raise `SOLUTION_EPOCHS` to "
-       "see the widths apart).")))
+       + f" These runs are short ({solution_epochs} epochs against the notebook's {EPOCHS}): if the widths' errors "
+       "sit close together, the training may limit the detail as much as the bottleneck does; raise "
+       "`SOLUTION_EPOCHS` to see whether they move apart.")))
 
 # %% [markdown]
 # #### Solution 2

@@ -59,7 +59,7 @@ Path(OUTPUT_DIR).mkdir(exist_ok=True)
 # A convolution with **stride 2** moves its 3x3 window two pixels at a time, so its output has half the height
 # and half the width: it learns features *and* compresses, with no separate pooling layer. A swish activation
 # (x * sigmoid(x)) adds non-linearity; dropout randomly silences features during training so that, with only three
-# training frames, the network cannot lean on any single one. A second, stride-1 convolution refines the features
+# training frames, the network cannot lean on any single feature. A second, stride-1 convolution refines the features
 # at the new scale. (`batch_norm=True` would normalise after every convolution: off in the seed and in both
 # presets.)
 
@@ -347,12 +347,15 @@ try:
 except ValueError as error:
     print(error)
 below, above = (8 * (100 // 8), 8 * (50 // 8)), (8 * (100 // 8 + 1), 8 * (50 // 8 + 1))
-nearest = below  # 100 and 50 lie halfway between two multiples of 8: take the size below, inside the frame
+gaps = [(100 - below[0], above[0] - 100), (50 - below[1], above[1] - 50)]  # pixels to the size below, above
+nearest = tuple(b if down <= up else a for b, a, (down, up) in zip(below, above, gaps))  # ties: below, inside
 fits = build_cae((*nearest, 3))
 print("self-check:", exercises.ex03_3(*nearest))
 display(Markdown(
     f"Three stride-2 blocks halve the size three times and the decoder doubles it three times: only sizes that "
-    f"divide by 2 x 2 x 2 = 8 come back to the same size, so that the mask lines up with the frame. 100 x 50 lies "
-    f"halfway between {below[0]} x {below[1]} and {above[0]} x {above[1]} (4 pixels and 2 pixels either way), so "
-    f"both are as near; {nearest[0]} x {nearest[1]}, the one that fits inside the frame, builds: frames "
-    f"{fits.input_shape[1:3]} give masks {fits.output_shape[1:3]} ({above[0]} x {above[1]} would too)."))
+    f"divide by 2 x 2 x 2 = 8 come back to the same size, so that the mask lines up with the frame. The height "
+    f"100 lies {gaps[0][0]} above {below[0]} and {gaps[0][1]} below {above[0]}"
+    + (" (a tie: take the size below, which fits inside the frame)" if gaps[0][0] == gaps[0][1] else "")
+    + f"; the width 50 lies {gaps[1][0]} above {below[1]} and {gaps[1][1]} below {above[1]}, so {nearest[1]} is the "
+    f"nearer. {nearest[0]} x {nearest[1]} builds: frames {fits.input_shape[1:3]} give masks "
+    f"{fits.output_shape[1:3]} (any size that divides by 8 would too)."))

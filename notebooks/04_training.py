@@ -173,8 +173,8 @@ model = build_model(plain, seed=SEED)
 steps = steps_per_epoch(split, plain)
 settings = compile_settings(plain, steps)
 model.compile(**settings)
-# Adam's variables (its moments) are made now, not inside the first training step: made there, TensorFlow
-# traces that step twice, which doubles the start of a short run.
+# Make Adam's variables (two moments per weight) before fit, so that fit traces its training step into a graph
+# once rather than twice.
 model.optimizer.build(model.trainable_variables)
 print(f"{model.name}: {model.count_params():,} parameters, input {model.input_shape[1:]}")
 print(f"loss {type(settings['loss']).__name__}, optimizer {type(settings['optimizer']).__name__} "
@@ -248,8 +248,9 @@ print(f"trained {result.config['epochs']} epochs at {plain.height} x {plain.widt
 # ## Loss and metric curves
 # Both curves are measured on frames of the same size here, so they can be read directly. **Overfitting** is the
 # held-out loss rising while the training loss keeps falling: the model fits its three training frames better at
-# the expense of frames it has not seen. The distance between the two curves, held-out above training, is the
-# **generalisation gap**; a gap alone is not overfitting (a model can keep a gap while both losses still fall).
+# the expense of frames it has not seen. The held-out curve above the training one hints at a **generalisation
+# gap**, but the training curve is taken with dropout on, so the gap itself is measured in the next section, both
+# kinds of frame scored the same way; a gap alone is not overfitting (a model can keep one while both losses fall).
 # Below, "rising" means ending more than 5 % above its lowest scored value, and by more than twice the curve's own
 # jitter (the median change from one scored epoch to the next): one run's held-out loss on a few frames jumps about.
 # That is the course's one rule, `cae_tutorial.verdicts.read_overfitting`. Pixel accuracy counts the background
@@ -288,9 +289,9 @@ if reading is not None:
            if reading.verdict == "within its jitter" else
            f"The held-out loss ends {rise:+.3f} ({reading.rise:+.0%}) from its lowest, within 5 %: it "
            "has flattened rather than turned upward, so it does not overfit yet. "
-           + (f"The curves do show a generalisation gap, the held-out loss {heldout_loss[-1] / loss[-1]:.1f} times the "
-              "training loss at the end, which alone is not overfitting (the next section scores both kinds of frame the "
-              "same way)." if heldout_loss[-1] > loss[-1] else
+           + (f"The held-out loss ends {heldout_loss[-1] / loss[-1]:.1f} times the training loss, which is taken with "
+              "dropout on: a hint of a generalisation gap, which the next section measures with both kinds of frame "
+              "scored the same way, and which alone is not overfitting." if heldout_loss[-1] > loss[-1] else
               "The held-out loss even ends below the training loss, which is taken with dropout on (the next section "
               "scores both kinds of frame the same way).")
            if reading.verdict == "does not overfit" else
@@ -319,7 +320,8 @@ train_ious, heldout_ious = [row.iou for row in train_scores], [row.iou for row i
 display(Markdown(
     f"On the last epoch the curves read pooled IoU {last_train_curve:.3f} (training, dropout on) and "
     f"{last_heldout_curve:.3f} (held out), at the model's size. Both tables score the final model at "
-    f"{heldout_scores.resolution} (what a user sees), per-frame mean IoU: the training frames "
+    f"{heldout_scores.resolution} (what a user sees: upsampled to the frame's size, guided by the frame, as "
+    f"notebook 6 explains), per-frame mean IoU: the training frames "
     f"{train_scores.mean('iou'):.3f} ({min(train_ious):.3f} to {max(train_ious):.3f}), the held-out frames "
     f"{heldout_scores.mean('iou'):.3f} ({min(heldout_ious):.3f} to {max(heldout_ious):.3f}). "
     + (f"The model is better on the frames it learned from by {gap:.3f} IoU: that is the generalisation gap of "
@@ -341,7 +343,8 @@ fig = evolution_grid(result.snapshots, frame_ids=[*split.train_ids, *split.heldo
 # %%
 results = {"epochs": result.config["epochs"], "train_seconds": result.config["train_seconds"],
            "size": list(plain.size),
-           # The course's table: the per-frame mean at the model's size, as notebooks 5 and 6 report it.
+           # The course's results table: the per-frame mean at the model's size, in every notebook alike (the text
+           # above quotes the frames' own size, heldout_frames_iou).
            "heldout_iou": result.evaluate(record, resolution="model").mean("iou"),
            "heldout_pooled_iou": result.final("val_iou"), "heldout_dice": result.final("val_dice"),
            "train_iou": result.final("iou", part="training"), "snapshots": int(len(result.snapshots.epochs)),
@@ -482,5 +485,6 @@ display(Markdown(
     + (f"{iou_there - iou_end:.3f} more" if iou_there > iou_end else f"{iou_end - iou_there:.3f} less"
        if iou_there < iou_end else "the same")
     + ". The loss and the IoU need not agree: the loss also counts how confident each pixel is, the IoU only which "
-      "side of 0.5 it falls. EarlyStopping needs a held-out score at every epoch it compares (validation_freq=1), "
-      "and its `patience` epochs to wait."))
+      "side of 0.5 it falls. EarlyStopping compares the epochs that have a held-out score: with validation_freq > 1 "
+      "it skips the others (with a warning) and counts its `patience` in scored epochs, so score every epoch "
+      "(validation_freq=1) for a patience in epochs."))

@@ -265,10 +265,8 @@ print(f"dtype {cpu.dtype!r} -> {cpu.resolved_dtype} on this machine ({machine['c
 def ladder_runs(recipe, seeds):
     """One rung of the ladder, a run per seed: [(held-out IoU, its resolution, model.fit's seconds), ...].
 
-    One model is compiled per rung and reset before each seed's run (the weights build_model(recipe, seed) gives,
-    the optimiser's variables as before its first step), so Keras traces the training step once per rung. The
-    dropout layers' random draws run on from one seed to the next: a run is paired, not identical to a fresh
-    model's.
+    One model per rung, reset before each seed's run to build_model(recipe, seed)'s weights and a fresh optimiser
+    state, so Keras traces the training step once per rung.
     """
     model = build_model(recipe, seed=seeds[0])
     model.compile(**compile_settings(recipe, steps_per_epoch(split, recipe)))
