@@ -138,11 +138,24 @@ def read_overfitting(training_losses, heldout_losses) -> Overfitting:
     return Overfitting(lowest, float(held[lowest]), float(held[-1]), jitter, bool(train[-1] < train[lowest]))
 
 
-def describe_overfitting(steps, training_losses, heldout_losses, unit: str = "epoch") -> str:
-    """The course's overfitting rule read on these scored steps, as a clause: "its held-out loss is lowest at ..."."""
+def describe_overfitting(steps, training_losses, heldout_losses, unit: str = "epoch", heldout_ious=None) -> str:
+    """The course's overfitting rule read on these scored steps, as a clause: "its held-out loss is lowest at ...".
+
+    heldout_ious (the same steps' held-out IoU), given, adds how the masks moved: a loss can rise from
+    over-confidence on a few pixels while the thresholded masks stay as good.
+    """
     if len(steps) < 2:
         return f"its held-out loss is scored at one {unit} only, so its curves cannot show it"
     reading = read_overfitting(training_losses, heldout_losses)
+    if heldout_ious is not None:
+        first, last = float(heldout_ious[0]), float(heldout_ious[-1])
+        masks = (f"; its held-out IoU goes from {first:.3f} to {last:.3f} over the same {unit}s"
+                 + (". The loss also grades how sure the model is of each pixel, the IoU only which side of 0.5 it "
+                    "falls: here the masks stay as good while the loss rises, so the overfitting is in the model's "
+                    "confidence, not yet in its masks" if reading.verdict == "overfits" and last >= first - 0.005
+                    else ""))
+    else:
+        masks = ""
     best = reading.lowest
     text = (f"its held-out loss is lowest at {unit} {steps[best]} ({reading.lowest_loss:.4f}) and ends at "
             f"{reading.last_loss:.4f} ({reading.rise:+.1%}), while its training loss goes from "
@@ -155,4 +168,4 @@ def describe_overfitting(steps, training_losses, heldout_losses, unit: str = "ep
                               "one run cannot tell overfitting from its own jitter here"),
         "both got worse": ": both got worse, which is not overfitting",
         "does not overfit": (f": the held-out loss has not risen by more than {RISE:.0%} of its lowest, so it **does "
-                             "not overfit**")}[reading.verdict]
+                             "not overfit**")}[reading.verdict] + masks

@@ -38,7 +38,6 @@ TRICK_HEIGHT = 112  # the ladder's frame size (at most the final run's); halved 
 TRICK_WIDTH = 64  # should divide by 16
 TRICK_EPOCHS = 40  # the ladder's epochs per run (at most the final run's)
 TRICK_SEEDS = 3  # runs per rung of the ladder, seeds 0, 1, ...: the paired differences' spread
-TIME_NOISE = 0.15  # a trick changes the seconds only past this share of the rung below's time (machine noise)
 SNAPSHOT_EVERY = 4  # the final run: record predictions and score the held-out frames every N epochs
 OUTPUT_DIR = "outputs"
 PLAIN_RUN_DIR = "outputs/plain_run"  # notebook 4's run, read for comparison when it is there
@@ -78,7 +77,7 @@ from cae_tutorial.training import (
     training_dataset,
     validation_dataset,
 )
-from cae_tutorial.verdicts import compare, describe_overfitting, read_overfitting
+from cae_tutorial.verdicts import compare, describe_overfitting
 
 Path(OUTPUT_DIR).mkdir(exist_ok=True)
 
@@ -353,10 +352,10 @@ plt.show()
 by_outcome = {kind: [trick for trick in gains if outcome(gains[trick]) == kind] for kind in ("gain", "a draw", "loss")}
 largest = max(gains, key=lambda trick: gains[trick].mean)
 # In time as in IoU, a trick "costs" or "saves" seconds only when every seed's paired difference says so, and by
-# more than TIME_NOISE of the rung below's time: a shared machine moves a few-second run by that much (a learning-
-# rate schedule, for one, changes no work per step).
+# more than the rung below's own seeds differ from one another: the same recipe's runs, so the machine's noise
+# (a learning-rate schedule, for one, changes no work per step).
 below_of = dict(zip(names[1:], names))
-clear = {trick: abs(costs[trick].mean) > TIME_NOISE * np.mean(seconds[below_of[trick]]) for trick in costs}
+clear = {trick: abs(costs[trick].mean) > np.ptp(seconds[below_of[trick]]) for trick in costs}
 slower = [trick for trick in costs if clear[trick] and costs[trick].winner == costs[trick].name_a]
 faster = [trick for trick in costs if clear[trick] and costs[trick].winner == costs[trick].name_b]
 level = [trick for trick in costs if trick not in slower + faster]
@@ -380,7 +379,8 @@ display(Markdown(
     + "; ".join(part for part in (
         f"slower on every seed: {seconds_text(slower)}" if slower else "",
         f"faster on every seed: {seconds_text(faster)}" if faster else "",
-        f"level in seconds (the seeds on both sides of zero, or less than {TIME_NOISE:.0%} of the rung's time): "
+        "level in seconds (the seeds on both sides of zero, or less than the rung below's seeds differ among "
+        f"themselves): "
         f"{seconds_text(level)}" if level else "") if part)
     + f". All six together: {whole}."
     + ("" if whole.winner == whole.name_a else " So in runs this short the recipe as a whole does not beat the plain "
@@ -431,16 +431,9 @@ display(Markdown(
      f"{cpu.height} x {cpu.width}: the training loss goes from {loss[switch - 1]:.3f} (epoch {switch}) to "
      f"{loss[switch]:.3f} (epoch {switch + 1}) as the model meets full-size frames. " if switch else "")
     + (f"Over its scored epochs at full size, read by the course's one rule (notebook 4), "
-       + describe_overfitting(after, loss[np.asarray(after) - 1], heldout_loss[np.asarray(after) - 1])
-       + f"; its held-out IoU (pooled, threshold 0.5) goes from {heldout_iou[after[0] - 1]:.3f} to "
-       f"{heldout_iou[-1]:.3f} over the same epochs. "
-       + ("The loss also grades how sure the model is, pixel by pixel, the IoU only which side of 0.5 each pixel "
-          "falls: here the held-out loss rises while the masks stay as good, so the overfitting is in the "
-          "model's confidence, not yet in its masks. "
-          if len(after) > 1 and read_overfitting(loss[np.asarray(after) - 1], heldout_loss[np.asarray(after) - 1]
-                                                  ).verdict == "overfits" and heldout_iou[-1] >= heldout_iou[after[0] - 1] - 0.005
-          else "")
-       if after else "")
+       + describe_overfitting(after, loss[np.asarray(after) - 1], heldout_loss[np.asarray(after) - 1],
+                              heldout_ious=heldout_iou[np.asarray(after) - 1])  # pooled, at the model's size
+       + ". " if after else "")
     + f"Scored the same way, at {heldout_scores.resolution}, the per-frame mean IoU is {train_scores.mean('iou'):.3f} on "
     f"the training frames and {heldout_scores.mean('iou'):.3f} on the held-out ones: "
     + (f"a generalisation gap of {gap:.3f}." if gap > 0 else f"no gap ({gap:+.3f}).")

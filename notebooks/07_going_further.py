@@ -472,7 +472,8 @@ history = runs[full_name].history
 switch = runs[full_name].preset.small_epochs
 epochs_at = [int(e) for e in scored_epochs(history["val_loss"])[0] if e > switch]
 network_reading = describe_overfitting(epochs_at, [history["loss"][e - 1] for e in epochs_at],
-                                      [history["val_loss"][e - 1] for e in epochs_at], "epoch")
+                                      [history["val_loss"][e - 1] for e in epochs_at], "epoch",
+                                      heldout_ious=[history["val_iou"][e - 1] for e in epochs_at])
 # The classifier: its log-loss on all the training pixels (it fitted a sample of them) and on the held-out ones.
 train_curve = classifier_log_losses(classifier, train_part.images, train_part.masks)
 heldout_curve = classifier_log_losses(classifier, heldout.images, heldout.masks)

@@ -422,7 +422,7 @@ print("self-check:", exercises.ex08_3(cache_bytes, train_files))
 display(Markdown(
     f"Over {timing_epochs} epochs ({timing_epochs * frames_per_epoch} frames drawn from {len(train_files)}, so each "
     f"frame is drawn about {timing_epochs * frames_per_epoch / len(train_files):.0f} times: read from its file each "
-    "time without the cache, once with it), the faster of two runs each took "
+    "time without the cache, once with it), `train` took (the faster of two runs each) "
     f"{seconds['memory']:.2f} s with the memory cache and {seconds[None]:.2f} s without: "
     + (f"the cache saved {seconds[None] - seconds['memory']:.2f} s." if seconds["memory"] < seconds[None] else
        f"the cache did not pay here ({seconds['memory'] - seconds[None]:.2f} s more; time both again: the "

@@ -65,3 +65,16 @@ def test_the_overfitting_rule_in_words_names_the_steps_and_the_verdict():
     assert describe_overfitting([1, 2, 3, 4, 5], falling, [0.50, 0.40, 0.41, 0.41, 0.41]).endswith("**does not overfit**")
     assert describe_overfitting([7], [0.5], [0.6]) == ("its held-out loss is scored at one epoch only, so its curves "
                                                         "cannot show it")
+
+
+def test_the_overfitting_reading_says_when_the_masks_stayed_as_good():
+    from cae_tutorial.verdicts import describe_overfitting
+
+    steps, falling, rising = [1, 2, 3, 4, 5], [1.0, 0.8, 0.6, 0.5, 0.4], [0.50, 0.40, 0.41, 0.42, 0.60]
+    steady = describe_overfitting(steps, falling, rising, heldout_ious=[0.90, 0.91, 0.92, 0.92, 0.93])
+    assert "its held-out IoU goes from 0.900 to 0.930 over the same epochs" in steady
+    assert steady.endswith("so the overfitting is in the model's confidence, not yet in its masks")
+    worse = describe_overfitting(steps, falling, rising, heldout_ious=[0.90, 0.91, 0.92, 0.88, 0.80])
+    assert worse.endswith("from 0.900 to 0.800 over the same epochs")  # the masks got worse too: no excuse made
+    flat = describe_overfitting(steps, falling, [0.50, 0.40, 0.41, 0.41, 0.41], heldout_ious=[0.9] * 5)
+    assert "**does not overfit**; its held-out IoU" in flat and "confidence" not in flat
