@@ -352,10 +352,10 @@ plt.show()
 by_outcome = {kind: [trick for trick in gains if outcome(gains[trick]) == kind] for kind in ("gain", "a draw", "loss")}
 largest = max(gains, key=lambda trick: gains[trick].mean)
 # In time as in IoU, a trick "costs" or "saves" seconds only when every seed's paired difference says so, and by
-# more than the rung below's own seeds differ from one another: the same recipe's runs, so the machine's noise
-# (a learning-rate schedule, for one, changes no work per step).
-below_of = dict(zip(names[1:], names))
-clear = {trick: abs(costs[trick].mean) > np.ptp(seconds[below_of[trick]]) for trick in costs}
+# more than the machine's noise: the widest spread between the seeds of any one rung, runs of the same recipe
+# (a learning-rate schedule, for one, changes no work per step, yet its runs can differ by seconds).
+time_noise = max(np.ptp(rung_seconds) for rung_seconds in seconds.values())
+clear = {trick: abs(costs[trick].mean) > time_noise for trick in costs}
 slower = [trick for trick in costs if clear[trick] and costs[trick].winner == costs[trick].name_a]
 faster = [trick for trick in costs if clear[trick] and costs[trick].winner == costs[trick].name_b]
 level = [trick for trick in costs if trick not in slower + faster]
@@ -379,8 +379,8 @@ display(Markdown(
     + "; ".join(part for part in (
         f"slower on every seed: {seconds_text(slower)}" if slower else "",
         f"faster on every seed: {seconds_text(faster)}" if faster else "",
-        "level in seconds (the seeds on both sides of zero, or less than the rung below's seeds differ among "
-        f"themselves): "
+        f"level in seconds (the seeds on both sides of zero, or a mean change within the {time_noise:.1f} s by "
+        "which one rung's own seeds differ at most): "
         f"{seconds_text(level)}" if level else "") if part)
     + f". All six together: {whole}."
     + ("" if whole.winner == whole.name_a else " So in runs this short the recipe as a whole does not beat the plain "
