@@ -151,9 +151,9 @@ def describe_overfitting(steps, training_losses, heldout_losses, unit: str = "ep
         first, last = float(heldout_ious[0]), float(heldout_ious[-1])
         masks = (f"; its held-out IoU goes from {first:.3f} to {last:.3f} over the same {unit}s"
                  + (". The loss also grades how sure the model is of each pixel, the IoU only which side of 0.5 it "
-                    "falls: here the masks stay as good while the loss rises, so the overfitting is in the model's "
-                    "confidence, not yet in its masks" if reading.verdict == "overfits" and last >= first - 0.005
-                    else ""))
+                    "falls: here the masks " + ("even improve" if last > first + 0.005 else "stay as good")
+                    + " while the loss rises, so the overfitting is in the model's confidence, not yet in its masks"
+                    if reading.verdict == "overfits" and last >= first - 0.005 else ""))
     else:
         masks = ""
     best = reading.lowest

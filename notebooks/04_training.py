@@ -287,8 +287,9 @@ if reading is not None:
            "run cannot tell overfitting from its own jitter here. Exercise 3's early stopping is the safe side all the "
            "same."
            if reading.verdict == "within its jitter" else
-           f"The held-out loss ends {rise:+.3f} ({reading.rise:+.0%}) from its lowest, within 5 %: it "
-           "has flattened rather than turned upward, so it does not overfit yet. "
+           f"The held-out loss ends {rise:+.3f} ({reading.rise:+.0%}) from its lowest, within 5 %, "
+           "so by the rule it does not overfit yet (the rule compares the end with "
+           "the lowest point, not the bumps between). "
            + (f"The held-out loss ends {heldout_loss[-1] / loss[-1]:.1f} times the training loss, which is taken with "
               "dropout on: a hint of a generalisation gap, which the next section measures with both kinds of frame "
               "scored the same way, and which alone is not overfitting." if heldout_loss[-1] > loss[-1] else
@@ -487,4 +488,5 @@ display(Markdown(
     + ". The loss and the IoU need not agree: the loss also counts how confident each pixel is, the IoU only which "
       "side of 0.5 it falls. EarlyStopping compares the epochs that have a held-out score: with validation_freq > 1 "
       "it skips the others (with a warning) and counts its `patience` in scored epochs, so score every epoch "
-      "(validation_freq=1) for a patience in epochs."))
+      "(validation_freq=1) for a patience in epochs. Its default `patience=0` stops at the first scored epoch that "
+      "does not improve; give it a patience to ride out a bump."))

@@ -389,8 +389,9 @@ display(Markdown(
     + (" A draw is not a proof that a trick does nothing: with this many seeds and epochs the runs differ from "
        "seed to seed by more than the trick changes them." if by_outcome["a draw"] else "")
     + f" And a verdict is not a proof either: a trick with no effect at all still puts all {TRICK_SEEDS} seeds on "
-    f"one side of zero {2 * 0.5 ** TRICK_SEEDS:.0%} of the time (each seed a coin toss), so among six tricks one such "
-    "verdict by chance is to be expected. More seeds make the rule stricter; read these as hints to test."))
+    f"one side of zero {2 * 0.5 ** TRICK_SEEDS:.0%} of the time (each seed a coin toss), so among {len(gains)} tricks "
+    f"about {len(gains) * 2 * 0.5 ** TRICK_SEEDS:.1f} such verdicts could come by chance alone. More seeds make the "
+    "rule stricter; read these as hints to test."))
 
 # %% [markdown]
 # ## The `cpu` preset at full size

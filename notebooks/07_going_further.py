@@ -433,10 +433,12 @@ display(Markdown(
     + (f"the difference's spread covers zero, **a draw** ({stack_verdict.spread_text()})."
        if stack_verdict.is_draw else f"{stack_verdict}.")
     + f" These CAEs train {solution_epochs} optimizer steps (one batch of the training frames an epoch, no "
-    f"augmentation), notebook 5's run {runs[full_name].preset.epochs * (runs[full_name].preset.steps_per_epoch or 1)}"
-    f" (held-out IoU {float(iou_score(heldout.masks, probabilities[full_name]).mean()):.3f} at this size): against "
-    "the classifier they mostly measure a short training; what they can show is whether the probability channel "
-    "helps a CAE trained as briefly, RGB against stacked. One seed, few frames: a hint, not a verdict."))
+    f"augmentation), against the {runs[full_name].preset.epochs * (runs[full_name].preset.steps_per_epoch or 1)}"
+    f" of notebook 5's run (held-out IoU {float(iou_score(heldout.masks, probabilities[full_name]).mean()):.3f} at "
+    "this size): against the classifier they mostly measure a short training. What they can show is whether the "
+    "probability channel helps a CAE trained as briefly: "
+    + f"{compare(per_frame['RGB + classifier probability'], per_frame['RGB'], 'the stacked CAE', 'the CAE on RGB', over='held-out frames')}."
+    + " One seed, few frames: a hint, not a verdict."))
 
 # %% [markdown]
 # #### Solution 2

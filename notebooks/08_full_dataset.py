@@ -259,7 +259,7 @@ elif gap.winner == gap.name_b:
     reading = (f"on every seed the unseen dancers score higher, by {-gap.mean:.3f} on average "
                f"({gap.spread_text(-1)}): here a split by frame would have undersold the model")
 else:
-    reading = (f"the two splits are **a draw**: the difference is {gap.mean:+.3f} on average, but its spread covers "
+    reading = (f"the two held-out sets are **a draw**: the difference is {gap.mean:+.3f} on average, but its spread covers "
                f"zero ({gap.spread_text()}), so these runs cannot say that a split by frame flatters the model")
 display(Markdown(
     f"The first run (seed {SEED}) scores IoU {unseen:.3f} on dancers it never saw, {seen:.3f} on the held-out "
@@ -365,8 +365,10 @@ display(Markdown(
     f"Trained {preset.epochs} epochs each, seed {SEED}, scored on the same {len(unseen_heldout)} unseen dancers: "
     f"{len(dancers)} training dancers score {unseen[len(dancers)]:.3f} and {len(half)} score "
     f"{unseen[len(half)]:.3f} ({change:+.3f} for all of them): "
-    + ("more dancers help the model find people it has never seen." if change > 0.01 else
-       "half the dancers do better here." if change < -0.01 else "a difference within 0.01, no change here.")
+    + (f"within the {np.ptp(unseen_scores):.3f} by which the seeds' unseen-dancer scores differ above, so no change "
+       "that one run can show." if abs(change) <= np.ptp(unseen_scores) else
+       "more dancers help the model find people it has never seen, by more than the seeds differ above."
+       if change > 0 else "half the dancers do better here, by more than the seeds differ above.")
     + f" Both runs take as many steps of {preset.batch_size} frames"
     + (f" from as many frames ({frames_trained[len(half)]}: one frame of each of {len(dancers)} dancers, or every "
        f"frame of {len(half)})" if frames_trained[len(half)] == frames_trained[len(dancers)] else "")
@@ -396,7 +398,9 @@ print("self-check:", exercises.ex08_2("by dancer"))
 display(Markdown(
     f"Trained as long, the split by frame scores {by_frame_iou:.3f} on its held-out frames and the split by dancer "
     f"{by_dancer_iou:.3f} on its held-out dancers ({by_frame_iou - by_dancer_iou:+.3f} for the split by "
-    f"frame). These two numbers rank nothing: one seed each, and different training frames ({len(by_frame.train_ids)} "
+    f"frame). These two numbers rank nothing: one seed each, runs of {solution_epochs} epochs far too short to "
+    f"learn any dancer (the notebook's {EPOCHS}-epoch run scores {unseen_scores[0]:.3f} on unseen dancers), and "
+    f"different training frames ({len(by_frame.train_ids)} "
     f"frames, half of every dancer's, against {len(by_dancer.train_ids)}, every frame of the training dancers). The fair comparison is "
     f"the notebook's paired one, one model scored both ways on each seed: {gap}. Publish the split **by dancer** "
     "whatever the numbers: its held-out frames are people the model has never seen, which is the claim; a split by "
@@ -411,7 +415,7 @@ frames_per_epoch = (preset.steps_per_epoch or 1) * preset.batch_size
 timing_epochs = max(2, -(-3 * len(train_files) // frames_per_epoch))  # enough epochs to read every frame 3 times
 timed = preset.with_(epochs=timing_epochs)
 seconds = {}
-for cache in ("memory", None, "memory", None):  # each twice, alternating: the first run's warm-up counts for neither
+for cache in ("memory", None, "memory", None):  # each twice, alternating; the faster of each pair is kept
     run = train(build_model(timed, SEED), files, split, timed, seed=SEED, progress=False,
                 options=TrainOptions(snapshot_epochs=(), validate_every=timing_epochs, cache=cache))
     took = run.config["train_seconds"]  # model.fit's own time: training, not only its input

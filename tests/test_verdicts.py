@@ -74,6 +74,9 @@ def test_the_overfitting_reading_says_when_the_masks_stayed_as_good():
     steady = describe_overfitting(steps, falling, rising, heldout_ious=[0.90, 0.91, 0.92, 0.92, 0.93])
     assert "its held-out IoU goes from 0.900 to 0.930 over the same epochs" in steady
     assert steady.endswith("so the overfitting is in the model's confidence, not yet in its masks")
+    assert "the masks even improve while the loss rises" in steady  # +0.030: better, not only as good
+    level = describe_overfitting(steps, falling, rising, heldout_ious=[0.90, 0.91, 0.92, 0.92, 0.902])
+    assert "the masks stay as good while the loss rises" in level
     worse = describe_overfitting(steps, falling, rising, heldout_ious=[0.90, 0.91, 0.92, 0.88, 0.80])
     assert worse.endswith("from 0.900 to 0.800 over the same epochs")  # the masks got worse too: no excuse made
     flat = describe_overfitting(steps, falling, [0.50, 0.40, 0.41, 0.41, 0.41], heldout_ious=[0.9] * 5)
