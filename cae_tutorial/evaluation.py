@@ -230,17 +230,21 @@ def predict_masks(model, frames, threshold: float = 0.5, *, size="original", **o
 
 
 def score_at_original_size(frame_ids, originals, probabilities: np.ndarray, threshold: float = 0.5,
-                           frames=None) -> MetricsTable:
+                           frames=None, **guided_parameters) -> MetricsTable:
     """Per-frame metrics of probabilities (at model size) resized to each original mask's size.
 
     frames: the original frames; given, the resize is guided by them (cae_tutorial.upsampling), else bilinear.
     A frame whose file is not the size of its mask's is resized to the mask's size to guide it.
+    guided_parameters (radius, eps, subsample, gray) replace guided_upsample's defaults.
     """
+    if guided_parameters and frames is None:
+        raise ValueError(f"{', '.join(guided_parameters)} set the guided filter: pass frames=... to guide by them")
     table = MetricsTable()
     guides = [None] * len(originals) if frames is None else frames
     for frame_id, mask, probability, frame in zip(frame_ids, originals, probabilities, guides):
         guide = None if frame is None else frame_at_size(frame, mask.shape[:2])
-        full = upsample(probability, mask.shape[:2], guide, method="bilinear" if guide is None else "guided")
+        full = upsample(probability, mask.shape[:2], guide, method="bilinear" if guide is None else "guided",
+                        **({} if guide is None else guided_parameters))
         table.extend(per_frame_metrics([frame_id], mask[None], full[None], threshold))
     table.resolution = "original" + "".join(sorted({" {} x {}".format(*m.shape[:2]) for m in originals}))
     table.upsampling = "bilinear" if frames is None else "guided"

@@ -290,11 +290,9 @@ from cae_tutorial.verdicts import compare
 
 grid = [(radius, eps) for radius in (4, 8, 12, 16) for eps in (1e-3, 1e-2)]
 if full_masks is not None and full_frames is not None:
-    guides = [upsampling.frame_at_size(frame, mask.shape[:2]) for frame, mask in zip(full_frames, full_masks)]
-    grid_iou = np.array([[per_frame_metrics([frame_id], mask[None], upsampling.upsample(
-        probability, mask.shape[:2], guide, radius=radius, eps=eps)[None])[0].iou
-        for frame_id, mask, probability, guide in zip(heldout.ids, full_masks, probabilities, guides)]
-        for radius, eps in grid])  # (grid points, frames)
+    grid_iou = np.array([score_at_original_size(heldout.ids, full_masks, probabilities, frames=full_frames,
+                                                radius=radius, eps=eps).column("iou")
+                         for radius, eps in grid])  # (grid points, frames)
     left_out, picks = [], []
     for frame in range(grid_iou.shape[1]):
         others = np.delete(grid_iou, frame, axis=1).mean(axis=1)
@@ -380,7 +378,6 @@ if full_masks is not None and full_frames is not None:
 
 # %%
 from cae_tutorial.evaluation import evaluate
-from cae_tutorial.verdicts import compare
 
 LARGER_INPUT = 1.25  # the input scale tried: 1.25 times the training size
 

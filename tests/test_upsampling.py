@@ -200,6 +200,15 @@ def test_score_at_original_size_is_guided_only_when_given_the_frames(ellipse_rec
     guided = score_at_original_size(ellipse_record.ids, masks, probabilities, frames=frames)
     assert plain.upsampling == "bilinear" and guided.upsampling == "guided"
     assert [r.iou for r in guided] != [r.iou for r in plain]
+    # The filter's own parameters pass through: the same as guided_upsample with them, frame by frame.
+    from cae_tutorial.losses import per_frame_metrics
+
+    narrow = score_at_original_size(ellipse_record.ids, masks, probabilities, frames=frames, radius=2, eps=1e-2)
+    by_hand = [per_frame_metrics([i], m[None], guided_upsample(p, f, radius=2, eps=1e-2)[None])[0].iou
+               for i, m, p, f in zip(ellipse_record.ids, masks, probabilities, frames)]
+    assert [r.iou for r in narrow] == by_hand
+    with pytest.raises(ValueError, match="radius set the guided filter: pass frames="):
+        score_at_original_size(ellipse_record.ids, masks, probabilities, radius=2)
 
 
 def test_a_frame_saved_at_another_size_than_its_mask_still_guides(ellipse_record):
