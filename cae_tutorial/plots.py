@@ -153,10 +153,10 @@ def scored_epochs(values) -> tuple[np.ndarray, np.ndarray]:
 
 def loss_curves(history) -> plt.Figure:
     """Training and held-out loss per epoch (history or TrainingResult); overfitting: held-out rises, training falls."""
-    config = getattr(history, "config", {})
-    loss = config.get("compile", {}).get("loss", "dice_focal")
-    # A run whose preset weights the outline trains on another quantity than plain Dice + focal: say which.
-    weighted = (config.get("preset") or {}).get("boundary_weight", 0) > 0
+    compiled = getattr(history, "config", {}).get("compile", {})
+    loss = compiled.get("loss", "dice_focal")
+    # A loss that weights the outline is another quantity than plain Dice + focal: the saved loss says which.
+    weighted = (compiled.get("loss_config") or {}).get("config", {}).get("boundary_weight", 0) > 0
     history = getattr(history, "history", history)
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(*scored_epochs(history["loss"]), label="training")

@@ -420,7 +420,7 @@ print(f"trained {result.config['epochs']} epochs in {result.config['train_second
 # epochs after it compare like with like.
 
 # %%
-fig = loss_curves(result.history)
+fig = loss_curves(result)  # the run, not only its history: the curves name the loss it trained on
 loss, heldout_loss = np.array(result.history["loss"]), np.array(result.history["val_loss"])
 switch = cpu.small_epochs
 heldout_iou = np.array(result.history["val_iou"])

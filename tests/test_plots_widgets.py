@@ -104,9 +104,9 @@ def test_evolution_grid_columns_are_recorded_epochs_spread_evenly(tiny_result):
 def test_loss_curves_name_the_boundary_weighted_loss():
     class Run:  # what loss_curves reads of a TrainingResult
         history = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.6]}
-        config = {"compile": {"loss": "dice_focal"}, "preset": {"boundary_weight": 5.0}}
+        config = {"compile": {"loss": "dice_focal", "loss_config": {"config": {"boundary_weight": 5.0}}}}
 
     assert plots.loss_curves(Run()).axes[0].get_ylabel() == "Dice + boundary-weighted focal loss"
-    Run.config = {"compile": {"loss": "dice_focal"}, "preset": {"boundary_weight": 0.0}}
+    Run.config = {"compile": {"loss": "dice_focal", "loss_config": {"config": {"boundary_weight": 0.0}}}}
     assert plots.loss_curves(Run()).axes[0].get_ylabel() == "Dice + focal loss"
     assert plots.loss_curves(Run.history).axes[0].get_ylabel() == "Dice + focal loss"  # a plain History dict
