@@ -162,8 +162,12 @@ def append_logs(history: dict, logs: dict) -> None:
 
 
 class EpochLogs(keras.callbacks.Callback):
-    """Keras' History with one value per epoch for every key (NaN where a key was not logged that epoch), and the
-    seconds `fit` took (`seconds`, None before training ends).
+    """Keras' History with one value per epoch for every key (NaN where a key was not logged that epoch), the
+    seconds `fit` took (`seconds`, None before training ends) and each epoch's own seconds (`epoch_seconds`).
+
+    An epoch's seconds run from Keras' epoch start to its end, so they include any held-out scoring of that epoch.
+    The first epoch of a model also traces its training step, and the first of each fit starts the dataset's
+    iterator: the median epoch of a run is the steadier measure of its work.
 
     With validation_freq=N, Keras logs the held-out scores (val_*) every N epochs only; NaN keeps every list one
     value per epoch. A model compiled without the package's IoU gets one warning (the epoch log, the curves and
@@ -174,14 +178,23 @@ class EpochLogs(keras.callbacks.Callback):
         super().__init__()
         self.history: dict[str, list[float]] = {}
         self.seconds: float | None = None
+        self.epoch_seconds: list[float] = []
         self._start = None
+        self._epoch_start = None
 
     def on_train_begin(self, logs=None):
         """Keras hook: start the clock."""
         self._start = time.perf_counter()
 
+    def on_epoch_begin(self, epoch, logs=None):
+        """Keras hook: start this epoch's clock."""
+        self._epoch_start = time.perf_counter()
+
     def on_epoch_end(self, epoch, logs=None):
-        """Keras hook: keep this epoch's logs."""
+        """Keras hook: keep this epoch's logs and seconds."""
+        if self._epoch_start is not None:
+            self.epoch_seconds.append(time.perf_counter() - self._epoch_start)
+            self._epoch_start = None
         if not self.history and logs and "iou" not in logs:
             warnings.warn(f"the model's metrics log no 'iou' (it logs {sorted(logs)}): compile it with "
                           "**cae_tutorial.compile_settings(preset, loss=..., optimizer=...) to add the package's "

@@ -19,6 +19,12 @@ import numpy as np
 from cae_tutorial.errors import CaeTutorialError
 
 
+def signed(value: float, digits: int = 4) -> str:
+    """'+0.0123' or '-0.0123'; a value that rounds to zero prints '0.0000', neither plus nor minus."""
+    text = f"{value:+.{digits}f}"
+    return text[1:] if float(text) == 0 else text
+
+
 class VerdictError(CaeTutorialError, ValueError):
     """Scores that cannot be paired (different lengths, fewer than two pairs, or not finite)."""
 
@@ -65,14 +71,14 @@ class Verdict:
     def spread_text(self, sign: int = 1) -> str:
         """'paired over 3 seeds: -0.0012 to +0.0031' (sign=-1: the differences B - A)."""
         low, high = sorted((sign * self.low, sign * self.high))
-        return f"paired over {len(self.differences)} {self.over}: {low:+.4f} to {high:+.4f}"
+        return f"paired over {len(self.differences)} {self.over}: {signed(low)} to {signed(high)}"
 
     def __str__(self) -> str:
         if self.winner == self.name_a:
             return f"{self.name_a} beats {self.name_b} by {self.mean:.4f} {self.unit} ({self.spread_text()})"
         if self.winner == self.name_b:
             return f"{self.name_b} beats {self.name_a} by {-self.mean:.4f} {self.unit} ({self.spread_text(-1)})"
-        return (f"{self.name_a} and {self.name_b} are a draw: the difference is {self.mean:+.4f} {self.unit} on "
+        return (f"{self.name_a} and {self.name_b} are a draw: the difference is {signed(self.mean)} {self.unit} on "
                 f"average, but its spread covers zero ({self.spread_text()})")
 
 

@@ -77,7 +77,7 @@ from cae_tutorial.training import (
     training_dataset,
     validation_dataset,
 )
-from cae_tutorial.verdicts import compare, describe_overfitting
+from cae_tutorial.verdicts import compare, describe_overfitting, signed
 
 Path(OUTPUT_DIR).mkdir(exist_ok=True)
 
@@ -253,16 +253,26 @@ print(f"dtype {cpu.dtype!r} -> {cpu.resolved_dtype} on this machine ({machine['c
 # batches, the augmentation and the dropout. Runs of the same seed on two neighbouring rungs differ by one trick
 # only, so their difference is that trick's effect on that seed: a **paired difference**. Every run is scored the
 # same way, by the per-frame mean IoU of the held-out frames, at each frame's original size where the record has
-# its mask files (the model predicting at its own size, `input_scale=1`, for every rung alike). The cost is the
-# seconds `model.fit` took; the first seed's run of each rung also includes tracing the training step into a
-# graph (once per model), which the other seeds reuse, so each seed's time is compared with the same seed's on the
-# rung below (where a trick changes what is traced, progressive resizing's two frame sizes or bfloat16's graph, the
-# first seed's difference includes that tracing). Short runs at a small size keep the ladder short; what they measure is each trick's effect *in such
-# runs*, not in the `cpu` preset's own (240 epochs at 256 x 144).
+# its mask files (the model predicting at its own size, `input_scale=1`, for every rung alike).
+#
+# The cost is measured in seconds, and seconds are noisy: the first run of a model also traces its training step
+# into a graph, the first epoch of every `fit` starts the dataset's iterator, and anything else the machine does
+# lengthens whatever epoch it falls in. So besides the seconds the whole `model.fit` took, each run's **steady
+# seconds** are its median epoch's seconds times its epochs, taken for each frame size apart (progressive
+# resizing's small epochs are cheaper than its full-size ones): the run's work, without the tracing, the start-up
+# and the pauses. `EpochLogs` keeps each epoch's seconds for this. Short runs at a small size keep the ladder
+# short; what they measure is each trick's effect *in such runs*, not in the `cpu` preset's own (240 epochs at
+# 256 x 144).
 
 # %%
+def steady_seconds(epoch_seconds, small_epochs):
+    """A run's seconds without tracing or pauses: each frame size's median epoch times its number of epochs."""
+    phases = [epoch_seconds[:small_epochs], epoch_seconds[small_epochs:]]
+    return float(sum(np.median(phase) * len(phase) for phase in phases if phase))
+
+
 def ladder_runs(recipe, seeds):
-    """One rung of the ladder, a run per seed: [(held-out IoU, its resolution, model.fit's seconds), ...].
+    """One rung of the ladder, a run per seed: [(held-out IoU, its resolution, fit's seconds, steady seconds)].
 
     One model per rung, reset before each seed's run to build_model(recipe, seed)'s weights and a fresh optimiser
     state, so Keras traces the training step once per rung.
@@ -276,23 +286,24 @@ def ladder_runs(recipe, seeds):
         model.set_weights(build_model(recipe, seed=seed).get_weights())
         for variable, value in zip(model.optimizer.variables, before_training):
             variable.assign(value)  # step 0, Adam's moments at zero: the learning-rate schedule starts again
-        start = time.perf_counter()
+        logs = EpochLogs()
         model.fit(training_dataset(small_record, split, recipe, seed=seed, model=model), epochs=recipe.epochs,
-                  steps_per_epoch=steps_per_epoch(split, recipe), shuffle=False, verbose=0)
-        seconds = time.perf_counter() - start
+                  steps_per_epoch=steps_per_epoch(split, recipe), shuffle=False, verbose=0, callbacks=[logs])
         table = evaluate(model, small_record, split=split, input_scale=1)
-        runs.append((table.mean("iou"), table.resolution, seconds))
+        runs.append((table.mean("iou"), table.resolution, logs.seconds,
+                     steady_seconds(logs.epoch_seconds, recipe.small_epochs)))
     return runs
 
 
 seeds = list(range(TRICK_SEEDS))
-iou, seconds = {}, {}
+iou, fit_seconds, seconds = {}, {}, {}
 for name, recipe in rungs.items():
     runs = ladder_runs(recipe, seeds)
-    iou[name], seconds[name] = [run[0] for run in runs], [run[2] for run in runs]
+    iou[name], fit_seconds[name], seconds[name] = [[run[i] for run in runs] for i in (0, 2, 3)]
     resolution = runs[0][1]
     print(f"{'' if name == 'plain' else '+ '}{name:<22} held-out IoU " + " ".join(f"{v:.3f}" for v in iou[name])
-          + "  | model.fit " + " ".join(f"{s:.1f}" for s in seconds[name]) + " s")
+          + "  | model.fit " + " ".join(f"{s:.1f}" for s in fit_seconds[name]) + " s, steady "
+          + " ".join(f"{s:.2f}" for s in seconds[name]) + " s")
 print(f"held-out IoU: per-frame mean, scored at {resolution}")
 if plain_run is not None:  # notebook 4's run: the plain rung's recipe, trained longer
     same_recipe = plain_run.preset == plain.with_(epochs=plain_run.preset.epochs).resolved()
@@ -319,14 +330,14 @@ def outcome(verdict):
 
 
 rows = ["| trick added | held-out IoU (mean, range over seeds) | IoU gain (mean; paired range) | verdict | "
-        "model.fit s (mean) | extra s (mean; paired range) |", "|---|---|---|---|---|---|",
+        "steady s (mean) | extra steady s (mean; paired range) |", "|---|---|---|---|---|---|",
         f"| plain (notebook 4's recipe) | {np.mean(iou['plain']):.3f} ({min(iou['plain']):.3f} to "
-        f"{max(iou['plain']):.3f}) | | | {np.mean(seconds['plain']):.1f} | |"]
+        f"{max(iou['plain']):.3f}) | | | {np.mean(seconds['plain']):.2f} | |"]
 for trick in gains:
     gain, cost = gains[trick], costs[trick]
     rows.append(f"| + {trick} | {np.mean(iou[trick]):.3f} ({min(iou[trick]):.3f} to {max(iou[trick]):.3f}) | "
-                f"{gain.mean:+.3f}; {gain.low:+.3f} to {gain.high:+.3f} | {outcome(gain)} | "
-                f"{np.mean(seconds[trick]):.1f} | {cost.mean:+.1f}; {cost.low:+.1f} to {cost.high:+.1f} |")
+                f"{signed(gain.mean, 3)}; {signed(gain.low, 3)} to {signed(gain.high, 3)} | {outcome(gain)} | "
+                f"{np.mean(seconds[trick]):.2f} | {signed(cost.mean, 2)}; {signed(cost.low, 2)} to {signed(cost.high, 2)} |")
 display(Markdown("\n".join(rows)))
 
 # %%
@@ -337,7 +348,7 @@ for y, trick in zip(positions, gains):
         ax.plot([verdict.low, verdict.high], [y, y], color="0.6", lw=3, solid_capstyle="round")
         ax.plot(verdict.differences, [y] * len(verdict.differences), "o", color="C0", ms=5)
         ax.plot(verdict.mean, y, "|", color="k", ms=14, mew=2)
-for ax, title in ((left, "held-out IoU gain over the rung below"), (right, "extra seconds of model.fit")):
+for ax, title in ((left, "held-out IoU gain over the rung below"), (right, "extra steady seconds")):
     ax.axvline(0, color="k", lw=0.8)
     ax.set(title=title, yticks=positions, yticklabels=[f"+ {trick}" for trick in gains])
     ax.grid(axis="x", alpha=0.3)
@@ -352,8 +363,8 @@ plt.show()
 by_outcome = {kind: [trick for trick in gains if outcome(gains[trick]) == kind] for kind in ("gain", "a draw", "loss")}
 largest = max(gains, key=lambda trick: gains[trick].mean)
 # In time as in IoU, a trick "costs" or "saves" seconds only when every seed's paired difference says so, and by
-# more than the machine's noise: the widest spread between the seeds of any one rung, runs of the same recipe
-# (a learning-rate schedule, for one, changes no work per step, yet its runs can differ by seconds).
+# more than the machine's noise: the widest spread of steady seconds between the seeds of any one rung, runs of
+# the same recipe that do the same work.
 time_noise = max(np.ptp(rung_seconds) for rung_seconds in seconds.values())
 clear = {trick: abs(costs[trick].mean) > time_noise for trick in costs}
 slower = [trick for trick in costs if clear[trick] and costs[trick].winner == costs[trick].name_a]
@@ -362,8 +373,9 @@ level = [trick for trick in costs if trick not in slower + faster]
 
 
 def seconds_text(tricks):
-    """'bfloat16 (+3.3 s; +1.0 to +5.1)': each trick's mean extra seconds and their paired range."""
-    return ", ".join(f"{t} ({costs[t].mean:+.1f} s; {costs[t].low:+.1f} to {costs[t].high:+.1f})" for t in tricks)
+    """'bfloat16 (+0.33 s; +0.10 to +0.51)': each trick's mean extra steady seconds and their paired range."""
+    return ", ".join(f"{t} ({signed(costs[t].mean, 2)} s; {signed(costs[t].low, 2)} to {signed(costs[t].high, 2)})"
+                     for t in tricks)
 
 
 display(Markdown(
@@ -374,12 +386,13 @@ display(Markdown(
        if by_outcome["a draw"] else "")
     + (f"a loss on every seed for {', '.join(by_outcome['loss'])}. " if by_outcome["loss"] else "no trick loses "
        "on every seed. ")
-    + f"The largest mean gain is that of {largest} ({gains[largest].mean:+.3f}: {outcome(gains[largest])}). "
-    + "In time, paired the same way: "
+    + f"The largest mean gain is that of {largest} ({signed(gains[largest].mean, 3)}: {outcome(gains[largest])}). "
+    + f"In steady seconds (a whole run of {small_cpu.epochs} epochs takes {min(min(v) for v in seconds.values()):.1f} "
+    f"to {max(max(v) for v in seconds.values()):.1f}), paired the same way: "
     + "; ".join(part for part in (
         f"slower on every seed: {seconds_text(slower)}" if slower else "",
         f"faster on every seed: {seconds_text(faster)}" if faster else "",
-        f"level in seconds (the seeds on both sides of zero, or a mean change within the {time_noise:.1f} s by "
+        f"level in seconds (the seeds on both sides of zero, or a mean change within the {time_noise:.2f} s by "
         "which one rung's own seeds differ at most): "
         f"{seconds_text(level)}" if level else "") if part)
     + f". All six together: {whole}."
@@ -392,6 +405,42 @@ display(Markdown(
     f"one side of zero {2 * 0.5 ** TRICK_SEEDS:.0%} of the time (each seed a coin toss), so among {len(gains)} tricks "
     f"about {len(gains) * 2 * 0.5 ** TRICK_SEEDS:.1f} such verdicts could come by chance alone. More seeds make the "
     "rule stricter; read these as hints to test."))
+
+# %% [markdown]
+# ### Progressive resizing at equal cost
+# The ladder adds progressive resizing at equal *epochs*: its small epochs are cheaper, so its runs do less work
+# than the rung below, and an IoU lost there may be only work not done. The fair question is what the same
+# seconds buy: the rung below (every epoch at full size) trained for as many epochs as fit in progressive
+# resizing's steady seconds, against coarse-then-fine, seed by seed.
+
+# %%
+fine_only, progressive = rungs["coordinate channels"], rungs["progressive resizing"]
+if progressive.small_epochs:
+    work_share = np.mean(seconds["progressive resizing"]) / np.mean(seconds["coordinate channels"])
+    equal_cost = fine_only.with_(epochs=max(1, round(fine_only.epochs * work_share)))
+    equal_runs = ladder_runs(equal_cost, seeds)
+    equal_iou, equal_seconds = [run[0] for run in equal_runs], [run[3] for run in equal_runs]
+    full_name = f"full size for {equal_cost.epochs} epochs"
+    at_equal_cost = compare(iou["progressive resizing"], equal_iou, "coarse-then-fine", full_name)
+    print(f"coarse-then-fine ({progressive.small_epochs} epochs at {progressive.small_size[0]} x "
+          f"{progressive.small_size[1]}, {progressive.epochs - progressive.small_epochs} at {progressive.height} x "
+          f"{progressive.width}): held-out IoU " + " ".join(f"{v:.3f}" for v in iou["progressive resizing"])
+          + ", steady " + " ".join(f"{v:.2f}" for v in seconds["progressive resizing"]) + " s")
+    print(f"{full_name} at {fine_only.height} x {fine_only.width}: held-out IoU "
+          + " ".join(f"{v:.3f}" for v in equal_iou) + ", steady " + " ".join(f"{v:.2f}" for v in equal_seconds) + " s")
+    display(Markdown(
+        f"Progressive resizing's runs took {work_share:.0%} of the full-size rung's steady seconds, so the same "
+        f"budget trains {equal_cost.epochs} epochs at full size where the ladder trains {fine_only.epochs} (steady "
+        f"{np.mean(equal_seconds):.2f} s on average, against {np.mean(seconds['progressive resizing']):.2f} s). "
+        f"At equal cost: {at_equal_cost}. "
+        + ("So here the small epochs buy more than the full-size epochs they replace."
+           if at_equal_cost.winner == "coarse-then-fine" else
+           "So here the seconds are better spent at full size." if at_equal_cost.winner == full_name else
+           "So at equal cost these runs cannot tell the two apart: what progressive resizing offers here is the "
+           "time, not the masks.")))
+else:
+    at_equal_cost = None
+    print("the ladder has no small epochs (its size halved does not divide by 8): nothing to compare at equal cost")
 
 # %% [markdown]
 # ## The `cpu` preset at full size
@@ -453,7 +502,11 @@ results = {"epochs": result.config["epochs"], "train_seconds": result.config["tr
            "heldout_pooled_iou": result.final("val_iou"), "snapshots": int(len(result.snapshots.epochs)),
            "train_frames_iou": train_scores.mean("iou"), "heldout_frames_iou": heldout_scores.mean("iou"),
            "ladder": {"size": list(small_cpu.size), "epochs": small_cpu.epochs, "seeds": seeds,
-                      "resolution": resolution, "iou": iou, "seconds": seconds,
+                      "resolution": resolution, "iou": iou, "fit_seconds": fit_seconds, "seconds": seconds,
+                      "time_noise": time_noise,
+                      "equal_cost": None if at_equal_cost is None else {
+                          "work_share": work_share, "epochs": equal_cost.epochs, "iou": equal_iou, "seconds": equal_seconds,
+                          "differences": list(at_equal_cost.differences)},
                       "gains": {trick: {"mean": v.mean, "low": v.low, "high": v.high, "outcome": outcome(v)}
                                 for trick, v in gains.items()},
                       "costs": {trick: {"mean": v.mean, "low": v.low, "high": v.high} for trick, v in costs.items()}}}
@@ -469,7 +522,7 @@ Path(OUTPUT_DIR, "05_the_cpu_recipe.json").write_text(json.dumps(results, indent
 # - A trick is measured by adding it to the rungs below it (each rung keeps the tricks before it), over several
 #   seeds, as paired differences: it wins when every seed
 #   agrees, and is a draw when the spread covers zero (`cae_tutorial.verdicts.compare`). Its cost is measured the
-#   same way, in seconds.
+#   same way, in steady seconds (each frame size's median epoch times its epochs, without tracing or pauses).
 # - What a trick brings depends on the run: short runs at a small size, as here, are not the preset's 240 epochs;
 #   the full-size run is measured once, at the end, and saved for notebooks 6 and 7.
 #

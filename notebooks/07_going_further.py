@@ -308,10 +308,12 @@ display(Markdown(
     + ", ".join(f"{n} is best on {wins[n]} of {len(heldout)}" for n in tables)
     + "; edge-band accuracy " + ", ".join(f"{n} {scores[n]['edge_accuracy']:.3f}" for n in ranked)
     + f" (one run each: a description, not a ranking). Paired frame by frame at the preset's size: {frames_verdict}. "
-    + (f"So by the rule below the {network} has earned its training time: it beats the classifier on every seed at "
+    + ("A network earns its training time only by beating this baseline on frames it has never seen, on every seed. "
+       f"So the {network} has earned its training time: it beats the classifier on every seed at "
        f"{compare_size[0]} x {compare_size[1]} and on every frame at the preset's size."
        if network_verdict.winner == network and frames_verdict.winner == full_name else
-       f"So by the rule below the {network} has not earned its training time on these frames: at "
+       "A network earns its training time only by beating this baseline on frames it has never seen, on every seed. "
+       f"So the {network} has not earned its training time on these frames: at "
        f"{compare_size[0]} x {compare_size[1]} the classifier, fitted in "
        f"{np.median(seed_seconds['pixel classifier']):.1f} s, "
        + ("scores higher on every seed" if network_verdict.winner == "pixel classifier" else
@@ -324,8 +326,7 @@ display(Markdown(
 
 # %% [markdown]
 # Whoever wins here, keep the baseline: a classifier that decides each pixel from its colour, position and
-# neighbourhood is fast to fit and tells you how much of the task is colour. A network has to beat it on frames it
-# has never seen to be worth its training time.
+# neighbourhood is fast to fit and tells you how much of the task is colour: it is the bar a network has to clear.
 
 # %% [markdown]
 # ## Running on the full Kaggle dataset or your own frames

@@ -72,7 +72,7 @@ from cae_tutorial.pipeline import (
 from cae_tutorial.presets import get_preset
 from cae_tutorial.synthetic import write_dataset
 from cae_tutorial.training import TrainOptions, build_model, train
-from cae_tutorial.verdicts import compare
+from cae_tutorial.verdicts import compare, signed
 
 Path(OUTPUT_DIR).mkdir(exist_ok=True)
 # Every epoch at one size: frames streamed from files train at full size only (no progressive start).
@@ -394,7 +394,8 @@ print(f"split by frame:  held-out IoU {by_frame_iou:.3f} after {solution_epochs}
 dancer_run = train(build_model(short, SEED), files, by_dancer, short, seed=SEED, progress=False, options=quiet)
 by_dancer_iou = dancer_run.evaluate(files.load(by_dancer.heldout_ids)).mean("iou")
 print(f"split by dancer: held-out IoU {by_dancer_iou:.3f} after {solution_epochs} epochs")
-print("self-check:", exercises.ex08_2("by dancer"))
+publish = "by dancer"  # chosen by the claim, not by the two numbers above: the model segments people it never saw
+print("self-check:", exercises.ex08_2(publish))
 display(Markdown(
     f"Trained as long, the split by frame scores {by_frame_iou:.3f} on its held-out frames and the split by dancer "
     f"{by_dancer_iou:.3f} on its held-out dancers ({by_frame_iou - by_dancer_iou:+.3f} for the split by "
@@ -414,13 +415,15 @@ train_files = files.subset(split.train_ids)
 frames_per_epoch = (preset.steps_per_epoch or 1) * preset.batch_size
 timing_epochs = max(2, -(-3 * len(train_files) // frames_per_epoch))  # enough epochs to read every frame 3 times
 timed = preset.with_(epochs=timing_epochs)
-seconds = {}
-for cache in ("memory", None, "memory", None):  # each twice, alternating; the faster of each pair is kept
+times = {"memory": [], None: []}
+for cache in ("memory", None, "memory", None):  # each twice, alternating, so that a busy spell hits both alike
     run = train(build_model(timed, SEED), files, split, timed, seed=SEED, progress=False,
                 options=TrainOptions(snapshot_epochs=(), validate_every=timing_epochs, cache=cache))
-    took = run.config["train_seconds"]  # model.fit's own time: training, not only its input
-    seconds[cache] = min(took, seconds.get(cache, took))
-    print(f"cache={cache!r}: train took {took:.2f} s for {timing_epochs} epochs")
+    times[cache].append(run.config["train_seconds"])  # model.fit's own time: training, not only its input
+    print(f"cache={cache!r}: train took {times[cache][-1]:.2f} s for {timing_epochs} epochs")
+seconds = {cache: min(runs) for cache, runs in times.items()}  # the faster of each setting's two runs
+timing_noise = max(np.ptp(runs) for runs in times.values())  # how far two runs of one setting differ
+saved = seconds[None] - seconds["memory"]
 cache_bytes = train_files.decoded_bytes()
 print("self-check:", exercises.ex08_3(cache_bytes, train_files))
 display(Markdown(
@@ -428,9 +431,12 @@ display(Markdown(
     f"frame is drawn about {timing_epochs * frames_per_epoch / len(train_files):.0f} times: read from its file each "
     "time without the cache, once with it), `train` took (the faster of two runs each) "
     f"{seconds['memory']:.2f} s with the memory cache and {seconds[None]:.2f} s without: "
-    + (f"the cache saved {seconds[None] - seconds['memory']:.2f} s." if seconds["memory"] < seconds[None] else
-       f"the cache did not pay here ({seconds['memory'] - seconds[None]:.2f} s more; time both again: the "
-       "seconds of a busy machine vary).")
+    + (f"the cache saved {saved:.2f} s, more than the {timing_noise:.2f} s by which two runs of one setting "
+       "differ." if saved > timing_noise else
+       f"the cache cost {-saved:.2f} s, more than the {timing_noise:.2f} s by which two runs of one setting differ."
+       if -saved > timing_noise else
+       f"a draw: the difference ({signed(saved, 2)} s saved) is within the {timing_noise:.2f} s by which two runs "
+       "of one setting differ, so these runs cannot tell whether the cache pays here.")
     + f" The cache holds the decoded frames: {cache_bytes / 2**10:,.0f} KiB here."
     " It is worth its memory when they fit with room to spare and training reads them many times, and when "
     "decoding is a real part of a step (large files, a small model); `cache=\"auto\"` caches only when they fit."))

@@ -12,6 +12,7 @@ from cae_tutorial.model import (
     decoder_block,
     encoder_block,
     latent_shape,
+    nearest_size,
     output_layer,
 )
 
@@ -105,3 +106,11 @@ def test_preset_coordinates_reach_the_model_at_both_progressive_sizes():
 def test_bad_input_shape_is_explained(shape):
     with pytest.raises(ValueError, match="input_shape"):
         build_cae(shape)
+
+
+def test_a_size_that_does_not_divide_is_told_the_nearest_that_does_and_it_builds():
+    with pytest.raises(ValueError, match=r"must divide by 8.*nearest size that does, \(96, 48\)") as caught:
+        build_cae((100, 50, 3))  # 100 ties between 96 and 104: the size below fits inside the frame
+    assert "\n" not in str(caught.value)
+    assert build_cae((96, 48, 3)).output_shape == (None, 96, 48, 1)
+    assert [nearest_size(v, 8) for v in (3, 8, 12, 13, 50, 100, 101)] == [8, 8, 8, 16, 48, 96, 104]

@@ -151,6 +151,19 @@ def test_notebook_results(fast_course):
         assert gain["low"] <= gain["mean"] <= gain["high"]
         expected = "gain" if gain["low"] > 0 else "loss" if gain["high"] < 0 else "a draw"
         assert gain["outcome"] == expected, trick
+    # Costs in steady seconds (each size's median epoch times its epochs) leave out the first epoch's tracing, so
+    # they stay near or below model.fit's own (a margin: a median times the epochs can exceed their sum a little).
+    for name, steady in ladder["seconds"].items():
+        assert all(0 < s <= 1.25 * f for s, f in zip(steady, ladder["fit_seconds"][name])), name
+    assert ladder["time_noise"] == pytest.approx(max(max(v) - min(v) for v in ladder["seconds"].values()))
+    # Progressive resizing against full size only, at equal steady seconds, paired by seed. (In these 3-epoch runs
+    # the tracing of both sizes dominates, so full size gets more epochs, not fewer: the same rule either way.)
+    equal = ladder["equal_cost"]
+    share = sum(ladder["seconds"]["progressive resizing"]) / sum(ladder["seconds"]["coordinate channels"])
+    assert equal["work_share"] == pytest.approx(share) and equal["epochs"] == max(1, round(ladder["epochs"] * share))
+    assert len(equal["iou"]) == len(equal["seconds"]) == len(equal["differences"]) == 2
+    assert equal["differences"] == pytest.approx(
+        [a - b for a, b in zip(ladder["iou"]["progressive resizing"], equal["iou"])])
     assert r3["wide_share"] == pytest.approx(3 * 590_080 / 1_939_233) and len(r3["wide_convolutions"]) == 3
     assert r2["latent_vs_input"]["seed CAE"] == pytest.approx(256 / 64 / 3)
     r6 = results_of(out, "06_predictions_vs_reality")

@@ -108,6 +108,9 @@ def test_validate_every_is_keras_validation_freq_plus_score_last_epoch(tiny_reco
                         verbose=0)
     assert [not math.isnan(v) for v in logs.history["val_iou"]] == [False, True, True]
     assert logs.seconds is not None and logs.seconds > 0
+    # One time per epoch, each inside the whole fit's: what notebook 5's ladder takes its steady seconds from.
+    assert len(logs.epoch_seconds) == 3 and all(v > 0 for v in logs.epoch_seconds)
+    assert sum(logs.epoch_seconds) <= logs.seconds
     # Keras's own History keeps a held-out value only for the epochs scored, so its lists differ in length.
     assert len(history.history["val_iou"]) < len(history.history["iou"]) == 3
     with pytest.raises(ValueError, match=r"different lengths.*EpochLogs") as caught:

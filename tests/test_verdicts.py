@@ -3,7 +3,7 @@
 import pytest
 
 import cae_tutorial as cae
-from cae_tutorial.verdicts import VerdictError, compare
+from cae_tutorial.verdicts import VerdictError, compare, signed
 
 
 def test_a_win_on_every_seed_is_a_win_with_its_range():
@@ -33,6 +33,13 @@ def test_a_spread_that_covers_zero_is_a_draw():
 def test_scores_that_cannot_be_paired_say_why(a, b, words):
     with pytest.raises(VerdictError, match=words):
         compare(a, b)
+
+
+def test_signed_numbers_never_print_a_minus_zero():
+    assert [signed(v, 1) for v in (0.26, -0.26, -0.04, 0.04, 0.0, -0.0)] == ["+0.3", "-0.3", "0.0", "0.0", "0.0", "0.0"]
+    assert signed(-0.00004) == "0.0000" and signed(-0.00006) == "-0.0001"
+    # A draw whose mean rounds to zero says so without a sign.
+    assert "the difference is 0.0000 IoU" in str(compare([0.5, 0.6], [0.6, 0.5], "a", "b"))
 
 
 def test_compare_is_a_top_level_name():
