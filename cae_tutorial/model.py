@@ -84,13 +84,6 @@ def output_layer(x, name: str = "mask"):
     return layers.Conv2D(1, 1, activation="sigmoid", name=name, dtype="float32")(x)
 
 
-def nearest_size(length: int, factor: int) -> int:
-    """The multiple of factor nearest to length (at least factor; a tie takes the one below, inside the frame)."""
-    below = max(factor, length // factor * factor)
-    above = below + factor if below <= length else below
-    return below if length - below <= above - length else above
-
-
 def build_cae(input_shape: tuple[int, int, int] = (1024, 512, 3), filters: tuple[int, ...] = SEED_FILTERS,
               kernel_size: int = 3, activation: str = "swish", dropout: tuple[float, float] = (0.1, 0.25),
               skip_connections: bool = False, dtype: str | None = None, name: str | None = None,
@@ -107,7 +100,9 @@ def build_cae(input_shape: tuple[int, int, int] = (1024, 512, 3), filters: tuple
         raise ValueError(f"filters must be positive ints, one per encoder block, got {filters!r}")
     factor = 2 ** len(filters)
     if any(v is not None and (not isinstance(v, int) or v <= 0 or v % factor) for v in input_shape[:2]):
-        nearest = tuple(nearest_size(v, factor) if isinstance(v, int) and v > 0 else 256 for v in input_shape[:2])
+        # Each side to its nearest multiple of factor, at least factor; a tie goes down, inside the frame.
+        nearest = tuple(max(factor, (v + factor // 2 - 1) // factor * factor) if isinstance(v, int) else v
+                        for v in input_shape[:2])
         raise ValueError(f"input_shape={tuple(input_shape)!r}: height and width must divide by {factor} "
                          f"({len(filters)} stride-2 encoder blocks halve them); resize the frames to the nearest "
                          f"size that does, {nearest}")

@@ -159,8 +159,12 @@ def build_cae(input_shape: tuple[int, int, int] = (1024, 512, 3), filters: tuple
         raise ValueError(f"filters must be positive ints, one per encoder block, got {filters!r}")
     factor = 2 ** len(filters)
     if any(v is not None and (not isinstance(v, int) or v <= 0 or v % factor) for v in input_shape[:2]):
+        # Each side to its nearest multiple of factor, at least factor; a tie goes down, inside the frame.
+        nearest = tuple(max(factor, (v + factor // 2 - 1) // factor * factor) if isinstance(v, int) else v
+                        for v in input_shape[:2])
         raise ValueError(f"input_shape={tuple(input_shape)!r}: height and width must divide by {factor} "
-                         f"({len(filters)} stride-2 encoder blocks halve them); resize the frames, e.g. to (256, 128)")
+                         f"({len(filters)} stride-2 encoder blocks halve them); resize the frames to the nearest "
+                         f"size that does, {nearest}")
     inputs = keras.Input(shape=tuple(input_shape), name="frame")
     x = CoordinateChannels(name="coordinates", dtype=dtype)(inputs) if coordinates else inputs
     skips = [x]
@@ -358,4 +362,5 @@ display(Markdown(
     + (" (a tie: take the size below, which fits inside the frame)" if gaps[0][0] == gaps[0][1] else "")
     + f"; the width 50 lies {gaps[1][0]} above {below[1]} and {gaps[1][1]} below {above[1]}, so {nearest[1]} is the "
     f"nearer. {nearest[0]} x {nearest[1]} builds: frames {fits.input_shape[1:3]} give masks "
-    f"{fits.output_shape[1:3]} (any size that divides by 8 would too)."))
+    f"{fits.output_shape[1:3]} (any size that divides by 8 would too). The error above names the same size: "
+    "`build_cae` makes this choice for each side when it refuses one."))

@@ -258,9 +258,9 @@ print(f"dtype {cpu.dtype!r} -> {cpu.resolved_dtype} on this machine ({machine['c
 # The cost is measured in seconds, and seconds are noisy: the first run of a model also traces its training step
 # into a graph, the first epoch of every `fit` starts the dataset's iterator, and anything else the machine does
 # lengthens whatever epoch it falls in. So besides the seconds the whole `model.fit` took, each run's **steady
-# seconds** are its median epoch's seconds times its epochs, taken for each frame size apart (progressive
-# resizing's small epochs are cheaper than its full-size ones): the run's work, without the tracing, the start-up
-# and the pauses. `EpochLogs` keeps each epoch's seconds for this. Short runs at a small size keep the ladder
+# seconds** are, for each frame size, the median of its epochs' seconds times the number of epochs at that size,
+# summed over the sizes (progressive resizing's small epochs are cheaper than its full-size ones): the run's work,
+# without the tracing, the start-up and the pauses. `EpochLogs` keeps each epoch's seconds for this. Short runs at a small size keep the ladder
 # short; what they measure is each trick's effect *in such runs*, not in the `cpu` preset's own (240 epochs at
 # 256 x 144).
 
@@ -370,6 +370,7 @@ clear = {trick: abs(costs[trick].mean) > time_noise for trick in costs}
 slower = [trick for trick in costs if clear[trick] and costs[trick].winner == costs[trick].name_a]
 faster = [trick for trick in costs if clear[trick] and costs[trick].winner == costs[trick].name_b]
 level = [trick for trick in costs if trick not in slower + faster]
+agreeing = [trick for trick in level if not costs[trick].is_draw]  # one side on every seed, yet within the noise
 
 
 def seconds_text(tricks):
@@ -387,14 +388,21 @@ display(Markdown(
     + (f"a loss on every seed for {', '.join(by_outcome['loss'])}. " if by_outcome["loss"] else "no trick loses "
        "on every seed. ")
     + f"The largest mean gain is that of {largest} ({signed(gains[largest].mean, 3)}: {outcome(gains[largest])}). "
-    + f"In steady seconds (a whole run of {small_cpu.epochs} epochs takes {min(min(v) for v in seconds.values()):.1f} "
-    f"to {max(max(v) for v in seconds.values()):.1f}), paired the same way: "
+    + f"In steady seconds (a run's range from {min(min(v) for v in seconds.values()):.1f} to "
+    f"{max(max(v) for v in seconds.values()):.1f} s; model.fit's whole runs took "
+    f"{min(min(v) for v in fit_seconds.values()):.1f} to {max(max(v) for v in fit_seconds.values()):.1f} s), paired "
+    "the same way: "
     + "; ".join(part for part in (
         f"slower on every seed: {seconds_text(slower)}" if slower else "",
         f"faster on every seed: {seconds_text(faster)}" if faster else "",
         f"level in seconds (the seeds on both sides of zero, or a mean change within the {time_noise:.2f} s by "
         "which one rung's own seeds differ at most): "
         f"{seconds_text(level)}" if level else "") if part)
+    + (". Of the level ones, " + ", ".join(agreeing) + (" has" if len(agreeing) == 1 else " have")
+       + f" every seed on one side but a mean change within that {time_noise:.2f} s. The rungs run one after "
+       "another, so a slow drift of the machine (its caches and clocks warming up over the first rungs) moves "
+       "neighbouring rungs apart on every seed, and the spread inside one rung cannot see it: changes this small "
+       "are not a trick's cost" if agreeing else "")
     + f". All six together: {whole}."
     + ("" if whole.winner == whole.name_a else " So in runs this short the recipe as a whole does not beat the plain "
        f"one. Its settings were chosen for its own run, {cpu.epochs} epochs at {cpu.height} x {cpu.width}; the "
@@ -417,10 +425,12 @@ display(Markdown(
 fine_only, progressive = rungs["coordinate channels"], rungs["progressive resizing"]
 if progressive.small_epochs:
     work_share = np.mean(seconds["progressive resizing"]) / np.mean(seconds["coordinate channels"])
+    fit_share = np.mean(fit_seconds["progressive resizing"]) / np.mean(fit_seconds["coordinate channels"])
     equal_cost = fine_only.with_(epochs=max(1, round(fine_only.epochs * work_share)))
     equal_runs = ladder_runs(equal_cost, seeds)
     equal_iou, equal_seconds = [run[0] for run in equal_runs], [run[3] for run in equal_runs]
     full_name = f"full size for {equal_cost.epochs} epochs"
+    replaced = equal_cost.epochs - (progressive.epochs - progressive.small_epochs)  # full-size epochs given up
     at_equal_cost = compare(iou["progressive resizing"], equal_iou, "coarse-then-fine", full_name)
     print(f"coarse-then-fine ({progressive.small_epochs} epochs at {progressive.small_size[0]} x "
           f"{progressive.small_size[1]}, {progressive.epochs - progressive.small_epochs} at {progressive.height} x "
@@ -433,11 +443,16 @@ if progressive.small_epochs:
         f"budget trains {equal_cost.epochs} epochs at full size where the ladder trains {fine_only.epochs} (steady "
         f"{np.mean(equal_seconds):.2f} s on average, against {np.mean(seconds['progressive resizing']):.2f} s). "
         f"At equal cost: {at_equal_cost}. "
-        + ("So here the small epochs buy more than the full-size epochs they replace."
+        + ((f"So here {progressive.small_epochs} small epochs buy more than the {replaced} full-size epochs they "
+            "replace." if replaced > 0 else "So here the small epochs buy more than full-size ones.")
            if at_equal_cost.winner == "coarse-then-fine" else
            "So here the seconds are better spent at full size." if at_equal_cost.winner == full_name else
            "So at equal cost these runs cannot tell the two apart: what progressive resizing offers here is the "
-           "time, not the masks.")))
+           "time, not the masks.")
+        + f" Steady seconds leave out what a whole fit adds around that work: the tracing, which progressive "
+        f"resizing does for two frame sizes, and the starts. Counted in model.fit's whole seconds, its runs took "
+        f"{fit_share:.0%} of the full-size rung's, which would buy {max(1, round(fine_only.epochs * fit_share))} "
+        "full-size epochs."))
 else:
     at_equal_cost = None
     print("the ladder has no small epochs (its size halved does not divide by 8): nothing to compare at equal cost")
@@ -522,7 +537,10 @@ Path(OUTPUT_DIR, "05_the_cpu_recipe.json").write_text(json.dumps(results, indent
 # - A trick is measured by adding it to the rungs below it (each rung keeps the tricks before it), over several
 #   seeds, as paired differences: it wins when every seed
 #   agrees, and is a draw when the spread covers zero (`cae_tutorial.verdicts.compare`). Its cost is measured the
-#   same way, in steady seconds (each frame size's median epoch times its epochs, without tracing or pauses).
+#   same way in steady seconds (for each frame size, the median epoch's seconds times its epochs, summed: no
+#   tracing, no pauses), with one more condition: a mean change larger than the widest spread between one rung's
+#   own seeds.
+# - Progressive resizing is also compared at equal cost, against full size only for the same steady seconds.
 # - What a trick brings depends on the run: short runs at a small size, as here, are not the preset's 240 epochs;
 #   the full-size run is measured once, at the end, and saved for notebooks 6 and 7.
 #

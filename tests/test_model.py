@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -12,7 +14,6 @@ from cae_tutorial.model import (
     decoder_block,
     encoder_block,
     latent_shape,
-    nearest_size,
     output_layer,
 )
 
@@ -113,4 +114,6 @@ def test_a_size_that_does_not_divide_is_told_the_nearest_that_does_and_it_builds
         build_cae((100, 50, 3))  # 100 ties between 96 and 104: the size below fits inside the frame
     assert "\n" not in str(caught.value)
     assert build_cae((96, 48, 3)).output_shape == (None, 96, 48, 1)
-    assert [nearest_size(v, 8) for v in (3, 8, 12, 13, 50, 100, 101)] == [8, 8, 8, 16, 48, 96, 104]
+    for given, nearest in ((3, 8), (12, 8), (13, 16), (50, 48), (101, 104)):  # each side alone, at least 8
+        with pytest.raises(ValueError, match=re.escape(f"nearest size that does, ({nearest}, 16)")):
+            build_cae((given, 16, 3))
