@@ -562,7 +562,7 @@ Path(OUTPUT_DIR, "05_the_cpu_recipe.json").write_text(json.dumps(results, indent
 # %% [markdown]
 # #### Solution 1
 
-# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-input"]
 # Equal optimizer steps, so that neither recipe wins by training longer: the seed preset takes one batch of its
 # three frames per epoch, the cpu preset steps_per_epoch of them, so the seed preset gets as many more epochs.
 seed_base = get_preset("seed", height=small_cpu.height, width=small_cpu.width)
@@ -591,7 +591,7 @@ display(Markdown(
 # %% [markdown]
 # #### Solution 2
 
-# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-input"]
 best_trick = max(gains, key=lambda trick: gains[trick].mean)
 print("self-check:", exercises.ex05_2(best_trick, gains))
 display(Markdown(
@@ -604,7 +604,7 @@ display(Markdown(
 # %% [markdown]
 # #### Solution 3
 
-# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-input"]
 step = steps * cpu.small_epochs  # the first step at full size
 total = steps * cpu.epochs
 by_hand = cpu.learning_rate * (0.05 + (1 - 0.05) * 0.5 * (1 + np.cos(np.pi * step / total)))

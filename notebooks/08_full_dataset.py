@@ -348,7 +348,7 @@ Path(OUTPUT_DIR, "08_full_dataset.json").write_text(json.dumps(results, indent=1
 # %% [markdown]
 # #### Solution 1
 
-# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-input"]
 dancers = records["train"]
 half = set(dancers[: max(1, len(dancers) // 2)])
 halved = Split(tuple(i for i in by_dancer.train_ids if record_of(i) in half), by_dancer.heldout_ids)
@@ -378,7 +378,7 @@ display(Markdown(
 # %% [markdown]
 # #### Solution 2
 
-# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-input"]
 rng = np.random.default_rng(SEED)
 by_frame_train = []
 for record_name in files.records:
@@ -410,7 +410,7 @@ display(Markdown(
 # %% [markdown]
 # #### Solution 3
 
-# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution", "hide-input"]
 train_files = files.subset(split.train_ids)
 frames_per_epoch = (preset.steps_per_epoch or 1) * preset.batch_size
 timing_epochs = max(2, -(-3 * len(train_files) // frames_per_epoch))  # enough epochs to read every frame 3 times
