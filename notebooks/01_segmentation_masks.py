@@ -50,7 +50,6 @@ from cae_tutorial.quiet import import_tensorflow
 
 import_tensorflow()
 
-import json
 import warnings
 from pathlib import Path
 
@@ -61,6 +60,7 @@ from IPython.display import Markdown, display
 from cae_tutorial import exercises
 from cae_tutorial.data import embedded_record_path, load_record, seed_split
 from cae_tutorial.datasets import resolve_data
+from cae_tutorial.folders import write_json
 from cae_tutorial.losses import dice_score, iou_score, pixel_accuracy
 from cae_tutorial.plots import TRUTH_COLOUR, frame_title, overlay, training_grid
 
@@ -197,7 +197,7 @@ display(Markdown(
 results = {"frames": len(record), "train_frames": len(split.train_ids), "heldout_frames": len(split.heldout_ids),
            "foreground_share": float(foreground.mean()), "all_background_accuracy": float(accuracy),
            "shift": shift, "shifted_accuracy": float(shifted_accuracy), "shifted_iou": float(shifted_iou)}
-Path(OUTPUT_DIR, "01_segmentation_masks.json").write_text(json.dumps(results, indent=1))
+write_json(Path(OUTPUT_DIR, "01_segmentation_masks.json"), results)  # whole or not at all
 results
 
 # %% [markdown]

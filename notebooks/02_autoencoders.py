@@ -40,7 +40,6 @@ from cae_tutorial.quiet import import_tensorflow
 
 import_tensorflow()
 
-import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -50,6 +49,7 @@ from IPython.display import Markdown, display
 from cae_tutorial import exercises
 from cae_tutorial.data import load_record, seed_split
 from cae_tutorial.datasets import resolve_data
+from cae_tutorial.folders import write_json
 from cae_tutorial.model import build_cae, latent_shape
 from cae_tutorial.plots import frame_title
 from cae_tutorial.presets import get_preset
@@ -189,7 +189,7 @@ results = {"latent_numbers": latent_size, "compression": input_size / latent_siz
            "latent_vs_input": {name: n / input_size for name, n in latent.items()},
            "train_mse": history.history["loss"][-1], "heldout_mse": heldout_mse,
            "person_error": float(error[person].mean()), "background_error": float(error[~person].mean())}
-Path(OUTPUT_DIR, "02_autoencoders.json").write_text(json.dumps(results, indent=1))
+write_json(Path(OUTPUT_DIR, "02_autoencoders.json"), results)  # whole or not at all
 results
 
 # %% [markdown]

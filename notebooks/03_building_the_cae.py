@@ -37,7 +37,6 @@ from cae_tutorial.quiet import import_tensorflow
 
 import_tensorflow()
 
-import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -45,6 +44,7 @@ import numpy as np
 from IPython.display import Markdown, display
 
 from cae_tutorial import exercises
+from cae_tutorial.folders import write_json
 from cae_tutorial.model import CoordinateChannels  # the `coordinates` option, taught in notebook 5
 from cae_tutorial.plots import architecture_diagram
 from cae_tutorial.presets import get_preset
@@ -281,7 +281,7 @@ results = {"parameters_seed_size": seed_model.count_params(), "parameters": mode
            "latent_shape_seed_size": list(seed_model.get_layer("encoder3_drop2").output.shape[1:]),
            "parameters_per_block": per_block, "skip_parameters": skip_model.count_params(),
            "cpu_preset_parameters": trained.count_params()}
-Path(OUTPUT_DIR, "03_building_the_cae.json").write_text(json.dumps(results, indent=1))
+write_json(Path(OUTPUT_DIR, "03_building_the_cae.json"), results)  # whole or not at all
 results
 
 # %% [markdown]

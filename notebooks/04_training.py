@@ -47,7 +47,6 @@ from cae_tutorial.quiet import import_tensorflow
 
 import_tensorflow()
 
-import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -58,6 +57,7 @@ from cae_tutorial import exercises
 from cae_tutorial.callbacks import EpochLogs, EpochProgress, PredictionSnapshots, ScoreLastEpoch
 from cae_tutorial.data import load_record, seed_split
 from cae_tutorial.datasets import resolve_data
+from cae_tutorial.folders import write_json
 from cae_tutorial.plots import evolution_grid, loss_curves, metric_curves, scored_epochs
 from cae_tutorial.presets import get_preset
 from cae_tutorial.results import TrainingResult
@@ -351,7 +351,7 @@ results = {"epochs": result.config["epochs"], "train_seconds": result.config["tr
            "train_iou": result.final("iou", part="training"), "snapshots": int(len(result.snapshots.epochs)),
            "train_frames_iou": train_scores.mean("iou"), "heldout_frames_iou": heldout_scores.mean("iou"),
            "best_heldout_loss_epoch": best, "focal_table": table}
-Path(OUTPUT_DIR, "04_training.json").write_text(json.dumps(results, indent=1))
+write_json(Path(OUTPUT_DIR, "04_training.json"), results)  # whole or not at all
 results
 
 # %% [markdown]

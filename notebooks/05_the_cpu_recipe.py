@@ -49,7 +49,6 @@ from cae_tutorial.quiet import import_tensorflow
 
 import_tensorflow()
 
-import json
 import time
 from pathlib import Path
 
@@ -62,6 +61,7 @@ from cae_tutorial.callbacks import EpochLogs, EpochProgress, PredictionSnapshots
 from cae_tutorial.data import load_record, seed_split
 from cae_tutorial.datasets import resolve_data
 from cae_tutorial.evaluation import evaluate
+from cae_tutorial.folders import write_json
 from cae_tutorial.hardware import describe
 from cae_tutorial.losses import outline_band
 from cae_tutorial.model import CoordinateChannels
@@ -255,14 +255,17 @@ print(f"dtype {cpu.dtype!r} -> {cpu.resolved_dtype} on this machine ({machine['c
 # same way, by the per-frame mean IoU of the held-out frames, at each frame's original size where the record has
 # its mask files (the model predicting at its own size, `input_scale=1`, for every rung alike).
 #
-# The cost is measured in seconds, and seconds are noisy: the first run of a model also traces its training step
-# into a graph, the first epoch of every `fit` starts the dataset's iterator, and anything else the machine does
-# lengthens whatever epoch it falls in. So besides the seconds the whole `model.fit` took, each run's **steady
-# seconds** are, for each frame size, the median of its epochs' seconds times the number of epochs at that size,
-# summed over the sizes (progressive resizing's small epochs are cheaper than its full-size ones): the run's work,
-# without the tracing, the start-up and the pauses. `EpochLogs` keeps each epoch's seconds for this. Short runs at a small size keep the ladder
-# short; what they measure is each trick's effect *in such runs*, not in the `cpu` preset's own (240 epochs at
-# 256 x 144).
+# The cost is measured in seconds, and seconds are noisy: the first run of a model also traces its training step into
+# a graph, the first epoch of every `fit` starts the dataset's iterator, and anything else the machine does lengthens
+# whatever epoch it falls in. So besides the seconds the whole `model.fit` took, each run's **steady seconds** are,
+# for each frame size, the median of its epochs' seconds times the number of epochs at that size, summed over the
+# sizes (progressive resizing's small epochs are cheaper than its full-size ones): the run's work, without the
+# tracing, the start-up and the pauses. `EpochLogs` keeps each epoch's seconds for this. A slow change of the
+# machine over the minutes the ladder takes (its clocks, its caches, other work) would move every rung after it, so
+# the seeds take turns: seed 0 climbs the ladder from plain to bfloat16, seed 1 climbs down it, seed 2 climbs up
+# again. A drift then pushes even and odd seeds' paired differences opposite ways, and shows as spread instead of a
+# cost. Short runs at a small size keep the ladder short; what they measure is each trick's effect *in such runs*, not
+# in the `cpu` preset's own (240 epochs at 256 x 144).
 
 # %%
 def steady_seconds(epoch_seconds, small_epochs):
@@ -271,39 +274,52 @@ def steady_seconds(epoch_seconds, small_epochs):
     return float(sum(np.median(phase) * len(phase) for phase in phases if phase))
 
 
-def ladder_runs(recipe, seeds):
-    """One rung of the ladder, a run per seed: [(held-out IoU, its resolution, fit's seconds, steady seconds)].
-
-    One model per rung, reset before each seed's run to build_model(recipe, seed)'s weights and a fresh optimiser
-    state, so Keras traces the training step once per rung.
-    """
-    model = build_model(recipe, seed=seeds[0])
+def ladder_model(recipe):
+    """A rung's model, compiled once so Keras traces its training step once, with its optimiser's untrained state."""
+    model = build_model(recipe, seed=0)
     model.compile(**compile_settings(recipe, steps_per_epoch(split, recipe)))
     model.optimizer.build(model.trainable_variables)
-    before_training = [variable.numpy() for variable in model.optimizer.variables]
-    runs = []
-    for seed in seeds:
-        model.set_weights(build_model(recipe, seed=seed).get_weights())
-        for variable, value in zip(model.optimizer.variables, before_training):
-            variable.assign(value)  # step 0, Adam's moments at zero: the learning-rate schedule starts again
-        logs = EpochLogs()
-        model.fit(training_dataset(small_record, split, recipe, seed=seed, model=model), epochs=recipe.epochs,
-                  steps_per_epoch=steps_per_epoch(split, recipe), shuffle=False, verbose=0, callbacks=[logs])
-        table = evaluate(model, small_record, split=split, input_scale=1)
-        runs.append((table.mean("iou"), table.resolution, logs.seconds,
-                     steady_seconds(logs.epoch_seconds, recipe.small_epochs)))
-    return runs
+    return model, [variable.numpy() for variable in model.optimizer.variables]
+
+
+def ladder_run(rung, recipe, seed):
+    """One run of a rung's recipe: (held-out IoU, its resolution, fit's seconds, steady seconds).
+
+    The rung's model is reset to build_model(recipe, seed)'s weights and a fresh optimiser state before the run.
+    """
+    model, before_training = rung
+    model.set_weights(build_model(recipe, seed=seed).get_weights())
+    for variable, value in zip(model.optimizer.variables, before_training):
+        variable.assign(value)  # step 0, Adam's moments at zero: the learning-rate schedule starts again
+    logs = EpochLogs()
+    model.fit(training_dataset(small_record, split, recipe, seed=seed, model=model), epochs=recipe.epochs,
+              steps_per_epoch=steps_per_epoch(split, recipe), shuffle=False, verbose=0, callbacks=[logs])
+    table = evaluate(model, small_record, split=split, input_scale=1)
+    return table.mean("iou"), table.resolution, logs.seconds, steady_seconds(logs.epoch_seconds, recipe.small_epochs)
+
+
+def ladder_runs(recipe, seeds):
+    """One recipe's runs, a seed after another, on one compiled model: [ladder_run(...) per seed]."""
+    rung = ladder_model(recipe)
+    return [ladder_run(rung, recipe, seed) for seed in seeds]
 
 
 seeds = list(range(TRICK_SEEDS))
+compiled = {name: ladder_model(recipe) for name, recipe in rungs.items()}
+runs = {name: [None] * len(seeds) for name in rungs}
+for index, seed in enumerate(seeds):
+    # Even seeds climb the ladder, odd ones climb down it. A slow drift of the machine over the minutes the ladder
+    # takes (clocks, caches, other work) then moves the paired differences of even and odd seeds opposite ways:
+    # it shows as spread, and cannot pass for a trick's cost on every seed.
+    for name in (list(rungs) if seed % 2 == 0 else list(rungs)[::-1]):
+        runs[name][index] = ladder_run(compiled[name], rungs[name], seed)
 iou, fit_seconds, seconds = {}, {}, {}
-for name, recipe in rungs.items():
-    runs = ladder_runs(recipe, seeds)
-    iou[name], fit_seconds[name], seconds[name] = [[run[i] for run in runs] for i in (0, 2, 3)]
-    resolution = runs[0][1]
+for name in rungs:
+    iou[name], fit_seconds[name], seconds[name] = [[run[i] for run in runs[name]] for i in (0, 2, 3)]
     print(f"{'' if name == 'plain' else '+ '}{name:<22} held-out IoU " + " ".join(f"{v:.3f}" for v in iou[name])
           + "  | model.fit " + " ".join(f"{s:.1f}" for s in fit_seconds[name]) + " s, steady "
           + " ".join(f"{s:.2f}" for s in seconds[name]) + " s")
+resolution = runs["plain"][0][1]
 print(f"held-out IoU: per-frame mean, scored at {resolution}")
 if plain_run is not None:  # notebook 4's run: the plain rung's recipe, trained longer
     same_recipe = plain_run.preset == plain.with_(epochs=plain_run.preset.epochs).resolved()
@@ -341,6 +357,10 @@ for trick in gains:
 display(Markdown("\n".join(rows)))
 
 # %%
+# In time as in IoU, a trick "costs" or "saves" seconds only when every seed's paired difference says so, and by
+# more than the machine's noise: the widest spread of steady seconds between the seeds of any one rung, runs of
+# the same recipe that do the same work.
+time_noise = max(np.ptp(rung_seconds) for rung_seconds in seconds.values())
 fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
 positions = np.arange(len(gains))[::-1]
 for y, trick in zip(positions, gains):
@@ -352,8 +372,9 @@ for ax, title in ((left, "held-out IoU gain over the rung below"), (right, "extr
     ax.axvline(0, color="k", lw=0.8)
     ax.set(title=title, yticks=positions, yticklabels=[f"+ {trick}" for trick in gains])
     ax.grid(axis="x", alpha=0.3)
-left.set_xlabel("IoU, one dot per seed (paired); bar: their range; tick: mean")
-right.set_xlabel("seconds, one dot per seed (paired)")
+left.set_xlabel("IoU: a dot per seed (paired), bar: their range, tick: mean")
+right.axvspan(-time_noise, time_noise, color="0.92", zorder=0)  # changes this small are not called costs
+right.set_xlabel(f"seconds, as on the left; shaded: within the noise (±{time_noise:.2f} s)")
 fig.suptitle(f"The ladder at {small_cpu.height} x {small_cpu.width}, {small_cpu.epochs} epochs, "
              f"{TRICK_SEEDS} seeds", fontsize=11)
 fig.tight_layout()
@@ -362,10 +383,6 @@ plt.show()
 # %%
 by_outcome = {kind: [trick for trick in gains if outcome(gains[trick]) == kind] for kind in ("gain", "a draw", "loss")}
 largest = max(gains, key=lambda trick: gains[trick].mean)
-# In time as in IoU, a trick "costs" or "saves" seconds only when every seed's paired difference says so, and by
-# more than the machine's noise: the widest spread of steady seconds between the seeds of any one rung, runs of
-# the same recipe that do the same work.
-time_noise = max(np.ptp(rung_seconds) for rung_seconds in seconds.values())
 clear = {trick: abs(costs[trick].mean) > time_noise for trick in costs}
 slower = [trick for trick in costs if clear[trick] and costs[trick].winner == costs[trick].name_a]
 faster = [trick for trick in costs if clear[trick] and costs[trick].winner == costs[trick].name_b]
@@ -399,10 +416,8 @@ display(Markdown(
         "which one rung's own seeds differ at most): "
         f"{seconds_text(level)}" if level else "") if part)
     + (". Of the level ones, " + ", ".join(agreeing) + (" has" if len(agreeing) == 1 else " have")
-       + f" every seed on one side but a mean change within that {time_noise:.2f} s. The rungs run one after "
-       "another, so a slow drift of the machine (its caches and clocks warming up over the first rungs) moves "
-       "neighbouring rungs apart on every seed, and the spread inside one rung cannot see it: changes this small "
-       "are not a trick's cost" if agreeing else "")
+       + f" every seed on one side but a mean change within that {time_noise:.2f} s, the most by which one "
+       "rung's own seeds differ while doing the same work: too small to call a cost or a saving" if agreeing else "")
     + f". All six together: {whole}."
     + ("" if whole.winner == whole.name_a else " So in runs this short the recipe as a whole does not beat the plain "
        f"one. Its settings were chosen for its own run, {cpu.epochs} epochs at {cpu.height} x {cpu.width}; the "
@@ -525,8 +540,26 @@ results = {"epochs": result.config["epochs"], "train_seconds": result.config["tr
                       "gains": {trick: {"mean": v.mean, "low": v.low, "high": v.high, "outcome": outcome(v)}
                                 for trick, v in gains.items()},
                       "costs": {trick: {"mean": v.mean, "low": v.low, "high": v.high} for trick, v in costs.items()}}}
-Path(OUTPUT_DIR, "05_the_cpu_recipe.json").write_text(json.dumps(results, indent=1))
+write_json(Path(OUTPUT_DIR, "05_the_cpu_recipe.json"), results)  # whole or not at all
 {key: value for key, value in results.items() if key != "ladder"}
+
+# %%
+def listed(tricks):
+    """'a, b and c', or 'none'."""
+    return "none" if not tricks else tricks[0] if len(tricks) == 1 else ", ".join(tricks[:-1]) + " and " + tricks[-1]
+
+
+display(Markdown(  # this run's findings, computed from the numbers above
+    "**What this run found**\n\n"
+    f"- In this run, over {TRICK_SEEDS} seeds of {small_cpu.epochs} epochs at {small_cpu.height} x "
+    f"{small_cpu.width}: a gain in held-out IoU on every seed for {listed(by_outcome['gain'])}; a loss on every "
+    f"seed for {listed(by_outcome['loss'])}; a draw for {listed(by_outcome['a draw'])}. Faster on every seed, by "
+    f"more than the {time_noise:.2f} s of noise: {listed(faster)}; slower: {listed(slower)}.\n"
+    + (f"- At equal cost, {at_equal_cost}.\n" if at_equal_cost is not None else "")
+    + f"- The `{cpu.name}` preset at full size: held-out IoU {heldout_scores.mean('iou'):.3f} at "
+    f"{heldout_scores.resolution} (per-frame mean) after {result.config['epochs']} epochs in "
+    f"{result.config['train_seconds']:.0f} s; one seed, so a number to compare with, not a ranking."))
+
 
 # %% [markdown]
 # ## Summary
@@ -543,6 +576,7 @@ Path(OUTPUT_DIR, "05_the_cpu_recipe.json").write_text(json.dumps(results, indent
 # - Progressive resizing is also compared at equal cost, against full size only for the same steady seconds.
 # - What a trick brings depends on the run: short runs at a small size, as here, are not the preset's 240 epochs;
 #   the full-size run is measured once, at the end, and saved for notebooks 6 and 7.
+#
 #
 # ## Exercises
 # 1. Train the seed project's recipe, the `seed` preset, as one more rung of the ladder (its size and seeds:

@@ -54,6 +54,7 @@ from matplotlib.patches import Patch
 from cae_tutorial import exercises
 from cae_tutorial.data import embedded_record_path, load_record, resize_probabilities, seed_split
 from cae_tutorial.datasets import resolve_data
+from cae_tutorial.folders import write_json
 from cae_tutorial.losses import dice_score, iou_score, outline_band, per_frame_metrics
 from cae_tutorial.palette import OUTLINE_COLOURS, OUTLINE_NAMES
 from cae_tutorial.plots import (COLOUR_NAMES, ERROR_COLOURS, error_map, frame_title, iou_bars, overlays,
@@ -406,7 +407,7 @@ if full_masks is not None and full_frames is not None:
     results["heldout_iou_original_bilinear"] = bilinear_table.mean("iou")
     results["heldout_iou_original_guided"] = guided_table.mean("iou")
     results["heldout_iou_original_scaled"] = scaled.mean("iou")
-Path(OUTPUT_DIR, "06_predictions_vs_reality.json").write_text(json.dumps(results, indent=1))
+write_json(Path(OUTPUT_DIR, "06_predictions_vs_reality.json"), results)  # whole or not at all
 results["heldout_iou"]
 
 # %% [markdown]

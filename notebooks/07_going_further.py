@@ -45,7 +45,6 @@ from cae_tutorial.quiet import import_tensorflow
 
 import_tensorflow()
 
-import json
 import time
 from pathlib import Path
 
@@ -59,6 +58,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from cae_tutorial import exercises
 from cae_tutorial.data import load_record, seed_split
 from cae_tutorial.datasets import resolve_data
+from cae_tutorial.folders import write_json
 from cae_tutorial.losses import iou_score, outline_band, per_frame_metrics
 from cae_tutorial.plots import ERROR_COLOURS, error_map, frame_title, scored_epochs
 from cae_tutorial.presets import get_preset
@@ -347,7 +347,7 @@ results = {"scores": scores, "heldout_iou": scores[full_name]["heldout_iou"], "p
            "verdicts": {"skips vs plain": str(skip_verdict), "network vs classifier": str(network_verdict),
                         "network vs classifier, frames at the preset's size": str(frames_verdict)},
            "pixel_classifier_heldout_iou": scores["pixel classifier"]["heldout_iou"]}
-Path(OUTPUT_DIR, "07_going_further.json").write_text(json.dumps(results, indent=1))
+write_json(Path(OUTPUT_DIR, "07_going_further.json"), results)  # whole or not at all
 {name: round(score["heldout_iou"], 3) for name, score in scores.items()}
 
 # %% [markdown]

@@ -49,7 +49,6 @@ from cae_tutorial.quiet import import_tensorflow
 
 import_tensorflow()
 
-import json
 import os
 from pathlib import Path
 
@@ -61,6 +60,7 @@ from cae_tutorial import exercises
 from cae_tutorial.data import Split
 from cae_tutorial.datasets import resolve_data
 from cae_tutorial.distribute import choose_strategy, global_batch_size
+from cae_tutorial.folders import write_json
 from cae_tutorial.pipeline import (
     decoded_dataset,
     list_record_files,
@@ -315,7 +315,7 @@ results = {"records": len(files.records), "frames": len(files), "train_records":
            "gap_verdict": "draw" if gap.is_draw else gap.winner,
            "generalisation_gap_differences": list(generalisation.differences),
            "pixel_difference": pixel_difference, "mask_difference": mask_difference}
-Path(OUTPUT_DIR, "08_full_dataset.json").write_text(json.dumps(results, indent=1))
+write_json(Path(OUTPUT_DIR, "08_full_dataset.json"), results)  # whole or not at all
 {k: round(v, 3) if isinstance(v, float) else v for k, v in results.items() if not k.endswith("_records")}
 
 # %% [markdown]
