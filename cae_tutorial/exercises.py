@@ -217,7 +217,8 @@ def ex04_2(epoch, result) -> Verdict:
 
 def ex04_3(epoch, result) -> Verdict:
     """Exercise 4.3: the scored epoch (counting from 1) with the lowest held-out loss, where
-    keras.callbacks.EarlyStopping(monitor="val_loss", restore_best_weights=True) would take its weights from."""
+    keras.callbacks.EarlyStopping(monitor="val_loss", restore_best_weights=True) with a patience as long as the run
+    restores its weights from."""
     scored = [(e, v) for e, v in enumerate(result.history["val_loss"], start=1) if not math.isnan(v)]
     if not scored:
         return _verdict(False, "this run scored no held-out loss: train with validation_data")

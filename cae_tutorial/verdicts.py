@@ -153,16 +153,19 @@ def describe_overfitting(steps, training_losses, heldout_losses, unit: str = "ep
     if len(steps) < 2:
         return f"its held-out loss is scored at one {unit} only, so its curves cannot show it"
     reading = read_overfitting(training_losses, heldout_losses)
-    if heldout_ious is not None:
-        first, last = float(heldout_ious[0]), float(heldout_ious[-1])
-        masks = (f"; its held-out IoU goes from {first:.3f} to {last:.3f} over the same {unit}s"
-                 + (". The loss also grades how sure the model is of each pixel, the IoU only which side of 0.5 it "
-                    "falls: here the masks " + ("even improve" if last > first + 0.005 else "stay as good")
-                    + " while the loss rises, so the overfitting is in the model's confidence, not yet in its masks"
-                    if reading.verdict == "overfits" and last >= first - 0.005 else ""))
-    else:
-        masks = ""
     best = reading.lowest
+    masks = ""
+    if heldout_ious is not None:
+        # From the lowest held-out loss to the end, as the training loss is quoted; a change of the IoU within
+        # JITTER_TIMES its own median step-to-step move (at least 0.005) is "as good", not better or worse.
+        ious = np.asarray(heldout_ious, dtype=float)
+        first, last = float(ious[best]), float(ious[-1])
+        tolerance = max(0.005, JITTER_TIMES * float(np.median(np.abs(np.diff(ious)))))
+        masks = f"; its held-out IoU goes from {first:.3f} to {last:.3f} over the same {unit}s"
+        if reading.verdict == "overfits" and last >= first - tolerance:
+            masks += (". The loss also grades how sure the model is of each pixel, the IoU only which side of 0.5 it "
+                      "falls: here the masks " + ("even improve" if last > first + tolerance else "stay as good")
+                      + " while the loss rises, so the overfitting is in the model's confidence, not yet in its masks")
     text = (f"its held-out loss is lowest at {unit} {steps[best]} ({reading.lowest_loss:.4f}) and ends at "
             f"{reading.last_loss:.4f} ({reading.rise:+.1%}), while its training loss goes from "
             f"{float(training_losses[best]):.4f} to {float(training_losses[-1]):.4f}")

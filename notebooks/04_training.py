@@ -279,8 +279,8 @@ if reading is not None:
         + (f"So after epoch {best} the model kept fitting its training frames better while it got worse on the held-out "
            f"ones (+{rise:.3f} loss, {reading.rise:+.0%}, more than twice the {reading.jitter:.3f} the curve moves "
            "between scored epochs): the held-out loss rises while the training loss keeps falling, so it **overfits**. "
-           "Keras' `EarlyStopping(monitor=\"val_loss\", restore_best_weights=True)` would have kept the weights of the "
-           "best scored epoch (exercise 3)."
+           "Keras' `EarlyStopping(monitor=\"val_loss\", restore_best_weights=True)`, given a `patience` as long as the "
+           "run, would have restored the weights of the best scored epoch (exercise 3)."
            if reading.verdict == "overfits" else
            f"The held-out loss ends {rise:+.3f} ({reading.rise:+.0%}) from its lowest, more than 5 %, but the curve moves "
            f"by {reading.jitter:.3f} (median) from one scored epoch to the next and the rise is within twice that: one "
@@ -374,8 +374,9 @@ results
 # 2. Find the first epoch where the held-out IoU passes 0.5 (or scrub to it). Check: `exercises.ex04_2(epoch,
 #    result)`. Which parts of the dancer appear first?
 # 3. Which scored epoch has the lowest held-out loss, the epoch whose weights
-#    `keras.callbacks.EarlyStopping(monitor="val_loss", restore_best_weights=True)` would keep? Check:
-#    `exercises.ex04_3(epoch, result)`. How much held-out IoU would stopping there have kept or lost?
+#    `keras.callbacks.EarlyStopping(monitor="val_loss", patience=N, restore_best_weights=True)` restores at the end
+#    when its patience `N` is as long as the run? Check: `exercises.ex04_3(epoch, result)`. How much held-out IoU
+#    would stopping there have kept or lost? And where would the default `patience=0` have stopped?
 #
 # Each check answers `right` or `not yet` with a hint, never the answer. The worked solutions follow, collapsed:
 # open one after trying. Solution 1 trains a short run of `SOLUTION_EPOCHS` epochs (at most `EPOCHS`).
@@ -479,6 +480,11 @@ epochs_scored, heldout_losses = scored_epochs(result.history["val_loss"])  # NaN
 lowest = int(epochs_scored[np.argmin(heldout_losses)])  # counting from 1
 print("self-check:", exercises.ex04_3(lowest, result))
 iou_there, iou_end = result.history["val_iou"][lowest - 1], result.history["val_iou"][-1]
+# The default patience=0: training stops at the first scored epoch that does not beat the best so far, and
+# restore_best_weights keeps that best.
+stop_index = next((k for k in range(1, len(heldout_losses)) if heldout_losses[k] >= min(heldout_losses[:k])), None)
+stop_at = None if stop_index is None else int(epochs_scored[stop_index])
+kept_at = None if stop_index is None else int(epochs_scored[np.argmin(heldout_losses[:stop_index])])
 display(Markdown(
     f"The held-out loss is lowest at epoch **{lowest}** ({result.history['val_loss'][lowest - 1]:.3f}, against "
     f"{result.history['val_loss'][-1]:.3f} at the end). Stopping there would have kept a held-out IoU (pooled) of "
@@ -489,4 +495,9 @@ display(Markdown(
       "side of 0.5 it falls. EarlyStopping compares the epochs that have a held-out score: with validation_freq > 1 "
       "it skips the others (with a warning) and counts its `patience` in scored epochs, so score every epoch "
       "(validation_freq=1) for a patience in epochs. Its default `patience=0` stops at the first scored epoch that "
-      "does not improve; give it a patience to ride out a bump."))
+      "does not improve: "
+    + (f"here epoch {stop_at}, keeping epoch {kept_at}'s weights (held-out IoU "
+       f"{result.history['val_iou'][kept_at - 1]:.3f})" + (", the same as the lowest." if kept_at == lowest else
+                                                           f", not the lowest at epoch {lowest}.")
+       if stop_at is not None else "here every scored epoch improved, so it would not have stopped.")
+    + " Give it a patience to ride out a bump."))

@@ -249,23 +249,27 @@ print(f"dtype {cpu.dtype!r} -> {cpu.resolved_dtype} on this machine ({machine['c
 
 # %% [markdown]
 # ## The ladder, measured
-# Each rung trains `TRICK_SEEDS` times, seeds 0, 1, ...: the seed sets the initial weights, the order of the
-# batches, the augmentation and the dropout. Runs of the same seed on two neighbouring rungs differ by one trick
-# only, so their difference is that trick's effect on that seed: a **paired difference**. Every run is scored the
-# same way, by the per-frame mean IoU of the held-out frames, at each frame's original size where the record has
-# its mask files (the model predicting at its own size, `input_scale=1`, for every rung alike).
+# Each rung trains `TRICK_SEEDS` times, seeds 0, 1, ...: the seed sets the initial weights, the order of the batches,
+# the augmentation and the dropout. Runs of the same seed on two neighbouring rungs differ by one trick only, so their
+# difference is that trick's effect on that seed: a **paired difference**. The two runs share the seed's luck fully
+# only where the trick leaves the random draws as they were: augmentation transforms each batch with draws of its own,
+# and coordinate channels change the first layer's shape and so its initial weights, so across those rungs a paired
+# difference still carries some of the seed's noise. Every run is scored the same way, by the per-frame mean IoU of
+# the held-out frames, at each frame's original size where the record has its mask files (the model predicting at its
+# own size, `input_scale=1`, for every rung alike).
 #
 # The cost is measured in seconds, and seconds are noisy: the first run of a model also traces its training step into
 # a graph, the first epoch of every `fit` starts the dataset's iterator, and anything else the machine does lengthens
 # whatever epoch it falls in. So besides the seconds the whole `model.fit` took, each run's **steady seconds** are,
 # for each frame size, the median of its epochs' seconds times the number of epochs at that size, summed over the
 # sizes (progressive resizing's small epochs are cheaper than its full-size ones): the run's work, without the
-# tracing, the start-up and the pauses. `EpochLogs` keeps each epoch's seconds for this. A slow change of the
-# machine over the minutes the ladder takes (its clocks, its caches, other work) would move every rung after it, so
-# the seeds take turns: seed 0 climbs the ladder from plain to bfloat16, seed 1 climbs down it, seed 2 climbs up
-# again. A drift then pushes even and odd seeds' paired differences opposite ways, and shows as spread instead of a
-# cost. Short runs at a small size keep the ladder short; what they measure is each trick's effect *in such runs*, not
-# in the `cpu` preset's own (240 epochs at 256 x 144).
+# tracing, the start-up and short pauses (a slowdown that lasts a whole run stays in). `EpochLogs` keeps each epoch's
+# seconds for this. A slow change of the machine over the minutes the ladder takes (its clocks, its caches, other
+# work) would move every rung after it, so the seeds take turns: seed 0 climbs the ladder from plain to bfloat16, seed
+# 1 climbs down it, seed 2 climbs up again. A drift then pushes even and odd seeds' paired differences opposite ways,
+# so it cannot put every seed on one side of zero, the condition for a cost; with 3 seeds, two climb up and one down,
+# so their mean can still carry part of it. Short runs at a small size keep the ladder short; what they measure is
+# each trick's effect *in such runs*, not in the `cpu` preset's own (240 epochs at 256 x 144).
 
 # %%
 def steady_seconds(epoch_seconds, small_epochs):
@@ -361,6 +365,7 @@ display(Markdown("\n".join(rows)))
 # more than the machine's noise: the widest spread of steady seconds between the seeds of any one rung, runs of
 # the same recipe that do the same work.
 time_noise = max(np.ptp(rung_seconds) for rung_seconds in seconds.values())
+noisiest = max(seconds, key=lambda name: np.ptp(seconds[name]))  # the rung whose seeds set that bar
 fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
 positions = np.arange(len(gains))[::-1]
 for y, trick in zip(positions, gains):
@@ -413,7 +418,8 @@ display(Markdown(
         f"slower on every seed: {seconds_text(slower)}" if slower else "",
         f"faster on every seed: {seconds_text(faster)}" if faster else "",
         f"level in seconds (the seeds on both sides of zero, or a mean change within the {time_noise:.2f} s by "
-        "which one rung's own seeds differ at most): "
+        f"which one rung's own seeds differ at most, set by the {noisiest} rung's {min(seconds[noisiest]):.2f} to "
+        f"{max(seconds[noisiest]):.2f} s): "
         f"{seconds_text(level)}" if level else "") if part)
     + (". Of the level ones, " + ", ".join(agreeing) + (" has" if len(agreeing) == 1 else " have")
        + f" every seed on one side but a mean change within that {time_noise:.2f} s, the most by which one "
@@ -439,14 +445,16 @@ display(Markdown(
 # %%
 fine_only, progressive = rungs["coordinate channels"], rungs["progressive resizing"]
 if progressive.small_epochs:
-    work_share = np.mean(seconds["progressive resizing"]) / np.mean(seconds["coordinate channels"])
-    fit_share = np.mean(fit_seconds["progressive resizing"]) / np.mean(fit_seconds["coordinate channels"])
+    # Medians over the seeds: one run slowed down by the machine does not set the budget.
+    work_share = np.median(seconds["progressive resizing"]) / np.median(seconds["coordinate channels"])
+    fit_share = np.median(fit_seconds["progressive resizing"]) / np.median(fit_seconds["coordinate channels"])
     equal_cost = fine_only.with_(epochs=max(1, round(fine_only.epochs * work_share)))
     equal_runs = ladder_runs(equal_cost, seeds)
     equal_iou, equal_seconds = [run[0] for run in equal_runs], [run[3] for run in equal_runs]
     full_name = f"full size for {equal_cost.epochs} epochs"
     replaced = equal_cost.epochs - (progressive.epochs - progressive.small_epochs)  # full-size epochs given up
     at_equal_cost = compare(iou["progressive resizing"], equal_iou, "coarse-then-fine", full_name)
+    realised = np.median(equal_seconds) / np.median(seconds["progressive resizing"])  # what the budget bought
     print(f"coarse-then-fine ({progressive.small_epochs} epochs at {progressive.small_size[0]} x "
           f"{progressive.small_size[1]}, {progressive.epochs - progressive.small_epochs} at {progressive.height} x "
           f"{progressive.width}): held-out IoU " + " ".join(f"{v:.3f}" for v in iou["progressive resizing"])
@@ -454,12 +462,19 @@ if progressive.small_epochs:
     print(f"{full_name} at {fine_only.height} x {fine_only.width}: held-out IoU "
           + " ".join(f"{v:.3f}" for v in equal_iou) + ", steady " + " ".join(f"{v:.2f}" for v in equal_seconds) + " s")
     display(Markdown(
-        f"Progressive resizing's runs took {work_share:.0%} of the full-size rung's steady seconds, so the same "
-        f"budget trains {equal_cost.epochs} epochs at full size where the ladder trains {fine_only.epochs} (steady "
-        f"{np.mean(equal_seconds):.2f} s on average, against {np.mean(seconds['progressive resizing']):.2f} s). "
-        f"At equal cost: {at_equal_cost}. "
+        f"Progressive resizing's runs took {work_share:.0%} of the full-size rung's steady seconds (medians over the "
+        f"seeds), so the same budget trains {equal_cost.epochs} epochs at full size where the ladder trains "
+        f"{fine_only.epochs}. The runs then took {np.median(equal_seconds):.2f} s (median) against "
+        f"{np.median(seconds['progressive resizing']):.2f} s for coarse-then-fine: {realised:.0%} of its seconds"
+        + (", close to equal. " if abs(realised - 1) <= 0.1 else
+           f", not equal: their epochs went {'faster' if realised < 1 else 'slower'} than the full-size rung's in "
+           f"the ladder, so they had {abs(1 - realised):.0%} {'fewer' if realised < 1 else 'more'} seconds, and the "
+           f"comparison favours {'coarse-then-fine' if realised < 1 else 'full size'} by that much. ")
+        + f"At the planned equal cost: {at_equal_cost}. "
         + ((f"So here {progressive.small_epochs} small epochs buy more than the {replaced} full-size epochs they "
-            "replace." if replaced > 0 else "So here the small epochs buy more than full-size ones.")
+            "replace" if replaced > 0 else "So here the small epochs buy more than full-size ones")
+           + (", though part of the margin may be the seconds the full-size runs did not get." if realised < 0.9
+              else ".")
            if at_equal_cost.winner == "coarse-then-fine" else
            "So here the seconds are better spent at full size." if at_equal_cost.winner == full_name else
            "So at equal cost these runs cannot tell the two apart: what progressive resizing offers here is the "
@@ -535,7 +550,8 @@ results = {"epochs": result.config["epochs"], "train_seconds": result.config["tr
                       "resolution": resolution, "iou": iou, "fit_seconds": fit_seconds, "seconds": seconds,
                       "time_noise": time_noise,
                       "equal_cost": None if at_equal_cost is None else {
-                          "work_share": work_share, "epochs": equal_cost.epochs, "iou": equal_iou, "seconds": equal_seconds,
+                          "work_share": work_share, "realised_share": realised, "epochs": equal_cost.epochs,
+                          "iou": equal_iou, "seconds": equal_seconds,
                           "differences": list(at_equal_cost.differences)},
                       "gains": {trick: {"mean": v.mean, "low": v.low, "high": v.high, "outcome": outcome(v)}
                                 for trick, v in gains.items()},
@@ -554,8 +570,10 @@ display(Markdown(  # this run's findings, computed from the numbers above
     f"- In this run, over {TRICK_SEEDS} seeds of {small_cpu.epochs} epochs at {small_cpu.height} x "
     f"{small_cpu.width}: a gain in held-out IoU on every seed for {listed(by_outcome['gain'])}; a loss on every "
     f"seed for {listed(by_outcome['loss'])}; a draw for {listed(by_outcome['a draw'])}. Faster on every seed, by "
-    f"more than the {time_noise:.2f} s of noise: {listed(faster)}; slower: {listed(slower)}.\n"
-    + (f"- At equal cost, {at_equal_cost}.\n" if at_equal_cost is not None else "")
+    f"more than the {time_noise:.2f} s of noise (the widest spread of one rung's seeds, the {noisiest} rung's): "
+    f"{listed(faster)}; slower: {listed(slower)}.\n"
+    + (f"- At the planned equal cost ({realised:.0%} of coarse-then-fine's seconds in the event), {at_equal_cost}.\n"
+       if at_equal_cost is not None else "")
     + f"- The `{cpu.name}` preset at full size: held-out IoU {heldout_scores.mean('iou'):.3f} at "
     f"{heldout_scores.resolution} (per-frame mean) after {result.config['epochs']} epochs in "
     f"{result.config['train_seconds']:.0f} s; one seed, so a number to compare with, not a ranking."))
@@ -573,7 +591,8 @@ display(Markdown(  # this run's findings, computed from the numbers above
 #   same way in steady seconds (for each frame size, the median epoch's seconds times its epochs, summed: no
 #   tracing, no pauses), with one more condition: a mean change larger than the widest spread between one rung's
 #   own seeds.
-# - Progressive resizing is also compared at equal cost, against full size only for the same steady seconds.
+# - Progressive resizing is also compared at equal cost, against full size only for the steady seconds it took
+#   (planned from the ladder's medians; the seconds the runs then took are printed beside the verdict).
 # - What a trick brings depends on the run: short runs at a small size, as here, are not the preset's 240 epochs;
 #   the full-size run is measured once, at the end, and saved for notebooks 6 and 7.
 #
