@@ -102,7 +102,7 @@ def compare(scores_a, scores_b, name_a: str = "A", name_b: str = "B", *, over: s
 RISE = 0.05
 #: ... by more than this many times its own jitter (the median change between consecutive scored values) ...
 JITTER_TIMES = 2
-# ... while the training loss keeps falling.
+# ... while the training loss ends lower than it was at the held-out loss's lowest.
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,8 @@ def describe_overfitting(steps, training_losses, heldout_losses, unit: str = "ep
             f"{reading.last_loss:.4f} ({reading.rise:+.1%}), while its training loss goes from "
             f"{float(training_losses[best]):.4f} to {float(training_losses[-1]):.4f}")
     return text + {
-        "overfits": ": the held-out loss rises while the training loss keeps falling, so it **overfits**",
+        "overfits": (": the held-out loss rises from its lowest while the training loss falls over the same "
+                     f"{unit}s, so it **overfits**"),
         "within its jitter": (f": the rise passes {RISE:.0%}, but from one scored {unit} to the next this held-out "
                               f"loss moves by {reading.jitter:.4f} (median), and the rise "
                               f"({reading.last_loss - reading.lowest_loss:.4f}) is within {JITTER_TIMES} times that: "

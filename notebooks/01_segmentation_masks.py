@@ -223,22 +223,23 @@ results
 # #### Solution 1
 
 # %% tags=["solution", "hide-input"] jupyter={"source_hidden": true, "outputs_hidden": true}
-from cae_tutorial.losses import outline_band
-
 bigger = load_record(resolve_data(DATA), RECORD, size=(2 * IMAGE_HEIGHT, 2 * IMAGE_WIDTH))
 share_before, share = float(record.masks.mean()), float(bigger.masks.mean())
 print(f"{record.size}: {share_before:.4f} person; {bigger.size}: {share:.4f} person")
 print("self-check:", exercises.ex01_1(share, record, bigger.size))
-# The pixels that can change side when the mask is resized: those on its outline (a 3 x 3 window holds both).
-band_share = float(np.asarray(outline_band(record.masks)).mean())
+# Pixel by pixel: each pixel of the small mask stands for its 2 x 2 block of the large one.
+blocks = np.repeat(np.repeat(record.masks > 0.5, 2, axis=1), 2, axis=2)
+large = bigger.masks > 0.5
+turned_person, turned_background = float((large & ~blocks).mean()), float((~large & blocks).mean())
 display(Markdown(
     f"At {record.size[0]} x {record.size[1]} the person covers {share_before:.2%} of the pixels, at {bigger.size[0]} x "
-    f"{bigger.size[1]} {share:.2%}: a change of {abs(share - share_before):.2%} of the pixels. Resizing keeps "
-    f"each region's share of the picture, even where it stretches the frame's shape; only pixels along the outline, where the resized mask is thresholded at one half, "
-    f"can change side, and the outline band is {band_share:.1%} of the pixels, roughly the most the change could be"
-    + (f". It is far smaller because along the outline about as many pixels turn person as turn background, so the share moves by "
-       f"{abs(share - share_before):.2%}, not by up to {band_share:.1%}." if abs(share - share_before) < 0.25 * band_share
-       else ", and here the band's pixels mostly went one way.")))
+    f"{bigger.size[1]} {share:.2%}: a change of {abs(share - share_before):.2%} of the pixels. Resizing keeps each "
+    "region's share of the picture, even where it stretches the frame's shape; only pixels along the outline, where "
+    "the resized mask is thresholded at one half, can change side. Pixel by pixel (each small pixel as its 2 x 2 "
+    f"block), {turned_person:.2%} of the large mask's pixels turn person and {turned_background:.2%} turn background"
+    + (": the two nearly cancel, so the share moves by much less than either."
+       if abs(turned_person - turned_background) < 0.25 * max(turned_person, turned_background) else
+       ": most of them go one way, and the share moves by their difference.")))
 
 # %% [markdown]
 # #### Solution 2

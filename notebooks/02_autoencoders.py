@@ -127,8 +127,10 @@ plt.show()
 
 # %% [markdown]
 # Compare the two rows: large, smooth structures (the room's layout, where the person stands) are what a few numbers
-# per 8x8 patch can describe; sharp edges, thin limbs and fine texture are what a bottleneck loses first. The
-# numbers below say which part of these frames the bottleneck kept better.
+# per 8x8 patch can describe; sharp edges, thin limbs and fine texture are what it blurs. The numbers below say
+# which part of these held-out frames the network rebuilds better. They mix two causes: what the bottleneck drops,
+# and what three training frames cannot teach about a new pose (the dancer is what moves between frames);
+# Solution 1 varies the bottleneck alone.
 
 # %%
 error = np.abs(reconstructed - heldout.images[:4]).mean(axis=-1)
@@ -181,8 +183,8 @@ display(Markdown(
 # not a compressed code. What it still does: each of its positions sees a large patch of the frame (after three
 # stride-2 stages), so it can describe *what* is there and *roughly where*; and a segmentation target needs far
 # less than a reconstruction (one bit per pixel, not three colours). What it is **not**: a small vector that
-# summarises the frame, or a space where you could interpolate between dancers. The network does not segment well
-# *because* of compression; it segments because it was trained against masks.
+# summarises the frame, or a space where you could interpolate between dancers. Nothing here shows that compression
+# makes a network segment: the CAEs of notebooks 4 and 5 learn their masks from being trained against masks.
 
 # %%
 results = {"latent_numbers": latent_size, "compression": input_size / latent_size,
@@ -195,16 +197,18 @@ results
 # %% [markdown]
 # ## Summary
 # - An autoencoder = encoder + bottleneck (latent space) + decoder, trained to rebuild its input.
-# - A real bottleneck keeps large structure and drops detail.
+# - A real bottleneck keeps large structure and blurs detail (the pictures show it; the held-out error also
+#   carries what three training frames cannot teach about a new pose).
 # - Swap the target for a mask and the same shape of network segments images. In the course's segmentation CAE the
 #   "latent space" is the coarsest feature map, not a compressed code: count its numbers before calling it one.
 #
 # ## Exercises
-# 1. Set `LATENT_CHANNELS = 2` and then `32`. How do the reconstructions and the held-out error change? Check how
+# 1. Set `LATENT_CHANNELS = 2` and then `32`, and train each for as many epochs as an 8-channel run beside them
+#    (the solution: `SOLUTION_EPOCHS`). How do the reconstructions and the held-out error change? Check how
 #    many numbers each bottleneck holds: `exercises.ex02_1(channels, numbers, record.images.shape[1:])`.
 # 2. Remove the bottleneck layer. Is the network still forced to compress? Count the numbers at the narrowest
 #    point and check: `exercises.ex02_2(numbers, record.images.shape[1:])`.
-# 3. Which frames reconstruct worst? Rank the held-out frames by their error, worst first, and check:
+# 3. Which frames reconstruct worst? Rank the held-out frames by their mean absolute error, worst first, and check:
 #    `exercises.ex02_3(ranking, autoencoder, heldout)`.
 #
 # Each check answers `right` or `not yet` with a hint, never the answer. The worked solutions follow, collapsed:

@@ -278,7 +278,8 @@ if reading is not None:
         "over the same epochs. "
         + (f"So after epoch {best} the model kept fitting its training frames better while it got worse on the held-out "
            f"ones (+{rise:.3f} loss, {reading.rise:+.0%}, more than twice the {reading.jitter:.3f} the curve moves "
-           "between scored epochs): the held-out loss rises while the training loss keeps falling, so it **overfits**. "
+           "between scored epochs): the held-out loss rises from its lowest while the training loss falls over the same "
+           "epochs, so it **overfits**. "
            "Keras' `EarlyStopping(monitor=\"val_loss\", restore_best_weights=True)`, given a `patience` as long as the "
            "run, would have restored the weights of the best scored epoch (exercise 3)."
            if reading.verdict == "overfits" else

@@ -155,7 +155,8 @@ def predict_pixel_classifier(classifier, images: np.ndarray) -> np.ndarray:
     return classifier.predict_proba(pixel_features(images))[:, 1].reshape(n, height, width, 1).astype(np.float32)
 
 
-# The same seeds and frames as the networks: the seed picks the classifier's sample of training pixels.
+# The same seeds and frames as the networks: the seed is the classifier's random_state (its sample of training
+# pixels when there are more than max_pixels, and the share it holds out to decide when to stop).
 for seed in seeds:
     start = time.perf_counter()
     fitted = fit_pixel_classifier(small_train.images, small_train.masks, seed=seed)
@@ -185,8 +186,8 @@ same_classifier = np.ptp(seed_scores["pixel classifier"]) == 0
 display(Markdown(f"The better network here is the **{network}**; against the classifier: **{network_verdict}**. "
                  f"The classifier fits in {np.median(seed_seconds['pixel classifier']):.1f} s (median), the "
                  f"{network} trains in {np.median(seed_seconds[network]):.1f} s."
-                 + (" The classifier scored the same with every seed (on this few pixels it samples none and "
-                    "stops on none), so the spread is the network's alone." if same_classifier else "")))
+                 + (" The classifier scored the same with every seed, so the spread is the network's alone."
+                    if same_classifier else "")))
 
 # %% [markdown]
 # ## At the preset's size: notebook 5's run against the classifier
@@ -352,8 +353,9 @@ write_json(Path(OUTPUT_DIR, "07_going_further.json"), results)  # whole or not a
 
 # %% [markdown]
 # ## Summary
-# - Skip connections give the decoder the fine detail the latent space cannot carry; measure what they change on
-#   your data, paired over seeds, and call it a draw when the spread of the differences covers zero.
+# - Skip connections hand the decoder the encoder's full-resolution features, the detail the latent space is
+#   meant to lose; what they change is measured here on the whole frame's IoU only. Measure it on your data,
+#   paired over seeds, and call it a draw when the spread of the differences covers zero.
 # - A per-pixel gradient-boosting classifier is a fast, strong baseline; always measure one, the same way, and let
 #   the numbers say which approach wins.
 # - A saved run is reused, not retrained; its recorded time is the time it took.

@@ -334,9 +334,10 @@ write_json(Path(OUTPUT_DIR, "08_full_dataset.json"), results)  # whole or not at
 # ## Exercises
 # 1. Train on half of the training dancers (all their frames), scored on the same unseen dancers, and compare
 #    with all of them, trained as long. How does the unseen-dancer IoU move with the number of dancers?
-# 2. Split the same data by frame (a random half of every record's frames in training, the rest held out) and
-#    compare its held-out IoU with the split by dancer, trained as long. Which would you publish? Check:
-#    `exercises.ex08_2("by frame" or "by dancer")`.
+# 2. Which split would you publish, by frame or by dancer? Try both: split the same data by frame (a random half of
+#    every record's frames in training, the rest held out) and train it as long as a split by dancer (the solution:
+#    `SOLUTION_EPOCHS` epochs each). Can two such runs rank the splits, and which measurement in this notebook does?
+#    Check: `exercises.ex08_2("by frame" or "by dancer")`.
 # 3. Time `train` with `cache="memory"` and with `cache=None` (`TrainOptions(cache=...)`), for enough epochs that
 #    the training frames are read more than once. How much memory does the cache take? Check:
 #    `exercises.ex08_3(cache_bytes, files.subset(split.train_ids))`. When is it worth its memory?
@@ -372,7 +373,7 @@ display(Markdown(
     + f" Both runs take as many steps of {preset.batch_size} frames"
     + (f" from as many frames ({frames_trained[len(half)]}: one frame of each of {len(dancers)} dancers, or every "
        f"frame of {len(half)})" if frames_trained[len(half)] == frames_trained[len(dancers)] else "")
-    + ", so the difference is the dancers, not the training. One seed: a hint, not a verdict; the gap between "
+    + ", so the dancers are the one thing changed. One seed: a hint, not a verdict; the gap between "
     "seeds above shows how far one run can move."))
 
 # %% [markdown]
