@@ -342,6 +342,12 @@ gains = {above: compare(iou[above], iou[below], f"+ {above}", below) for below, 
 costs = {above: compare(seconds[above], seconds[below], f"+ {above}", below, unit="s")
          for below, above in zip(names, names[1:])}
 whole = compare(iou[names[-1]], iou["plain"], f"the {cpu.name} recipe", "the plain one")
+# In time as in IoU, a trick "costs" or "saves" seconds only when every seed's paired difference says so, and by
+# more than the machine's noise there: the wider spread of steady seconds between the seeds of the two rungs it
+# joins (runs of one recipe that do the same work). Each trick has its own bar, so one slow run elsewhere on the
+# ladder does not hide another trick's cost.
+rung_noise = {name: float(np.ptp(rung_seconds)) for name, rung_seconds in seconds.items()}
+time_noise = {above: max(rung_noise[below], rung_noise[above]) for below, above in zip(names, names[1:])}
 
 
 def outcome(verdict):
@@ -350,22 +356,18 @@ def outcome(verdict):
 
 
 rows = ["| trick added | held-out IoU (mean, range over seeds) | IoU gain (mean; paired range) | verdict | "
-        "steady s (mean) | extra steady s (mean; paired range) |", "|---|---|---|---|---|---|",
+        "steady s (mean) | extra steady s (mean; paired range) | noise s |", "|---|---|---|---|---|---|---|",
         f"| plain (notebook 4's recipe) | {np.mean(iou['plain']):.3f} ({min(iou['plain']):.3f} to "
-        f"{max(iou['plain']):.3f}) | | | {np.mean(seconds['plain']):.2f} | |"]
+        f"{max(iou['plain']):.3f}) | | | {np.mean(seconds['plain']):.2f} | | |"]
 for trick in gains:
     gain, cost = gains[trick], costs[trick]
     rows.append(f"| + {trick} | {np.mean(iou[trick]):.3f} ({min(iou[trick]):.3f} to {max(iou[trick]):.3f}) | "
                 f"{signed(gain.mean, 3)}; {signed(gain.low, 3)} to {signed(gain.high, 3)} | {outcome(gain)} | "
-                f"{np.mean(seconds[trick]):.2f} | {signed(cost.mean, 2)}; {signed(cost.low, 2)} to {signed(cost.high, 2)} |")
+                f"{np.mean(seconds[trick]):.2f} | {signed(cost.mean, 2)}; {signed(cost.low, 2)} to {signed(cost.high, 2)} | "
+                f"{time_noise[trick]:.2f} |")
 display(Markdown("\n".join(rows)))
 
 # %%
-# In time as in IoU, a trick "costs" or "saves" seconds only when every seed's paired difference says so, and by
-# more than the machine's noise: the widest spread of steady seconds between the seeds of any one rung, runs of
-# the same recipe that do the same work.
-time_noise = max(np.ptp(rung_seconds) for rung_seconds in seconds.values())
-noisiest = max(seconds, key=lambda name: np.ptp(seconds[name]))  # the rung whose seeds set that bar
 fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
 positions = np.arange(len(gains))[::-1]
 for y, trick in zip(positions, gains):
@@ -378,8 +380,9 @@ for ax, title in ((left, "held-out IoU gain over the rung below"), (right, "extr
     ax.set(title=title, yticks=positions, yticklabels=[f"+ {trick}" for trick in gains])
     ax.grid(axis="x", alpha=0.3)
 left.set_xlabel("IoU: a dot per seed (paired), bar: their range, tick: mean")
-right.axvspan(-time_noise, time_noise, color="0.92", zorder=0)  # changes this small are not called costs
-right.set_xlabel(f"seconds, as on the left; shaded: within the noise (±{time_noise:.2f} s)")
+for y, trick in zip(positions, gains):  # each trick's noise: changes this small are not called costs
+    right.fill_betweenx([y - 0.4, y + 0.4], -time_noise[trick], time_noise[trick], color="0.9", zorder=0)
+right.set_xlabel("seconds, as on the left; shaded: each trick's noise")
 fig.suptitle(f"The ladder at {small_cpu.height} x {small_cpu.width}, {small_cpu.epochs} epochs, "
              f"{TRICK_SEEDS} seeds", fontsize=11)
 fig.tight_layout()
@@ -388,7 +391,7 @@ plt.show()
 # %%
 by_outcome = {kind: [trick for trick in gains if outcome(gains[trick]) == kind] for kind in ("gain", "a draw", "loss")}
 largest = max(gains, key=lambda trick: gains[trick].mean)
-clear = {trick: abs(costs[trick].mean) > time_noise for trick in costs}
+clear = {trick: abs(costs[trick].mean) > time_noise[trick] for trick in costs}
 slower = [trick for trick in costs if clear[trick] and costs[trick].winner == costs[trick].name_a]
 faster = [trick for trick in costs if clear[trick] and costs[trick].winner == costs[trick].name_b]
 level = [trick for trick in costs if trick not in slower + faster]
@@ -396,9 +399,9 @@ agreeing = [trick for trick in level if not costs[trick].is_draw]  # one side on
 
 
 def seconds_text(tricks):
-    """'bfloat16 (+0.33 s; +0.10 to +0.51)': each trick's mean extra steady seconds and their paired range."""
-    return ", ".join(f"{t} ({signed(costs[t].mean, 2)} s; {signed(costs[t].low, 2)} to {signed(costs[t].high, 2)})"
-                     for t in tricks)
+    """'bfloat16 (+0.33 s; +0.10 to +0.51; noise 0.40)': mean extra steady seconds, paired range, noise bar."""
+    return ", ".join(f"{t} ({signed(costs[t].mean, 2)} s; {signed(costs[t].low, 2)} to {signed(costs[t].high, 2)}; "
+                     f"noise {time_noise[t]:.2f})" for t in tricks)
 
 
 display(Markdown(
@@ -417,13 +420,12 @@ display(Markdown(
     + "; ".join(part for part in (
         f"slower on every seed: {seconds_text(slower)}" if slower else "",
         f"faster on every seed: {seconds_text(faster)}" if faster else "",
-        f"level in seconds (the seeds on both sides of zero, or a mean change within the {time_noise:.2f} s by "
-        f"which one rung's own seeds differ at most, set by the {noisiest} rung's {min(seconds[noisiest]):.2f} to "
-        f"{max(seconds[noisiest]):.2f} s): "
+        "level in seconds (the seeds on both sides of zero, or a mean change within the trick's noise, the "
+        "wider of its two rungs' spreads between their own seeds): "
         f"{seconds_text(level)}" if level else "") if part)
     + (". Of the level ones, " + ", ".join(agreeing) + (" has" if len(agreeing) == 1 else " have")
-       + f" every seed on one side but a mean change within that {time_noise:.2f} s, the most by which one "
-       "rung's own seeds differ while doing the same work: too small to call a cost or a saving" if agreeing else "")
+       + " every seed on one side but a mean change within its noise, what runs doing the same work differ by: "
+       "too small to call a cost or a saving" if agreeing else "")
     + f". All six together: {whole}."
     + ("" if whole.winner == whole.name_a else " So in runs this short the recipe as a whole does not beat the plain "
        f"one. Its settings were chosen for its own run, {cpu.epochs} epochs at {cpu.height} x {cpu.width}; the "
@@ -548,7 +550,7 @@ results = {"epochs": result.config["epochs"], "train_seconds": result.config["tr
            "train_frames_iou": train_scores.mean("iou"), "heldout_frames_iou": heldout_scores.mean("iou"),
            "ladder": {"size": list(small_cpu.size), "epochs": small_cpu.epochs, "seeds": seeds,
                       "resolution": resolution, "iou": iou, "fit_seconds": fit_seconds, "seconds": seconds,
-                      "time_noise": time_noise,
+                      "rung_noise": rung_noise, "time_noise": time_noise,
                       "equal_cost": None if at_equal_cost is None else {
                           "work_share": work_share, "realised_share": realised, "epochs": equal_cost.epochs,
                           "iou": equal_iou, "seconds": equal_seconds,
@@ -570,7 +572,7 @@ display(Markdown(  # this run's findings, computed from the numbers above
     f"- In this run, over {TRICK_SEEDS} seeds of {small_cpu.epochs} epochs at {small_cpu.height} x "
     f"{small_cpu.width}: a gain in held-out IoU on every seed for {listed(by_outcome['gain'])}; a loss on every "
     f"seed for {listed(by_outcome['loss'])}; a draw for {listed(by_outcome['a draw'])}. Faster on every seed, by "
-    f"more than the {time_noise:.2f} s of noise (the widest spread of one rung's seeds, the {noisiest} rung's): "
+    "more than its noise (the wider spread of its two rungs' seeds): "
     f"{listed(faster)}; slower: {listed(slower)}.\n"
     + (f"- At the planned equal cost ({realised:.0%} of coarse-then-fine's seconds in the event), {at_equal_cost}.\n"
        if at_equal_cost is not None else "")
@@ -589,8 +591,8 @@ display(Markdown(  # this run's findings, computed from the numbers above
 #   seeds, as paired differences: it wins when every seed
 #   agrees, and is a draw when the spread covers zero (`cae_tutorial.verdicts.compare`). Its cost is measured the
 #   same way in steady seconds (for each frame size, the median epoch's seconds times its epochs, summed: no
-#   tracing, no pauses), with one more condition: a mean change larger than the widest spread between one rung's
-#   own seeds.
+#   tracing, no pauses), with one more condition: a mean change larger than the trick's noise, the wider spread
+#   between the seeds of the two rungs it joins.
 # - Progressive resizing is also compared at equal cost, against full size only for the steady seconds it took
 #   (planned from the ladder's medians; the seconds the runs then took are printed beside the verdict).
 # - What a trick brings depends on the run: short runs at a small size, as here, are not the preset's 240 epochs;
