@@ -570,8 +570,8 @@ def listed(tricks):
 display(Markdown(  # this run's findings, computed from the numbers above
     "**What this run found**\n\n"
     f"- In this run, over {TRICK_SEEDS} seeds of {small_cpu.epochs} epochs at {small_cpu.height} x "
-    f"{small_cpu.width}: a gain in held-out IoU on every seed for {listed(by_outcome['gain'])}; a loss on every "
-    f"seed for {listed(by_outcome['loss'])}; a draw for {listed(by_outcome['a draw'])}. Faster on every seed, by "
+    f"{small_cpu.width}, held-out IoU: gains on every seed, {listed(by_outcome['gain'])}; losses on every seed, "
+    f"{listed(by_outcome['loss'])}; draws, {listed(by_outcome['a draw'])}. Faster on every seed, by "
     "more than its noise (the wider spread of its two rungs' seeds): "
     f"{listed(faster)}; slower: {listed(slower)}.\n"
     + (f"- At the planned equal cost ({realised:.0%} of coarse-then-fine's seconds in the event), {at_equal_cost}.\n"

@@ -424,8 +424,8 @@ results["heldout_iou"]
 # ## Exercises
 # 1. Which held-out frame is hardest? Find the training frame closest to it (mean absolute pixel difference), and
 #    check: `exercises.ex06_1(frame_id, heldout.images[worst], record.subset(split.train_ids))`.
-# 2. Use `cae-tutorial predict --model outputs/run/model.keras --input <frames> --output preds` on frames of your
-#    own and look at the overlay PNGs. Check what it wrote: `exercises.ex06_2("preds", frames)`.
+# 2. Use `cae-tutorial predict --model outputs/run/model.keras --input <frames> --output outputs/preds` on frames
+#    of your own and look at the overlay PNGs. Check what it wrote: `exercises.ex06_2("outputs/preds", frames)`.
 # 3. Compute IoU only on the band of pixels near the true edge (`edge` above), pooled over the held-out frames.
 #    How much lower is it? Check: `exercises.ex06_3(band_iou, probabilities, heldout.masks)`.
 #

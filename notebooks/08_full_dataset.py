@@ -72,7 +72,7 @@ from cae_tutorial.pipeline import (
 from cae_tutorial.presets import get_preset
 from cae_tutorial.synthetic import write_dataset
 from cae_tutorial.training import TrainOptions, build_model, train
-from cae_tutorial.verdicts import compare, signed
+from cae_tutorial.verdicts import compare
 
 Path(OUTPUT_DIR).mkdir(exist_ok=True)
 # Every epoch at one size: frames streamed from files train at full size only (no progressive start).
@@ -436,8 +436,8 @@ display(Markdown(
        "differ." if saved > timing_noise else
        f"the cache cost {-saved:.2f} s, more than the {timing_noise:.2f} s by which two runs of one setting differ."
        if -saved > timing_noise else
-       f"a draw: the difference ({signed(saved, 2)} s saved) is within the {timing_noise:.2f} s by which two runs "
-       "of one setting differ, so these runs cannot tell whether the cache pays here.")
+       f"a draw: the cache {'saved' if saved >= 0 else 'cost'} {abs(saved):.2f} s, within the {timing_noise:.2f} s by "
+       "which two runs of one setting differ, so these runs cannot tell whether the cache pays here.")
     + f" The cache holds the decoded frames: {cache_bytes / 2**10:,.0f} KiB here."
     " It is worth its memory when they fit with room to spare and training reads them many times, and when "
     "decoding is a real part of a step (large files, a small model); `cache=\"auto\"` caches only when they fit."))
