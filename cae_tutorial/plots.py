@@ -78,14 +78,18 @@ def architecture_diagram(model) -> plt.Figure:
             ax.annotate("", (x - 0.37, 0), (x - 0.63, 0), arrowprops={"arrowstyle": "->"})
         if block.startswith("encoder") and not blocks[x + 1].startswith("encoder"):
             ax.text(x, -height / 2 - 0.12, "latent space", ha="center", va="top", fontsize=10, weight="bold")
-    for source, target in skips:
+    bottom = -1.75
+    for source, target in skips:  # each skip a parabola in data units, deeper for a longer span, all inside the axes
         a, b = blocks.index(source), blocks.index(target)
-        ax.annotate("", (b, -1.75), (a, -1.75), arrowprops={"arrowstyle": "->", "color": "C4",
-                                                            "connectionstyle": "arc3,rad=0.25"})
+        xs = np.linspace(a, b, 60)
+        ys = -1.75 - (0.25 + 0.12 * (b - a)) * 4 * (xs - a) * (b - xs) / (b - a) ** 2
+        ax.plot(xs[:-1], ys[:-1], color="C4", lw=1)
+        ax.annotate("", (xs[-1], ys[-1]), (xs[-3], ys[-3]), arrowprops={"arrowstyle": "->", "color": "C4"})
+        bottom = min(bottom, float(ys.min()))
     if skips:
-        ax.text(len(blocks) / 2 - 0.5, -2.45, "skip connections (concatenated)", ha="center", color="C4",
-                fontsize=10)
-    ax.set(xlim=(-0.6, len(blocks) - 0.4), ylim=(-2.7, 2.2),
+        ax.text(len(blocks) / 2 - 0.5, bottom - 0.15, "skip connections (concatenated)", ha="center", va="top",
+                color="C4", fontsize=10)
+    ax.set(xlim=(-0.6, len(blocks) - 0.4), ylim=(min(-2.7, bottom - 0.6), 2.2),
            title=f"{model.name}: output shape (height x width x channels) of each block")
     ax.axis("off")
     fig.tight_layout()
@@ -270,15 +274,20 @@ def overlays(images: np.ndarray, masks: np.ndarray, probabilities: np.ndarray, f
 
 
 def iou_bars(table, reference: float | None = None, reference_label: str = "baseline") -> plt.Figure:
-    """Per-frame IoU as bars, the mean as a line (and an optional reference line)."""
+    """Per-frame IoU as dots with their values, the mean as a line (and an optional reference line)."""
     fig, ax = plt.subplots(figsize=(max(4, 0.8 * len(table) + 2), 3.5))
     ids = [row.frame_id for row in table]
-    ax.bar(ids, [row.iou for row in table], color="C0")
+    # Dots, not bars: the axis starts near the lowest score, and a bar's length from a cut axis would overstate
+    # the differences between frames.
+    ax.plot(ids, [row.iou for row in table], "o", color="C0", ms=7)
+    for x, row in enumerate(table):
+        ax.annotate(f"{row.iou:.3f}", (x, row.iou), textcoords="offset points", xytext=(0, 6), ha="center",
+                    fontsize=8)
     ax.axhline(table.mean("iou"), color="C1", label=f"mean {table.mean('iou'):.3f}")
     if reference is not None:
         ax.axhline(reference, color="C3", linestyle="--", label=f"{reference_label} {reference:.3f}")
     low = min([row.iou for row in table] + [reference if reference is not None else 1.0])
-    # Start the axis just below the lowest bar, so the spread between frames is visible.
+    # Start the axis just below the lowest dot, so the spread between frames is visible.
     ax.set(ylabel="IoU", ylim=(max(0.0, low - 0.1), 1), title="IoU per frame")
     ax.tick_params(axis="x", rotation=45, labelsize=9)
     ax.legend(fontsize=9, loc="lower right")
@@ -342,8 +351,8 @@ def show_results(result, record, frame_ids=None, threshold: float = 0.5, max_fra
                                fontweight="normal" if role == "training" else "bold")
     for row, label in enumerate(("frame", "truth", "prediction", "errors")):
         axes[row, 0].set_ylabel(label)
-    fig.legend(handles=[Patch(color=c, label=name) for name, c in ERROR_COLOURS.items()], loc="lower center",
-               ncol=3, fontsize=8, frameon=False)
+    fig.legend(handles=[Patch(facecolor=c, edgecolor="0.4", label=name)  # edged: the near-white shows on white
+                        for name, c in ERROR_COLOURS.items()], loc="lower center", ncol=3, fontsize=8, frameon=False)
     resolution = table.resolution.replace("model", "the model's size").replace("original", "original size")
     fig.suptitle(f"IoU at {resolution} (as evaluate); pictures at the model's size", fontsize=8)
     fig.tight_layout(rect=(0, 0.04, 1, 0.97))  # room above the titles for the line that says how IoU was scored

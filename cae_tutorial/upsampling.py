@@ -46,7 +46,7 @@ def box_mean(values: np.ndarray, radius: int) -> np.ndarray:
 
 
 def gray_guided_filter(guide: np.ndarray, source: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """He et al.'s guided filter of source (H, W) by a gray guide (H, W): the module docstring's equation."""
+    """He et al.'s guided filter of source (H, W) by a gray guide (H, W), by the equations of the guided filter."""
     mean_i, mean_p = box_mean(guide, radius), box_mean(source, radius)
     var_i = box_mean(guide * guide, radius) - mean_i * mean_i
     cov_ip = box_mean(guide * source, radius) - mean_i * mean_p

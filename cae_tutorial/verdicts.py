@@ -20,7 +20,12 @@ from cae_tutorial.errors import CaeTutorialError
 
 
 def signed(value: float, digits: int = 4) -> str:
-    """'+0.0123' or '-0.0123'; a value that rounds to zero prints '0.0000', neither plus nor minus."""
+    """'+0.0123' or '-0.0123'; zero prints '0.0000', and a smaller value keeps its sign with one more digit each
+    time it would round to zero ('-0.00004'), so that a range straddling zero never reads '0.0000 to +0.0123'."""
+    if value == 0:
+        return f"{0:.{digits}f}"
+    while float(f"{value:.{digits}f}") == 0 and digits < 12:  # at 12 digits: a float's noise, shown as zero
+        digits += 1
     text = f"{value:+.{digits}f}"
     return text[1:] if float(text) == 0 else text
 

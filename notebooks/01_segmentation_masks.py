@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -253,6 +253,7 @@ ax.plot(shifts, ious, "o-", label="IoU")
 ax.plot(shifts, accuracies, "s--", label="pixel accuracy")
 ax.axhline(accuracy, color="grey", linestyle=":", label="pixel accuracy of all background")
 ax.set(xlabel="shift (pixels)", ylabel="mean score", xscale="log")
+ax.set_xticks(shifts, [str(s) for s in shifts])  # the shifts themselves, not powers of ten
 ax.legend()
 plt.show()
 print("self-check:", exercises.ex01_2(shifts, ious, accuracies, record.masks))

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -236,7 +236,8 @@ axes[0].imshow(heldout.images[0])
 axes[0].set_title(frame_title(heldout.ids[0], split), fontsize=10)
 for ax, (channels, picture) in zip(axes[1:], rebuilt.items()):
     ax.imshow(np.clip(picture, 0, 1))
-    ax.set_title(f"{channels} channels\nMSE {heldout_error[channels]:.4f}", fontsize=10)
+    ax.set_title(f"{channels} channels\nheld-out MSE\n({len(heldout.ids)} frames) {heldout_error[channels]:.4f}",
+                 fontsize=10)
 for ax in axes:
     ax.axis("off")
 plt.show()
@@ -251,8 +252,10 @@ display(Markdown(
     + ", ".join(f"{heldout_error[c]:.4f} with {c} channels" for c in order) + f" (each step: {steps_text}): "
     + ("it falls by at least 5 % at every step as the bottleneck widens, since more numbers let more detail through "
        "(compare the pictures)." if len(clear) == len(cuts) else
-       ("only " + " and ".join(f"{a} to {b} channels" for a, b in clear) + " cuts the error by 5 % or more; the "
-        "other steps are smaller than the 5 % this solution asks of a step (one run per width, so no step's "
+       ("only " + " and ".join(f"{a} to {b} channels" for a, b in clear)
+        + (" cuts" if len(clear) == 1 else " cut") + " the error by 5 % or more; the "
+        + ("other step is" if len(cuts) - len(clear) == 1 else "other steps are")
+        + " smaller than the 5 % this solution asks of a step (one run per width, so no step's "
         "noise is measured)." if clear else
         "no step cuts the error by 5 % or more, so no wider bottleneck is clearly better here.")
        + f" These runs are short ({solution_epochs} epochs against the notebook's {EPOCHS}): if the widths' errors "

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -21,7 +21,7 @@
 # - how to train the CAE yourself with Keras: `model.compile` with the package's settings, `model.fit` on its
 #   datasets, and callbacks that record the predictions, log every epoch and draw a live scrubber;
 # - how to read loss and metric curves: **overfitting** is the held-out loss rising while the training loss keeps
-#   falling; the difference between the held-out and the training frames' scores, scored the same way, is the
+#   falling; the training frames' score minus the held-out frames', both scored the same way, is the
 #   **generalisation gap**, and a gap alone is not overfitting.
 #
 # This notebook trains the **plain** recipe: the `cpu` preset's model (lighter filters, skip connections, notebook 3)

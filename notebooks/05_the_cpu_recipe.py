@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -371,6 +371,8 @@ display(Markdown("\n".join(rows)))
 fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
 positions = np.arange(len(gains))[::-1]
 for y, trick in zip(positions, gains):
+    # each trick's noise, shaded: time changes this small are not called costs
+    right.fill_betweenx([y - 0.4, y + 0.4], -time_noise[trick], time_noise[trick], color="0.9", zorder=0)
     for ax, verdict in ((left, gains[trick]), (right, costs[trick])):
         ax.plot([verdict.low, verdict.high], [y, y], color="0.6", lw=3, solid_capstyle="round")
         ax.plot(verdict.differences, [y] * len(verdict.differences), "o", color="C0", ms=5)
@@ -380,8 +382,6 @@ for ax, title in ((left, "held-out IoU gain over the rung below"), (right, "extr
     ax.set(title=title, yticks=positions, yticklabels=[f"+ {trick}" for trick in gains])
     ax.grid(axis="x", alpha=0.3)
 left.set_xlabel("IoU: a dot per seed (paired), bar: their range, tick: mean")
-for y, trick in zip(positions, gains):  # each trick's noise: changes this small are not called costs
-    right.fill_betweenx([y - 0.4, y + 0.4], -time_noise[trick], time_noise[trick], color="0.9", zorder=0)
 right.set_xlabel("seconds, as on the left; shaded: each trick's noise")
 fig.suptitle(f"The ladder at {small_cpu.height} x {small_cpu.width}, {small_cpu.epochs} epochs, "
              f"{TRICK_SEEDS} seeds", fontsize=11)
@@ -597,7 +597,6 @@ display(Markdown(  # this run's findings, computed from the numbers above
 #   (planned from the ladder's medians; the seconds the runs then took are printed beside the verdict).
 # - What a trick brings depends on the run: short runs at a small size, as here, are not the preset's 240 epochs;
 #   the full-size run is measured once, at the end, and saved for notebooks 6 and 7.
-#
 #
 # ## Exercises
 # 1. Train the seed project's recipe, the `seed` preset, as one more rung of the ladder (its size and seeds:

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -97,7 +97,8 @@ print("probabilities", probabilities.shape, f"min {probabilities.min():.3f} max 
 
 # %% [markdown]
 # ## Predictions beside the truth
-# Top: the true mask over the frame (green). Bottom: the prediction thresholded at 0.5 (azure), with its IoU.
+# Top: the true mask over the frame (green). Bottom: the prediction thresholded at 0.5 (azure). Each column's title
+# gives the frame's IoU.
 # These scores are at the model's size; `TrainingResult.evaluate` reports them at the frames' own size.
 
 # %%
@@ -159,7 +160,8 @@ axes[1].imshow(error_map(heldout.images[worst], truth, predicted))
 for ax, title in zip(axes, (frame_title(heldout.ids[worst], split), "errors")):
     ax.set_title(title, fontsize=10)
     ax.axis("off")
-fig.legend(handles=[Patch(color=c, label=f"{name} ({COLOUR_NAMES[name]})") for name, c in ERROR_COLOURS.items()],
+fig.legend(handles=[Patch(facecolor=c, edgecolor="0.4", label=f"{name} ({COLOUR_NAMES[name]})")  # edged: near-white
+                    for name, c in ERROR_COLOURS.items()],
            loc="lower center", ncol=2, fontsize=8, frameon=False)
 fig.tight_layout(rect=(0, 0.08, 1, 1))
 plt.show()
@@ -222,7 +224,7 @@ def box_mean(values: np.ndarray, radius: int) -> np.ndarray:
 
 
 def gray_guided_filter(guide: np.ndarray, source: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """He et al.'s guided filter of source (H, W) by a gray guide (H, W): the module docstring's equation."""
+    """He et al.'s guided filter of source (H, W) by a gray guide (H, W), by the equations of the guided filter."""
     mean_i, mean_p = box_mean(guide, radius), box_mean(source, radius)
     var_i = box_mean(guide * guide, radius) - mean_i * mean_i
     cov_ip = box_mean(guide * source, radius) - mean_i * mean_p
@@ -455,7 +457,10 @@ from PIL import Image
 
 from cae_tutorial.cli import main as cae_tutorial_command  # what the shell's `cae-tutorial` runs, in this kernel
 
-frames = sorted(Path(resolve_data(DATA) or embedded_record_path(), "images").glob("*"))[:2]
+# Two held-out frames stand in for frames of your own: the model never trained on them (a training frame would
+# flatter it).
+frames = [path for path in sorted(Path(resolve_data(DATA) or embedded_record_path(), "images").glob("*"))
+          if path.stem in heldout.ids][:2]
 predictions_dir = Path(OUTPUT_DIR) / "preds"
 # The same as `cae-tutorial predict --model ... --input FRAME FRAME --output outputs/preds --overwrite` in a shell.
 status = cae_tutorial_command(["predict", "--model", str(model_path), "--input", *map(str, frames),
@@ -474,8 +479,9 @@ print("self-check:", exercises.ex06_2(predictions_dir, frames))
 with Image.open(frames[0]) as original:
     shape = f"{original.height} x {original.width}, height x width"
 display(Markdown(
-    f"`cae-tutorial predict` wrote {len(written)} files for {len(frames)} frames (two of the record's frames "
-    "standing in for frames of your own: pass your files to `--input` the same way): a mask and an overlay per frame, "
+    f"`cae-tutorial predict` wrote {len(written)} files for {len(frames)} frames (two of the record's held-out "
+    "frames, which the model never trained on, standing in for frames of your own: pass your files to `--input` "
+    "the same way): a mask and an overlay per frame, "
     f"at the frame's own size ({shape} here), the probabilities resized with the frame as guide, then thresholded."))
 
 # %% [markdown]

@@ -35,9 +35,12 @@ def test_scores_that_cannot_be_paired_say_why(a, b, words):
         compare(a, b)
 
 
-def test_signed_numbers_never_print_a_minus_zero():
-    assert [signed(v, 1) for v in (0.26, -0.26, -0.04, 0.04, 0.0, -0.0)] == ["+0.3", "-0.3", "0.0", "0.0", "0.0", "0.0"]
-    assert signed(-0.00004) == "0.0000" and signed(-0.00006) == "-0.0001"
+def test_signed_numbers_never_print_a_minus_zero_and_keep_a_small_value_s_sign():
+    assert [signed(v, 1) for v in (0.26, -0.26, -0.04, 0.04, 0.0, -0.0)] == ["+0.3", "-0.3", "-0.04", "+0.04", "0.0",
+                                                                             "0.0"]
+    assert signed(-0.00004) == "-0.00004" and signed(-0.00006) == "-0.0001" and signed(0.0031, 2) == "+0.003"
+    assert signed(1e-15) == "0.000000000000"  # float noise around an exact zero reads as zero, never as -0
+    assert signed(float("nan")) == "+nan"
     # A draw whose mean rounds to zero says so without a sign.
     assert "the difference is 0.0000 IoU" in str(compare([0.5, 0.6], [0.6, 0.5], "a", "b"))
 
