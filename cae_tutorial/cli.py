@@ -150,6 +150,10 @@ def _parser() -> argparse.ArgumentParser:
     course.add_argument("--notebooks", nargs="+", help="only these notebooks (names or numbers)")
     course.add_argument("--publish", action="store_true",
                         help="maintainers: copy the executed notebooks, cleaned, back into notebooks/ to commit")
+    course.add_argument("--jobs", type=_positive_int, metavar="N",
+                        help="notebooks run at once, a notebook that reads another's saved run after it (default: 2 "
+                             "on 2 CPUs or more, else 1; 1 with --publish, so that the seconds the committed "
+                             "notebooks measure are their own)")
 
     scrub = commands.add_parser("scrub", help="serve the epoch scrubber of a saved run as a web page (Voila)")
     scrub.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a folder written by `cae-tutorial train --output`")
@@ -491,8 +495,8 @@ def _trained_size(model_path: Path):
 
 
 def run_course(args) -> int:
-    """`cae-tutorial course`: every notebook in order, a final table, non-zero exit if one failed."""
-    from cae_tutorial.course import course_parameters
+    """`cae-tutorial course`: every notebook (default_jobs() at a time), a final table, non-zero exit if one failed."""
+    from cae_tutorial.course import course_parameters, default_jobs
     from cae_tutorial.course import run_course as run
     from cae_tutorial.datasets import resolve_data
 
@@ -504,7 +508,8 @@ def run_course(args) -> int:
         print("cae-tutorial course: error: --publish commits the default run on the embedded data; "
               "drop the other options", file=sys.stderr)
         return 2
-    failures = run(args.output, parameters, only=args.notebooks, publish=args.publish)
+    jobs = args.jobs or (1 if args.publish else default_jobs())
+    failures = run(args.output, parameters, only=args.notebooks, publish=args.publish, jobs=jobs)
     return 1 if failures else 0
 
 

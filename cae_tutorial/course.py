@@ -12,6 +12,9 @@ from pathlib import Path
 from cae_tutorial.folders import write_file
 
 SIZES = {"tiny": (64, 32), "small": (128, 64), "medium": (256, 128), "seed": (1024, 512)}
+#: Notebooks that read what an earlier one saved (notebook 4's plain run, notebook 5's final run): when both run in
+#: one call, each waits for those to finish, whatever the number of jobs.
+NEEDS = {"05": ("04",), "06": ("05",), "07": ("05",)}
 #: --fast: tiny frames and a handful of epochs, a smoke run of the whole course; notebook 7 generates a few
 #: dancers and pairs 2 seeds (each notebook is given only the names its parameters cell declares).
 FAST = {"IMAGE_HEIGHT": 64, "IMAGE_WIDTH": 32, "EPOCHS": 3, "N_RECORDS": 6, "SEEDS": 2}
@@ -145,40 +148,122 @@ def run_notebook(notebook: Path, output_dir: Path, parameters: dict) -> dict:
     return json.loads(results.read_text()) if results.is_file() else {}
 
 
-def run_course(output_dir: str | Path = "build/course", parameters: dict | None = None, only=None,
-               stream=None, publish: bool = False) -> list[str]:
-    """Run the notebooks in order, print a line each and a final table; returns the failures (empty if none).
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the system tells it, else the machine's count)."""
+    with contextlib.suppress(AttributeError, OSError):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
-    publish=True copies each executed notebook, cleaned by clean_for_commit, back over its source in notebooks/.
+
+def default_jobs(cpus: int | None = None) -> int:
+    """How many notebooks `cae-tutorial course` runs at once: 2 on a machine with 2 CPUs or more, else 1.
+
+    One course notebook keeps about one core busy (its models are small: a training step is too short to spread
+    over more), so on 2 cores a second notebook beside it uses the other one. cpus: usable_cpus() unless given."""
+    return 2 if (usable_cpus() if cpus is None else cpus) >= 2 else 1
+
+
+def _run_one(notebook: Path, output_dir: Path, parameters: dict, publish: bool) -> tuple[dict, str, float]:
+    """One notebook, run and (publish=True) copied back cleaned: (its results, its status, its seconds).
+
+    Never raises for a failing notebook: the status names the cell (this runs in a worker process, and papermill's
+    errors do not travel between processes)."""
+    start = time.perf_counter()
+    try:
+        results = run_notebook(notebook, output_dir, parameters)
+        status = "ok"
+        if publish:
+            clean_for_commit(output_dir / notebook.name, fingerprint=source_fingerprint(read(notebook)))
+            write_file(notebook, (output_dir / notebook.name).read_bytes())
+            status = "ok, published"
+    except Exception as error:  # report the notebook and cell, then carry on with the others
+        results, status = {}, f"FAILED at {_failed_cell(error)}"
+    return results, status, time.perf_counter() - start
+
+
+def _run_in_parallel(books: list[Path], run, jobs: int, on_done) -> None:
+    """run(book) for every book, jobs at a time in worker processes, each after the books it NEEDS; on_done(book,
+    outcome) in this process as each finishes. Books that others wait for start first, then in course order."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    by_number = {book.stem[:2]: book for book in books}
+    needs = {book: [by_number[n] for n in NEEDS.get(book.stem[:2], ()) if n in by_number] for book in books}
+    awaited = {needed for book in books for needed in needs[book]}
+    finished, waiting, running = set(), list(books), {}
+
+    def new_pool():  # spawn: fresh interpreters, whatever this process has imported or started (threads, TensorFlow)
+        return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+
+    pool, broken = new_pool(), False
+    try:
+        while waiting or running:
+            if broken and not running:  # a worker died: the pool is unusable, the books not yet run get a new one
+                pool.shutdown(wait=False)
+                pool, broken = new_pool(), False
+            ready = sorted((b for b in waiting if all(n in finished for n in needs[b])),
+                           key=lambda b: (b not in awaited, books.index(b)))
+            for book in ([] if broken else ready[: jobs - len(running)]):
+                waiting.remove(book)
+                running[pool.submit(run, book)] = book
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                book = running.pop(future)
+                try:
+                    outcome = future.result()
+                except BrokenProcessPool as error:  # its worker process died (killed, out of memory)
+                    broken = True
+                    outcome = ({}, f"FAILED: its worker process died ({error})", 0.0)
+                finished.add(book)
+                on_done(book, outcome)
+    except BaseException:  # Ctrl-C: the notebooks' kernels got it too; start nothing more
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
+def run_course(output_dir: str | Path = "build/course", parameters: dict | None = None, only=None,
+               stream=None, publish: bool = False, jobs: int = 1) -> list[str]:
+    """Run the notebooks, print a line each as it ends and a final table; returns the failures (empty if none).
+
+    jobs: notebooks run at once, each in its own process (1: one after the other, in course order); a notebook
+    that reads an earlier one's saved run (NEEDS) always waits for it. publish=True copies each executed notebook,
+    cleaned by clean_for_commit, back over its source in notebooks/.
     """
+    import functools
     import sys
 
     stream = stream or sys.stdout
     output_dir = Path(output_dir)
-    rows, failures = [], []
+    output_dir.mkdir(parents=True, exist_ok=True)
     books = course_notebooks(only)
-    for i, notebook in enumerate(books, start=1):
-        start = time.perf_counter()
-        try:
-            results = run_notebook(notebook, output_dir, parameters or {})
-            status = "ok"
-            if publish:
-                clean_for_commit(output_dir / notebook.name, fingerprint=source_fingerprint(read(notebook)))
-                write_file(notebook, (output_dir / notebook.name).read_bytes())
-                status = "ok, published"
-        except Exception as error:  # report the notebook and cell, then carry on with the others
-            results, status = {}, f"FAILED at {_failed_cell(error)}"
-            failures.append(f"{notebook.stem}: {status}")
-        seconds = time.perf_counter() - start
+    outcomes = {}
+
+    def on_done(book, outcome):
+        results, status, seconds = outcomes[book] = outcome
         iou = results.get("heldout_iou")
-        rows.append((notebook.stem, seconds, iou, status))
-        print(f"[{i}/{len(books)}] {notebook.stem}: {status} in {seconds:.1f} s"
+        print(f"[{books.index(book) + 1}/{len(books)}] {book.stem}: {status} in {seconds:.1f} s"
               + (f", held-out IoU {iou:.3f}" if iou is not None else ""), file=stream, flush=True)
+
+    run = functools.partial(_run_one, output_dir=output_dir, parameters=parameters or {}, publish=publish)
+    start = time.perf_counter()
+    if jobs > 1 and len(books) > 1:
+        _run_in_parallel(books, run, jobs, on_done)
+    else:
+        for book in books:
+            on_done(book, run(book))
+    wall = time.perf_counter() - start
     print(f"\n{'notebook':<30}{'seconds':>9}{'held-out IoU':>14}  status", file=stream)
-    for name, seconds, iou, status in rows:
-        print(f"{name:<30}{seconds:>9.1f}{'' if iou is None else f'{iou:.3f}':>14}  {status}", file=stream)
+    for book in books:
+        results, status, seconds = outcomes[book]
+        iou = results.get("heldout_iou")
+        print(f"{book.stem:<30}{seconds:>9.1f}{'' if iou is None else f'{iou:.3f}':>14}  {status}", file=stream)
+    print(f"{'all':<30}{wall:>9.1f}{'':>14}  " + (f"{jobs} notebooks at a time" if jobs > 1 and len(books) > 1
+                                                 else "one notebook at a time"), file=stream)
     print("held-out IoU: the per-frame mean over the held-out frames, as each notebook records it", file=stream)
     print(f"executed notebooks are in {output_dir}", file=stream)
+    failures = [f"{book.stem}: {outcomes[book][1]}" for book in books if not outcomes[book][1].startswith("ok")]
     for failure in failures:
         print(f"error: {failure}", file=stream)
     return failures
