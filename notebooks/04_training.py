@@ -32,7 +32,7 @@
 PRESET = "cpu"  # the recipe whose model this notebook trains, with its six tricks switched off (see notebook 5)
 DATA = None  # None: the embedded record; "record-136": the real frames (downloaded once); or a folder
 RECORD = None
-IMAGE_HEIGHT = 112  # one frame size for the whole run, notebook 5's ladder's (None: the preset's, 256 x 144)
+IMAGE_HEIGHT = 112  # one frame size for the whole run, that of notebook 5's trick-by-trick runs (None: 256 x 144)
 IMAGE_WIDTH = 64
 EPOCHS = 60  # None: the preset's number of epochs
 SEED = 0
@@ -107,7 +107,7 @@ print(record, "| training on", list(split.train_ids), "| held out:", len(split.h
 # $$\mathcal{L}_\text{focal} = \frac{1}{N} \sum_i -(1 - p_{t,i})^{\gamma} \log p_{t,i}, \qquad \gamma = 2$$
 # A pixel the model already gets right ($p_t$ near 1) is down-weighted by $(1 - p_t)^\gamma$, so the many easy
 # background pixels stop drowning out the hard ones; a confidently wrong pixel ($p_t$ near 0) keeps almost its
-# whole cross-entropy. The seed adds the two with equal weights. Both are Keras' own losses:
+# whole cross-entropy. The seed project adds the two with equal weights. Both are Keras' own losses:
 
 # %%
 def dice_plus_focal(dice_weight=1.0, focal_weight=1.0):
@@ -183,7 +183,7 @@ print(f"loss {type(settings['loss']).__name__}, optimizer {type(settings['optimi
 
 # %% [markdown]
 # ## The data, as Keras datasets
-# `training_dataset` gives endless batches of the training frames, shuffled by the seed (and augmented when the
+# `training_dataset` gives endless batches of the training frames, shuffled by `SEED` (and augmented when the
 # preset says so: not here); `fit` takes `steps_per_epoch` batches from it per epoch. `validation_dataset` gives
 # the held-out frames in order, unchanged, for `fit(validation_data=...)`.
 
@@ -336,7 +336,7 @@ display(Markdown(
 
 # %% [markdown]
 # ## The evolution of the predictions
-# The seed plotted the predictions every 50 epochs. Here the columns are 8 of the epochs the callback recorded,
+# The seed project plotted the predictions every 50 epochs. Here the columns are 8 of the epochs the callback recorded,
 # spread evenly from before training to the end; each row is marked train or held out.
 
 # %%
