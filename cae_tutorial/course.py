@@ -158,8 +158,9 @@ def usable_cpus() -> int:
 def default_jobs(cpus: int | None = None) -> int:
     """How many notebooks `cae-tutorial course` runs at once: 2 on a machine with 2 CPUs or more, else 1.
 
-    One course notebook keeps about one core busy (its models are small: a training step is too short to spread
-    over more), so on 2 cores a second notebook beside it uses the other one. cpus: usable_cpus() unless given."""
+    A course notebook leaves part of a second core idle (its models are small: many of its steps are too short to
+    spread over two cores), so on 2 cores a second notebook beside it finishes the course sooner, though each of
+    the two runs slower than alone. cpus: usable_cpus() unless given."""
     return 2 if (usable_cpus() if cpus is None else cpus) >= 2 else 1
 
 
